@@ -1,0 +1,124 @@
+"""Validation of user images and their conversion to linear luminance, shared by every entry point."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from hypercol import color
+
+# 8000 x 8000 is promised; the bound leaves room and stops accidental gigapixel inputs.
+MAX_PIXELS = 100_000_000
+CHANNEL_COUNTS = (1, 3, 4)
+_INTEGER_DTYPES = (np.uint8, np.uint16)
+
+
+@dataclass
+class ImageBatch:
+    """A validated batch: ``pixels`` (N, H, W, C) in the caller's dtype, C in 1, 3, 4."""
+
+    pixels: np.ndarray
+    batched: bool  # the caller passed a batch (N, ...) rather than one image
+    squeeze_channels: bool  # the caller passed (H, W) rather than (H, W, 1)
+
+    @property
+    def is_integer(self) -> bool:
+        return self.pixels.dtype in _INTEGER_DTYPES
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[-1] == 4
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[2]
+
+    def unit_float(self, index: int) -> np.ndarray:
+        """Image ``index`` as float32 in [0, 1], (H, W, C)."""
+        image = self.pixels[index]
+        if self.is_integer:
+            return image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+        return image.astype(np.float32, copy=False)
+
+    def alpha(self, index: int, output_dtype: np.dtype) -> np.ndarray:
+        """The alpha band of image ``index`` in the output dtype, (H, W, 1)."""
+        alpha = self.unit_float(index)[..., 3:]
+        if output_dtype == np.uint8:
+            return np.rint(alpha * 255.0).astype(np.uint8)
+        return alpha
+
+
+def as_image_batch(image, *, name: str = "image") -> ImageBatch:
+    """Checks and normalises (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images.
+
+    A 3-D array whose last axis is 1, 3 or 4 is one image with channels; any other 3-D
+    array is a batch of gray images (pass (N, H, W, 1) to be explicit).
+    """
+    if not isinstance(image, np.ndarray):
+        if type(image).__module__.startswith("PIL."):
+            msg = f"{name} is a PIL image: use image.filter(hypercol.ColorizeFilter()) or pass np.asarray(image)"
+            raise TypeError(msg)
+        try:
+            image = np.asarray(image)
+        except Exception as error:
+            msg = f"{name} must be a numpy array, got {type(image).__name__}"
+            raise TypeError(msg) from error
+    dtype = image.dtype
+    if not (dtype in _INTEGER_DTYPES or np.issubdtype(dtype, np.floating)):
+        msg = f"{name} has dtype {dtype}; allowed: uint8, uint16, or float16/32/64 in [0, 1]"
+        raise TypeError(msg)
+    batched, squeeze = False, False
+    if image.ndim == 2:
+        image, squeeze = image[np.newaxis, ..., np.newaxis], True
+    elif image.ndim == 3 and image.shape[-1] in CHANNEL_COUNTS:
+        image = image[np.newaxis]
+    elif image.ndim == 3:
+        image, batched, squeeze = image[..., np.newaxis], True, True
+    elif image.ndim == 4:
+        batched = True
+        if image.shape[-1] not in CHANNEL_COUNTS:
+            msg = f"{name} has {image.shape[-1]} channels; allowed: 1 (gray), 3 (RGB), 4 (RGBA)"
+            raise ValueError(msg)
+    else:
+        msg = f"{name} has shape {image.shape}; allowed: (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 3, 4"
+        raise ValueError(msg)
+    if image.size == 0:
+        msg = f"{name} is empty: shape {image.shape}"
+        raise ValueError(msg)
+    pixels = image.shape[1] * image.shape[2]
+    if pixels > MAX_PIXELS:
+        msg = f"{name} is {image.shape[2]}x{image.shape[1]}: more than {MAX_PIXELS:,} pixels; downscale it first"
+        raise ValueError(msg)
+    if image.dtype.kind == "f":
+        finite = np.isfinite(image)
+        if not finite.all():
+            msg = f"{name} contains {int((~finite).sum())} NaN or infinite values"
+            raise ValueError(msg)
+        low, high = float(image.min()), float(image.max())
+        if low < 0.0 or high > 1.0:
+            msg = f"float {name} must lie in [0, 1], got values in [{low:g}, {high:g}] (divide 8-bit data by 255)"
+            raise ValueError(msg)
+    return ImageBatch(image, batched, squeeze)
+
+
+@functools.cache
+def _lightness_table(dtype: np.dtype) -> np.ndarray:
+    """CIE L of each gray level of an integer dtype."""
+    levels = np.iinfo(dtype).max
+    linear = color.srgb_to_linear(np.arange(levels + 1, dtype=np.float32) / levels)
+    return color.lightness_from_luminance(linear).numpy()
+
+
+def lightness(batch: ImageBatch, index: int) -> np.ndarray:
+    """CIE L (H, W) float32 in [0, 100] of image ``index``; RGB is reduced to its luminance."""
+    image = batch.pixels[index]
+    if image.shape[-1] == 1 and batch.is_integer:
+        return _lightness_table(image.dtype)[image[..., 0]]
+    if image.shape[-1] == 1:
+        linear = color.srgb_to_linear(image[..., 0].astype(np.float32))
+    else:
+        linear = color.weighted_luminance(color.srgb_to_linear(batch.unit_float(index)[..., :3]))
+    return color.lightness_from_luminance(linear).numpy()

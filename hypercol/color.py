@@ -1,0 +1,171 @@
+"""sRGB <-> CIE Lab (D65) in TensorFlow, float32, checked against skimage in the tests.
+
+The colorizer predicts Lab chroma (a, b) and takes the lightness L from the input; the
+way back to RGB keeps L exactly, reducing chroma where a color is out of gamut.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "srgb_to_linear",
+    "linear_to_srgb",
+    "rgb_to_lab",
+    "lab_to_rgb",
+    "luminance",
+    "weighted_luminance",
+    "lightness_from_luminance",
+    "luminance_from_lightness",
+    "linear_from_lightness_and_chroma",
+    "rgb_from_lightness_and_chroma",
+    "rgb8_from_lightness_and_chroma",
+]
+
+# sRGB (D65) linear RGB -> XYZ, the matrix skimage uses.
+_RGB_TO_XYZ = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ],
+    dtype=np.float64,
+)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
+_LUMINANCE_WEIGHTS = _RGB_TO_XYZ[1] / _RGB_TO_XYZ[1].sum()
+_EPSILON = 216.0 / 24389.0  # CIE: (6/29)^3
+_KAPPA = 24389.0 / 27.0
+
+
+def _mix(channels: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
+    """(..., 3) -> (..., 3): ``matrix @ pixel`` per pixel.
+
+    Written as float32 multiply-adds rather than a MatMul so that the oneDNN bf16
+    graph rewrite, which targets MatMul/Conv, never lowers color math to bf16.
+    """
+    parts = tf.unstack(channels, axis=-1)
+    return tf.stack([sum(float(w) * part for w, part in zip(row, parts)) for row in matrix], axis=-1)
+
+
+def srgb_to_linear(srgb: tf.Tensor) -> tf.Tensor:
+    """sRGB gamma decode, any shape, values in [0, 1]."""
+    srgb = tf.convert_to_tensor(srgb, tf.float32)
+    return tf.where(
+        srgb <= 0.04045,
+        srgb / 12.92,
+        tf.pow((tf.maximum(srgb, 0.04045) + 0.055) / 1.055, 2.4),
+    )
+
+
+def linear_to_srgb(linear: tf.Tensor) -> tf.Tensor:
+    """sRGB gamma encode, any shape, values in [0, 1]."""
+    linear = tf.convert_to_tensor(linear, tf.float32)
+    return tf.where(
+        linear <= 0.0031308,
+        linear * 12.92,
+        1.055 * tf.pow(tf.maximum(linear, 0.0031308), 1.0 / 2.4) - 0.055,
+    )
+
+
+def _f(t: tf.Tensor) -> tf.Tensor:
+    return tf.where(
+        t > _EPSILON,
+        tf.pow(tf.maximum(t, _EPSILON), 1.0 / 3.0),
+        (_KAPPA * t + 16.0) / 116.0,
+    )
+
+
+def _f_inverse(f: tf.Tensor) -> tf.Tensor:
+    cube = f * f * f
+    return tf.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA)
+
+
+def luminance(rgb: tf.Tensor) -> tf.Tensor:
+    """(..., 3) sRGB in [0, 1] -> (...) linear luminance Y in [0, 1]."""
+    return weighted_luminance(srgb_to_linear(rgb))
+
+
+def weighted_luminance(linear: tf.Tensor) -> tf.Tensor:
+    """(..., 3) linear RGB -> (...) luminance Y."""
+    red, green, blue = tf.unstack(tf.convert_to_tensor(linear, tf.float32), axis=-1)
+    w_red, w_green, w_blue = (float(w) for w in _LUMINANCE_WEIGHTS)
+    return w_red * red + w_green * green + w_blue * blue
+
+
+def lightness_from_luminance(y: tf.Tensor) -> tf.Tensor:
+    """Linear luminance Y in [0, 1] -> CIE L in [0, 100]."""
+    return 116.0 * _f(tf.convert_to_tensor(y, tf.float32)) - 16.0
+
+
+def luminance_from_lightness(lightness: tf.Tensor) -> tf.Tensor:
+    """CIE L in [0, 100] -> linear luminance Y in [0, 1]."""
+    return _f_inverse((tf.convert_to_tensor(lightness, tf.float32) + 16.0) / 116.0)
+
+
+def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
+    """(..., 3) sRGB in [0, 1] -> (..., 3) CIE Lab (D65): L in [0, 100], a, b about ±110."""
+    linear = srgb_to_linear(rgb)
+    xyz = _mix(linear, _RGB_TO_XYZ / _WHITE_D65[:, np.newaxis])
+    fx, fy, fz = tf.unstack(_f(xyz), axis=-1)
+    return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def _fit_into_gamut(linear: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Moves each linear RGB pixel towards the gray of its own luminance until it fits.
+
+    The luminance weights sum to 1, so every point on the segment from (Y, Y, Y) to
+    the pixel has luminance Y: lightness is kept exactly and only chroma is reduced.
+    """
+    y = y[..., tf.newaxis]
+    offset = linear - y
+    over = tf.where(linear > 1.0, (1.0 - y) / tf.where(offset > 0, offset, 1.0), 1.0)
+    under = tf.where(linear < 0.0, -y / tf.where(offset < 0, offset, -1.0), 1.0)
+    scale = tf.reduce_min(tf.minimum(over, under), axis=-1, keepdims=True)
+    return tf.clip_by_value(y + tf.clip_by_value(scale, 0.0, 1.0) * offset, 0.0, 1.0)
+
+
+def linear_from_lightness_and_chroma(lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+    """CIE L (...) in [0, 100] and Lab chroma (..., 2) -> (..., 3) linear RGB in [0, 1].
+
+    Out-of-gamut colors lose chroma, never lightness.
+    """
+    fy = (tf.clip_by_value(tf.convert_to_tensor(lightness, tf.float32), 0.0, 100.0) + 16.0) / 116.0
+    ab = tf.convert_to_tensor(ab, tf.float32)
+    y = _f_inverse(fy)
+    x = _WHITE_D65[0] * _f_inverse(fy + ab[..., 0] / 500.0)
+    z = _WHITE_D65[2] * _f_inverse(fy - ab[..., 1] / 200.0)
+    linear = _mix(tf.stack([x, y, z], axis=-1), _XYZ_TO_RGB)
+    return _fit_into_gamut(linear, y)
+
+
+def rgb_from_lightness_and_chroma(lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+    """CIE L (...) and chroma (..., 2) -> (..., 3) sRGB float32 in [0, 1], lightness kept."""
+    return linear_to_srgb(linear_from_lightness_and_chroma(lightness, ab))
+
+
+# Linear -> 8-bit sRGB by table: 2**16 steps are 0.05 of an 8-bit level at the darkest
+# end, where the sRGB curve is steepest, and the gather is far cheaper than pow().
+_SRGB8_STEPS = 2**16
+
+
+@functools.cache
+def _srgb8_table() -> tf.Tensor:
+    levels = np.arange(_SRGB8_STEPS + 1, dtype=np.float32) / _SRGB8_STEPS
+    return tf.cast(tf.round(255.0 * linear_to_srgb(levels)), tf.uint8)
+
+
+def rgb8_from_lightness_and_chroma(lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+    """Like :func:`rgb_from_lightness_and_chroma`, rounded to uint8 through a table."""
+    linear = linear_from_lightness_and_chroma(lightness, ab)
+    index = tf.cast(linear * _SRGB8_STEPS + 0.5, tf.int32)
+    return tf.gather(_srgb8_table(), index)
+
+
+def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
+    """(..., 3) CIE Lab (D65) -> (..., 3) sRGB in [0, 1], lightness kept when out of gamut."""
+    lab = tf.convert_to_tensor(lab, tf.float32)
+    return rgb_from_lightness_and_chroma(lab[..., 0], lab[..., 1:])

@@ -1,0 +1,206 @@
+"""Colorizer: one pre/post-processing path for ``colorize``, the Pillow filter, the CLI and evaluation.
+
+The network sees the gray image at a fixed working size (long side = the card's
+``working_size``, aspect kept, edge-padded to a square canvas, so one trace serves
+every input size). Its chroma is cropped, upsampled bilinearly to the input size and
+joined with the input's own full-resolution CIE lightness, so output lightness equals
+input lightness.
+
+The full-resolution color math runs as one XLA-fused kernel over fixed-size chunks of
+pixels: one compilation serves every image size, and it is several times faster than
+the op-by-op graph on large images.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from hypercol import color
+from hypercol._arrays import ImageBatch, as_image_batch, lightness
+from hypercol.backbones import Backbone, load_backbone
+from hypercol.head import build_head
+from hypercol.precision import configure_precision
+
+__all__ = ["ModelCard", "Colorizer", "colorize", "get_colorizer", "DEFAULT_WEIGHTS", "card_path"]
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vgg16.weights.h5"
+_WEIGHTS_SUFFIX = ".weights.h5"
+_COMPOSE_CHUNK = 2**16  # pixels per XLA call
+
+
+def card_path(weights: str | Path) -> Path:
+    """The model card beside a head weights file: ``x.weights.h5`` -> ``x.json``."""
+    weights = Path(weights)
+    if not weights.name.endswith(_WEIGHTS_SUFFIX):
+        msg = f"head weights must be a Keras '{_WEIGHTS_SUFFIX}' file, got {weights.name!r}"
+        raise ValueError(msg)
+    return weights.with_name(weights.name[: -len(_WEIGHTS_SUFFIX)] + ".json")
+
+
+@dataclass
+class ModelCard:
+    """What a head was trained with and how well it does; stored as JSON beside the weights."""
+
+    backbone: str
+    taps: list[str]
+    working_size: int = 256
+    head: dict = field(default_factory=dict)
+    head_type: str = "regression"
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelCard:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            msg = f"model card {str(path)!r} not found (it must sit beside the head weights)"
+            raise ValueError(msg) from None
+        except json.JSONDecodeError as error:
+            msg = f"model card {str(path)!r} is not valid JSON: {error}"
+            raise ValueError(msg) from None
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+class Colorizer:
+    """A loaded backbone + head. Thread-safe; build once, call many times.
+
+    ``Colorizer(weights)`` loads ``weights`` (a ``.weights.h5`` with its ``.json``
+    card); the default is the shipped VGG16 head.
+    """
+
+    def __init__(self, weights: str | Path | None = None, *, batch_size: int = 8, precision: str | None = None) -> None:
+        if batch_size < 1:
+            msg = f"batch_size must be at least 1, got {batch_size}"
+            raise ValueError(msg)
+        self.precision = configure_precision(precision)
+        self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        self.card = ModelCard.load(card_path(self.weights))
+        if not self.weights.exists():
+            msg = f"head weights {str(self.weights)!r} not found"
+            raise ValueError(msg)
+        self.batch_size = batch_size
+        self.backbone: Backbone = load_backbone(self.card.backbone, taps=self.card.taps)
+        self.head = build_head(self.backbone.spec.taps, **self.card.head)
+        self.head.load_weights(str(self.weights))
+        self.working_size = int(self.card.working_size)
+        if self.working_size % self.backbone.spec.max_stride:
+            msg = f"working_size {self.working_size} must be a multiple of the backbone's stride {self.backbone.spec.max_stride}"
+            raise ValueError(msg)
+        self._predict_chroma = tf.function(
+            self._chroma_graph,
+            input_signature=[tf.TensorSpec([None, None, None], tf.float32)],
+        )
+
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        """Size the network sees an image of ``height`` x ``width`` at: long side = working size."""
+        scale = self.working_size / max(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    def _chroma_graph(self, lightness: tf.Tensor) -> tf.Tensor:
+        """(N, H, W) CIE L -> (N, h, w, 2) Lab chroma at the working shape."""
+        size = self.working_size
+        full = tf.shape(lightness)[1:3]
+        scale = size / tf.cast(tf.reduce_max(full), tf.float64)
+        small = tf.maximum(1, tf.cast(tf.round(tf.cast(full, tf.float64) * scale), tf.int32))
+        small_lightness = tf.image.resize(lightness[..., tf.newaxis], small, method="area")
+        gray = color.linear_to_srgb(color.luminance_from_lightness(small_lightness))
+        # Edge padding to the square canvas: the padded border repeats real content.
+        rows = tf.minimum(tf.range(size), small[0] - 1)
+        cols = tf.minimum(tf.range(size), small[1] - 1)
+        canvas = tf.gather(tf.gather(gray, rows, axis=1), cols, axis=2)
+        canvas = tf.ensure_shape(canvas, [None, size, size, 1])
+        features = self.backbone(canvas)
+        chroma = self.head([canvas] + [features[tap.key] for tap in self.backbone.spec.taps], training=False)
+        return tf.cast(chroma, tf.float32)[:, : small[0], : small[1], :]
+
+    def predict_chroma(self, image) -> list[np.ndarray]:
+        """Lab chroma (h, w, 2) at the working shape for each image (or one array for one image)."""
+        batch = as_image_batch(image)
+        chroma = [c for _, c in self._chroma_batches(batch)]
+        chroma = [item for chunk in chroma for item in chunk.numpy()]
+        return chroma if batch.batched else chroma[0]
+
+    def _chroma_batches(self, batch: ImageBatch):
+        """Yields (lightness list, chroma (n, h, w, 2)) per network batch."""
+        for start in range(0, len(batch.pixels), self.batch_size):
+            stop = min(start + self.batch_size, len(batch.pixels))
+            lightnesses = [lightness(batch, index) for index in range(start, stop)]
+            yield lightnesses, self._predict_chroma(tf.constant(np.stack(lightnesses)))
+
+    def colorize(self, image) -> np.ndarray:
+        """Colorizes one image or a batch; see :func:`hypercol.colorize`."""
+        batch = as_image_batch(image)
+        output_dtype = np.uint8 if batch.is_integer else np.float32
+        outputs = []
+        for lightnesses, chroma in self._chroma_batches(batch):
+            for offset, full_lightness in enumerate(lightnesses):
+                rgb = compose(full_lightness, chroma[offset], as_uint8=batch.is_integer)
+                if batch.has_alpha:
+                    rgb = np.concatenate([rgb, batch.alpha(len(outputs), output_dtype)], axis=-1)
+                outputs.append(rgb)
+        return np.stack(outputs) if batch.batched else outputs[0]
+
+    def __repr__(self) -> str:
+        return f"Colorizer({str(self.weights)!r}, backbone={self.card.backbone!r}, precision={self.precision!r})"
+
+
+_CHUNK_SPEC = [tf.TensorSpec([_COMPOSE_CHUNK], tf.float32), tf.TensorSpec([_COMPOSE_CHUNK, 2], tf.float32)]
+_compose_uint8 = tf.function(color.rgb8_from_lightness_and_chroma, input_signature=_CHUNK_SPEC, jit_compile=True)
+_compose_float = tf.function(color.rgb_from_lightness_and_chroma, input_signature=_CHUNK_SPEC, jit_compile=True)
+
+
+def compose(lightness: np.ndarray, chroma: np.ndarray, *, as_uint8: bool) -> np.ndarray:
+    """(H, W) CIE L + (h, w, 2) chroma -> (H, W, 3) sRGB, uint8 or float32 in [0, 1].
+
+    The chroma is upsampled bilinearly; the lightness is kept exactly.
+    """
+    height, width = lightness.shape
+    pixels = height * width
+    full_chroma = tf.reshape(tf.image.resize(chroma, (height, width), method="bilinear"), [pixels, 2])
+    flat_lightness = tf.reshape(tf.constant(lightness, tf.float32), [pixels])
+    padding = -pixels % _COMPOSE_CHUNK
+    if padding:
+        flat_lightness = tf.pad(flat_lightness, [[0, padding]])
+        full_chroma = tf.pad(full_chroma, [[0, padding], [0, 0]])
+    kernel = _compose_uint8 if as_uint8 else _compose_float
+    chunks = [
+        kernel(flat_lightness[start : start + _COMPOSE_CHUNK], full_chroma[start : start + _COMPOSE_CHUNK])
+        for start in range(0, pixels + padding, _COMPOSE_CHUNK)
+    ]
+    return tf.concat(chunks, axis=0)[:pixels].numpy().reshape(height, width, 3)
+
+
+_COLORIZERS: dict[tuple, Colorizer] = {}
+_COLORIZERS_LOCK = threading.Lock()
+
+
+def get_colorizer(weights: str | Path | None = None) -> Colorizer:
+    """The process-wide cached :class:`Colorizer` for ``weights`` (default: shipped head)."""
+    key = str(Path(weights).resolve()) if weights is not None else str(DEFAULT_WEIGHTS)
+    with _COLORIZERS_LOCK:
+        if key not in _COLORIZERS:
+            _COLORIZERS[key] = Colorizer(weights)
+        return _COLORIZERS[key]
+
+
+def colorize(image, *, weights: str | Path | None = None) -> np.ndarray:
+    """Colorizes gray photographs.
+
+    ``image``: (H, W), (H, W, 1), (H, W, 3) (reduced to its luminance) or (H, W, 4)
+    (alpha kept), or a batch (N, H, W[, C]); uint8, uint16, or float in [0, 1].
+    Returns RGB (RGBA with alpha) of the same size: uint8 for integer input, float32
+    in [0, 1] for float input. Output CIE lightness equals the input's.
+    """
+    return get_colorizer(weights).colorize(image)

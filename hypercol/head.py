@@ -1,0 +1,105 @@
+"""The residual-encoder head (Dahl 2016), built from a backbone's tap metadata.
+
+Top-down: the deepest tap is projected (1x1 conv + batch norm) to ``base_width``
+channels; at each shallower tap the running estimate is upsampled to that tap's
+resolution, the tap's own projection is added, and a 3x3 conv + batch norm + ReLU
+halves the width. At full resolution the gray input joins the same way, and a last
+3x3 conv gives two Lab chroma channels in float32, bounded by ``chroma_scale``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from hypercol.backbones import Tap
+
+__all__ = ["build_head", "ResizeLike", "SoftBound", "head_input_names"]
+
+
+@keras.saving.register_keras_serializable(package="hypercol")
+class ResizeLike(keras.layers.Layer):
+    """Bilinear resize of ``x`` to the spatial size of ``reference`` (any sizes, no retrace)."""
+
+    def call(self, x, reference):
+        size = tf.shape(reference)[1:3]
+        return tf.cast(tf.image.resize(x, size, method="bilinear"), x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="hypercol")
+class SoftBound(keras.layers.Layer):
+    """``scale * tanh(x / scale)``: identity near 0, never beyond ±scale; float32."""
+
+    def __init__(self, scale: float, **kwargs) -> None:
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, x):
+        return self.scale * tf.tanh(tf.cast(x, tf.float32) / self.scale)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale}
+
+
+def _safe_name(key: str) -> str:
+    return "tap_" + "".join(ch if ch.isalnum() else "_" for ch in key)
+
+
+def head_input_names(taps: Sequence[Tap]) -> list[str]:
+    """Model input order: gray first, then taps in spec order."""
+    return ["gray"] + [_safe_name(tap.key) for tap in taps]
+
+
+def _project(x, width: int, name: str):
+    x = keras.layers.Conv2D(width, 1, use_bias=False, name=f"{name}_project")(x)
+    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+
+
+def _refine(x, width: int, name: str):
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_conv_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_head(
+    taps: Sequence[Tap],
+    *,
+    base_width: int = 256,
+    min_width: int = 32,
+    chroma_scale: float = 110.0,
+    outputs: int = 2,
+) -> keras.Model:
+    """Inputs ``[gray (N, H, W, 1), tap_1, ..., tap_k]`` -> (N, H, W, outputs) float32.
+
+    ``outputs=2`` gives Lab ab in ±``chroma_scale``; other counts give raw logits
+    (``chroma_scale`` unused).
+    """
+    if not taps:
+        msg = "the head needs at least one tap"
+        raise ValueError(msg)
+    names = head_input_names(taps)
+    gray = keras.Input((None, None, 1), name=names[0])
+    tap_inputs = {tap.key: keras.Input((None, None, tap.channels), name=name) for tap, name in zip(taps, names[1:])}
+    # Deepest first; a stable sort keeps the spec order among taps of equal stride.
+    order = sorted(range(len(taps)), key=lambda i: -taps[i].stride)
+    width = base_width
+    deepest = taps[order[0]]
+    x = _project(tap_inputs[deepest.key], width, f"level0_{_safe_name(deepest.key)}")
+    for level, index in enumerate(order[1:], start=1):
+        tap = taps[index]
+        name = f"level{level}_{_safe_name(tap.key)}"
+        x = ResizeLike(name=f"{name}_upsample")(x, tap_inputs[tap.key])
+        x = keras.layers.Add(name=f"{name}_join")([x, _project(tap_inputs[tap.key], width, name)])
+        width = max(min_width, width // 2)
+        x = _refine(x, width, name)
+    x = ResizeLike(name="full_upsample")(x, gray)
+    x = keras.layers.Add(name="gray_join")([x, _project(gray, width, "gray")])
+    x = _refine(x, width, "full")
+    x = keras.layers.Conv2D(outputs, 3, padding="same", dtype="float32", name="chroma")(x)
+    if outputs == 2:
+        x = SoftBound(chroma_scale, name="bound")(x)
+    inputs = [gray] + [tap_inputs[tap.key] for tap in taps]
+    return keras.Model(inputs, x, name="residual_encoder_head")

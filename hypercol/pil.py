@@ -1,0 +1,64 @@
+"""Pillow plugin: ``Image.open(path).filter(ColorizeFilter())``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+__all__ = ["ColorizeFilter", "SUPPORTED_MODES", "image_to_array"]
+
+# Mode -> the mode we read pixels in. "I;16" keeps 16 bits; "1" and "P" become gray.
+SUPPORTED_MODES = {
+    "1": "L",
+    "L": "L",
+    "LA": "LA",
+    "P": None,  # palette: RGBA when the palette has transparency, else RGB
+    "RGB": "RGB",
+    "RGBA": "RGBA",
+    "I;16": "I;16",
+}
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """A PIL image of a supported mode -> uint8 (H, W[, C]) or uint16 (H, W) array."""
+    if image.mode not in SUPPORTED_MODES:
+        msg = f"cannot colorize a {image.mode!r} image; supported modes: {sorted(SUPPORTED_MODES)}"
+        raise ValueError(msg)
+    mode = SUPPORTED_MODES[image.mode]
+    if mode is None:
+        mode = "RGBA" if "transparency" in image.info else "RGB"
+    if mode == "I;16":
+        return np.asarray(image, dtype=np.uint16)
+    if mode == "LA":
+        # LA -> (H, W, 4): gray repeated into RGB keeps the luminance, alpha rides along.
+        gray, alpha = (np.asarray(band) for band in image.split())
+        return np.dstack([gray, gray, gray, alpha])
+    return np.asarray(image.convert(mode))
+
+
+class ColorizeFilter(ImageFilter.MultibandFilter):
+    """Colorizes an image: modes 1, L, LA, P, RGB, RGBA, I;16 -> RGB (RGBA with alpha), same size.
+
+    ``weights`` selects a head (``.weights.h5`` with its card); default: the shipped one.
+    """
+
+    name = "Colorize"
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        if weights is not None and not Path(weights).exists():
+            msg = f"head weights {str(weights)!r} not found"
+            raise ValueError(msg)
+        self.weights = weights
+
+    def filter(self, image):
+        # Pillow hands filters an ImagingCore; wrap it to read it as an image.
+        pixels = image_to_array(Image.Image()._new(image))
+        from hypercol.colorizer import get_colorizer
+
+        rgb = get_colorizer(self.weights).colorize(pixels)
+        return Image.fromarray(rgb).im
+
+    def __repr__(self) -> str:
+        return f"ColorizeFilter(weights={self.weights!r})"
