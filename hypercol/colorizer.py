@@ -27,7 +27,7 @@ from hypercol.backbones import Backbone, load_backbone
 from hypercol.head import build_head
 from hypercol.precision import configure_precision
 
-__all__ = ["ModelCard", "Colorizer", "colorize", "get_colorizer", "DEFAULT_WEIGHTS", "card_path"]
+__all__ = ["ModelCard", "chroma_from_gray", "Colorizer", "colorize", "get_colorizer", "DEFAULT_WEIGHTS", "card_path"]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vgg16.weights.h5"
 _WEIGHTS_SUFFIX = ".weights.h5"
@@ -41,6 +41,13 @@ def card_path(weights: str | Path) -> Path:
         msg = f"head weights must be a Keras '{_WEIGHTS_SUFFIX}' file, got {weights.name!r}"
         raise ValueError(msg)
     return weights.with_name(weights.name[: -len(_WEIGHTS_SUFFIX)] + ".json")
+
+
+def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool) -> tf.Tensor:
+    """(N, H, W, 1) sRGB gray in [0, 1] -> (N, H, W, 2) float32 Lab chroma: backbone taps, then the head."""
+    features = backbone(gray)
+    chroma = head([gray] + [features[tap.key] for tap in backbone.spec.taps], training=training)
+    return tf.cast(chroma, tf.float32)
 
 
 @dataclass
@@ -121,9 +128,8 @@ class Colorizer:
         cols = tf.minimum(tf.range(size), small[1] - 1)
         canvas = tf.gather(tf.gather(gray, rows, axis=1), cols, axis=2)
         canvas = tf.ensure_shape(canvas, [None, size, size, 1])
-        features = self.backbone(canvas)
-        chroma = self.head([canvas] + [features[tap.key] for tap in self.backbone.spec.taps], training=False)
-        return tf.cast(chroma, tf.float32)[:, : small[0], : small[1], :]
+        chroma = chroma_from_gray(self.backbone, self.head, canvas, training=False)
+        return chroma[:, : small[0], : small[1], :]
 
     def predict_chroma(self, image) -> list[np.ndarray]:
         """Lab chroma (h, w, 2) at the working shape for each image (or one array for one image)."""

@@ -1,0 +1,474 @@
+"""Training the head: a deterministic tf.data pipeline, Dahl's loss, checkpoints, tf.distribute.
+
+Only the head learns; the backbone is called, never differentiated into. Example ``i``
+of a run is a pure function of (seed, i): which photo (a per-epoch permutation), which
+crop, scale and flip. So a resumed run sees exactly the data the uninterrupted run
+would have seen, and checkpoints need no iterator state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from hypercol import color
+from hypercol.backbones import Backbone, load_backbone
+from hypercol.colorizer import ModelCard, chroma_from_gray
+from hypercol.head import build_head
+from hypercol.metrics import colorfulness
+from hypercol.precision import configure_precision
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LOSSES",
+    "find_images",
+    "split_validation",
+    "ExampleReader",
+    "dahl_loss",
+    "l2_loss",
+    "pick_strategy",
+    "train",
+    "TrainResult",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+LIST_SUFFIXES = (".txt", ".lst")
+_CHROMA_UNIT = 100.0  # losses see ab / 100, so they are O(1)
+
+
+def find_images(sources: Iterable[str | Path]) -> list[str]:
+    """Image paths from folders (recursive) and list files (one path per line), sorted, unique."""
+    found: set[str] = set()
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found.update(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+            for line in path.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    listed = Path(line)
+                    found.add(str(listed if listed.is_absolute() else path.parent / listed))
+        elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            found.add(str(path))
+        elif path.exists():
+            msg = f"{str(path)!r} is neither a folder, an image ({', '.join(IMAGE_SUFFIXES)}) nor a list file"
+            raise ValueError(msg)
+        else:
+            msg = f"training data {str(path)!r} does not exist"
+            raise ValueError(msg)
+    return sorted(found)
+
+
+def split_validation(paths: Sequence[str], fraction: float = 0.1) -> tuple[list[str], list[str]]:
+    """Deterministic split by a hash of each file name; both sides non-empty when possible."""
+    if not 0.0 <= fraction < 1.0:
+        msg = f"validation fraction must be in [0, 1), got {fraction}"
+        raise ValueError(msg)
+
+    def bucket(path: str) -> float:
+        return int(hashlib.sha1(Path(path).name.encode()).hexdigest()[:8], 16) / 2**32
+
+    ranked = sorted(paths, key=bucket)
+    count = round(len(paths) * fraction)
+    if fraction > 0 and len(paths) >= 2:
+        count = min(max(count, 1), len(paths) - 1)
+    validation = set(ranked[:count])
+    return [p for p in paths if p not in validation], [p for p in paths if p in validation]
+
+
+class ExampleReader:
+    """Decodes example ``i`` of a run: a random crop at a random scale with a random flip.
+
+    Unreadable files and near-gray photos are skipped (the next photo of the same
+    epoch's order is taken) and counted. PIL releases the GIL while decoding, so
+    tf.data's parallel calls run in parallel; JPEG draft mode decodes large photos at
+    a reduced scale when the crop allows.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        crop_size: int,
+        *,
+        seed: int = 0,
+        scale_range: tuple[float, float] = (0.3, 1.0),
+        min_colorfulness: float = 8.0,
+        max_attempts: int = 50,
+    ) -> None:
+        if not paths:
+            msg = "no training images"
+            raise ValueError(msg)
+        self.paths = list(paths)
+        self.crop_size = crop_size
+        self.seed = seed
+        self.scale_range = scale_range
+        self.min_colorfulness = min_colorfulness
+        self.max_attempts = max_attempts
+        self.unreadable: set[str] = set()
+        self.grayscale: set[str] = set()
+        self._usable: dict[str, bool] = {}
+        self._orders: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _order(self, epoch: int) -> np.ndarray:
+        with self._lock:
+            if epoch not in self._orders:
+                if len(self._orders) > 4:
+                    self._orders.pop(min(self._orders))
+                self._orders[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self.paths))
+            return self._orders[epoch]
+
+    def _is_colorful(self, image: Image.Image) -> bool:
+        thumbnail = image.copy()
+        thumbnail.thumbnail((128, 128))
+        return colorfulness(np.asarray(thumbnail.convert("RGB"))) >= self.min_colorfulness
+
+    def _open(self, path: str) -> Image.Image | None:
+        if self._usable.get(path) is False:
+            return None
+        try:
+            image = Image.open(path)
+            image.draft("RGB", (image.width // 8, image.height // 8))  # a cheap look first
+            image = image.convert("RGB")
+            usable = self._is_colorful(image)
+            if not usable:
+                with self._lock:
+                    self.grayscale.add(path)
+            image = Image.open(path) if usable else None
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            with self._lock:
+                self.unreadable.add(path)
+            image, usable = None, False
+        self._usable[path] = usable
+        return image
+
+    def crop(self, image: Image.Image, rng: np.random.Generator) -> np.ndarray:
+        """A square crop of side ``scale * short side``, resized to ``crop_size``, maybe flipped."""
+        size = self.crop_size
+        scale = rng.uniform(*self.scale_range)
+        full_width, full_height = image.size
+        side = max(1.0, scale * min(full_width, full_height))
+        reduction = min(1.0, size / side)  # JPEG may decode at a reduced scale when shrinking
+        image.draft("RGB", (math.ceil(full_width * reduction), math.ceil(full_height * reduction)))
+        image = image.convert("RGB")
+        side_px = min(side * image.width / full_width, min(image.size))
+        left = rng.uniform(0, image.width - side_px)
+        top = rng.uniform(0, image.height - side_px)
+        crop = image.resize((size, size), Image.BILINEAR, box=(left, top, left + side_px, top + side_px))
+        pixels = np.asarray(crop)
+        return pixels[:, ::-1] if rng.random() < 0.5 else pixels
+
+    def __call__(self, index) -> np.ndarray:
+        """(crop_size, crop_size, 3) uint8 for example ``index`` (an int or 0-d array)."""
+        index = int(index)
+        epoch, position = divmod(index, len(self.paths))
+        for attempt in range(self.max_attempts):
+            shifted_epoch, shifted = divmod(position + attempt, len(self.paths))
+            path = self.paths[self._order(epoch + shifted_epoch)[shifted]]
+            image = self._open(path)
+            if image is None:
+                continue
+            try:
+                return self.crop(image, np.random.default_rng([self.seed, index, attempt]))
+            except (OSError, ValueError):
+                with self._lock:
+                    self.unreadable.add(path)
+                self._usable[path] = False
+        msg = f"{self.max_attempts} photos in a row were unreadable or gray (e.g. {path!r})"
+        raise RuntimeError(msg)
+
+    def center_crop(self, path: str) -> np.ndarray | None:
+        """Deterministic validation crop: the centred square of the short side."""
+        image = self._open(path)
+        if image is None:
+            return None
+        image = image.convert("RGB")
+        side = min(image.size)
+        left, top = (image.width - side) / 2, (image.height - side) / 2
+        return np.asarray(image.resize((self.crop_size,) * 2, Image.BILINEAR, box=(left, top, left + side, top + side)))
+
+
+def to_lightness_and_chroma(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """uint8 (..., H, W, 3) -> CIE L (..., H, W) and ab (..., H, W, 2), in the tf.data graph."""
+    lab = color.rgb_to_lab(tf.cast(rgb, tf.float32) / 255.0)
+    return lab[..., 0], lab[..., 1:]
+
+
+def make_dataset(reader: ExampleReader, *, batch_size: int, start: int, stride: int = 1) -> tf.data.Dataset:
+    """Batches of (L, ab) for examples start, start + stride, ... (stride = input pipelines)."""
+    size = reader.crop_size
+    examples = tf.data.Dataset.range(start, 2**62, stride)
+    images = examples.map(
+        lambda i: tf.ensure_shape(tf.numpy_function(reader, [i], tf.uint8, stateful=False), [size, size, 3]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return (
+        images.map(to_lightness_and_chroma, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def _gaussian_kernel(size: int) -> tf.Tensor:
+    # OpenCV's default sigma for a kernel of this size.
+    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    offsets = np.arange(size) - (size - 1) / 2
+    weights = np.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = np.outer(weights, weights) / np.outer(weights, weights).sum()
+    return tf.constant(np.tile(kernel[:, :, None, None], (1, 1, 2, 1)), tf.float32)
+
+
+def l2_loss(true_ab: tf.Tensor, predicted_ab: tf.Tensor) -> tf.Tensor:
+    """Per-example mean squared chroma error, in units of 100 ab: (N,)."""
+    difference = (tf.cast(predicted_ab, tf.float32) - true_ab) / _CHROMA_UNIT
+    return tf.reduce_mean(tf.square(difference), axis=[1, 2, 3])
+
+
+_BLUR_SIZES = (3, 5)
+
+
+def dahl_loss(true_ab: tf.Tensor, predicted_ab: tf.Tensor) -> tf.Tensor:
+    """Dahl 2016: L2 on the chroma averaged with L2 on the chroma blurred by 3 and 5 px Gaussians: (N,)."""
+    predicted_ab = tf.cast(predicted_ab, tf.float32)
+    terms = [l2_loss(true_ab, predicted_ab)]
+    for size in _BLUR_SIZES:
+        kernel = _gaussian_kernel(size)
+        blur = lambda t: tf.nn.depthwise_conv2d(t, kernel, [1, 1, 1, 1], "SAME")  # noqa: E731
+        terms.append(l2_loss(blur(true_ab), blur(predicted_ab)))
+    return tf.add_n(terms) / len(terms)
+
+
+LOSSES = {"dahl": dahl_loss, "l2": l2_loss}
+
+
+def pick_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+    """MultiWorkerMirrored when TF_CONFIG is set, Mirrored over several GPUs or given devices, else default."""
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices:
+        return tf.distribute.MirroredStrategy(list(devices))
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Calls ``write(temporary path)`` beside ``path``, then renames over it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes[-2:])}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@dataclass
+class TrainResult:
+    weights: Path
+    card: Path
+    card_data: ModelCard
+    history: list[dict] = field(default_factory=list)
+
+
+def train(
+    data: Sequence[str | Path],
+    *,
+    out: str | Path,
+    backbone: str = "vgg16",
+    taps: Sequence[str] | None = None,
+    steps: int = 1000,
+    batch_size: int = 16,
+    crop_size: int = 224,
+    working_size: int = 256,
+    learning_rate: float = 1e-3,
+    loss: str = "dahl",
+    head_config: dict | None = None,
+    checkpoint_every: int = 200,
+    validate_every: int = 200,
+    validation_fraction: float = 0.1,
+    max_validation_images: int = 64,
+    resume: bool = False,
+    seed: int = 0,
+    devices: Sequence[str] | None = None,
+    precision: str | None = None,
+    corpus: str = "",
+    progress: bool = True,
+    stop_at: int | None = None,
+    time_limit: float | None = None,
+) -> TrainResult:
+    """Trains a head on photos under ``data`` into ``out`` (weights, card, checkpoints, TensorBoard logs).
+
+    With ``resume=True`` an interrupted run continues from its last checkpoint and ends
+    where the uninterrupted run would have. ``stop_at`` (a step) and ``time_limit``
+    (seconds) end this session early with a checkpoint, as an interruption would; the
+    weights and card written then describe the steps completed so far.
+    """
+    from tqdm import tqdm
+
+    if loss not in LOSSES:
+        msg = f"loss must be one of {sorted(LOSSES)}, got {loss!r}"
+        raise ValueError(msg)
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("crop_size", crop_size)):
+        if value < 1:
+            msg = f"{name} must be at least 1, got {value}"
+            raise ValueError(msg)
+    out = Path(out)
+    checkpoints = out / "checkpoints"
+    if not resume and checkpoints.exists() and any(checkpoints.iterdir()):
+        msg = f"{str(out)!r} already holds a run; pass resume=True (--resume) or choose a new folder"
+        raise ValueError(msg)
+    out.mkdir(parents=True, exist_ok=True)
+    active_precision = configure_precision(precision)
+    paths = find_images(data)
+    train_paths, validation_paths = split_validation(paths, validation_fraction)
+    if not train_paths:
+        msg = f"no training images found in {[str(d) for d in data]}"
+        raise ValueError(msg)
+    strategy = pick_strategy(devices)
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        msg = f"batch_size {batch_size} must be a multiple of the {replicas} replicas"
+        raise ValueError(msg)
+    head_config = dict(head_config or {})
+    loss_fn = LOSSES[loss]
+
+    keras.utils.set_random_seed(seed)  # the head's initial weights are part of the run's identity
+    with strategy.scope():
+        frozen: Backbone = load_backbone(backbone, taps=taps)
+        head = build_head(frozen.spec.taps, **head_config)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, steps, alpha=0.05, warmup_target=learning_rate, warmup_steps=max(1, steps // 20)
+        )
+        optimizer = keras.optimizers.Adam(schedule)
+        optimizer.build(head.trainable_variables)
+    checkpoint = tf.train.Checkpoint(head=head, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), max_to_keep=2)
+    if resume and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    start_step = int(optimizer.iterations.numpy())
+
+    reader = ExampleReader(train_paths, crop_size, seed=seed)
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        pipelines = context.num_input_pipelines
+        first = start_step * batch_size + context.input_pipeline_id
+        return make_dataset(reader, batch_size=per_replica, start=first, stride=pipelines)
+
+    batches = iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    def forward(lightness, training):
+        gray = color.linear_to_srgb(color.luminance_from_lightness(lightness))[..., tf.newaxis]
+        return chroma_from_gray(frozen, head, gray, training=training)
+
+    def replica_step(lightness, chroma):
+        with tf.GradientTape() as tape:
+            per_example = loss_fn(chroma, forward(lightness, True))
+            step_loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
+        gradients = tape.gradient(step_loss, head.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, head.trainable_variables))
+        return step_loss
+
+    @tf.function
+    def train_step(batch):
+        per_replica = strategy.run(replica_step, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    validation_crops = [c for c in (reader.center_crop(p) for p in validation_paths[:max_validation_images]) if c is not None]
+    validation = to_lightness_and_chroma(np.stack(validation_crops)) if validation_crops else None
+
+    @tf.function
+    def validation_loss(lightness, chroma):
+        return tf.reduce_mean(loss_fn(chroma, forward(lightness, False)))
+
+    progress_file = out / "progress.json"
+    previous_wall_time = json.loads(progress_file.read_text())["wall_time_s"] if start_step and progress_file.exists() else 0.0
+    last_step = min(steps, stop_at) if stop_at is not None else steps
+    writer = tf.summary.create_file_writer(str(out / "tensorboard"))
+    history: list[dict] = []
+    begin = time.perf_counter()
+    images_done = 0
+    last_loss = float("nan")
+    bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", desc="training")
+    step = start_step
+    while step < last_step:
+        last_loss = float(train_step(next(batches)))
+        step += 1
+        images_done += batch_size
+        rate = images_done / (time.perf_counter() - begin)
+        bar.update(1)
+        bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{rate:.1f}")
+        with writer.as_default(step=step):
+            tf.summary.scalar("loss", last_loss)
+            tf.summary.scalar("images_per_second", rate)
+        record = {"step": step, "loss": last_loss}
+        if validation is not None and (step % validate_every == 0 or step == steps):
+            record["validation_loss"] = float(validation_loss(*validation))
+            with writer.as_default(step=step):
+                tf.summary.scalar("validation_loss", record["validation_loss"])
+                samples = color.lab_to_rgb(
+                    tf.concat([validation[0][:4, ..., tf.newaxis], forward(validation[0][:4], False)], axis=-1)
+                )
+                tf.summary.image("colorized", samples, max_outputs=4)
+        out_of_time = time_limit is not None and time.perf_counter() - begin > time_limit
+        if step % checkpoint_every == 0 or step == last_step or out_of_time:
+            manager.save(checkpoint_number=step)
+            wall_time = previous_wall_time + time.perf_counter() - begin
+            _write_atomically(progress_file, lambda p: p.write_text(json.dumps({"step": step, "wall_time_s": wall_time})))
+        history.append(record)
+        if out_of_time:
+            break
+    bar.close()
+    wall_time = previous_wall_time + time.perf_counter() - begin
+
+    weights_path = out / "head.weights.h5"
+    _write_atomically(weights_path, lambda p: head.save_weights(str(p)))
+    final_validation = next((r["validation_loss"] for r in reversed(history) if "validation_loss" in r), None)
+    card = ModelCard(
+        backbone=frozen.spec.name,
+        taps=[tap.key for tap in frozen.spec.taps],
+        working_size=working_size,
+        head=head_config,
+        training={
+            "corpus": corpus or ", ".join(str(d) for d in data),
+            "training_images": len(train_paths),
+            "validation_images": len(validation_crops),
+            "skipped_unreadable": len(reader.unreadable),
+            "dropped_grayscale": len(reader.grayscale),
+            "steps": step,
+            "steps_planned": steps,
+            "batch_size": batch_size,
+            "crop_size": crop_size,
+            "learning_rate": learning_rate,
+            "loss": loss,
+            "seed": seed,
+            "precision": active_precision,
+            "replicas": replicas,
+            "strategy": type(strategy).__name__,
+            "wall_time_s": round(wall_time, 1),
+            "images_per_second": round(images_done / (wall_time - previous_wall_time), 2) if images_done else None,
+            "final_loss": last_loss,
+            "validation_loss": final_validation,
+        },
+    )
+    card_file = out / "head.json"
+    _write_atomically(card_file, lambda p: p.write_text(card.to_json()))
+    if reader.unreadable or reader.grayscale:
+        print(f"skipped {len(reader.unreadable)} unreadable and {len(reader.grayscale)} near-gray photos")
+    return TrainResult(weights_path, card_file, card, history)
+
