@@ -195,7 +195,7 @@ class Backbone:
         if rgb.shape[-1] == 1:
             rgb = tf.repeat(rgb, 3, axis=-1)
         if self.spec.input_convention == "caffe_bgr":
-            return rgb * 255.0 - tf.constant(_CAFFE_BGR_MEAN, tf.float32)
+            return rgb[..., ::-1] * 255.0 - tf.constant(_CAFFE_BGR_MEAN, tf.float32)
         return rgb
 
     def features(self, images: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -155,7 +155,8 @@ _SRGB8_STEPS = 2**16
 @functools.cache
 def _srgb8_table() -> tf.Tensor:
     levels = np.arange(_SRGB8_STEPS + 1, dtype=np.float32) / _SRGB8_STEPS
-    return tf.cast(tf.round(255.0 * linear_to_srgb(levels)), tf.uint8)
+    with tf.init_scope():  # an eager constant: a tensor cached from inside one trace breaks every later caller
+        return tf.cast(tf.round(255.0 * linear_to_srgb(levels)), tf.uint8)
 
 
 def rgb8_from_lightness_and_chroma(lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:

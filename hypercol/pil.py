@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,19 @@ def image_to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert(mode))
 
 
+def _caller_info(core) -> dict:
+    """``info`` of the Image whose core ``Image.filter`` passed us ({} when called some other way)."""
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Image.Image) and any(vars(owner).get(name) is core for name in ("_im", "im")):
+            return dict(owner.info)
+        frame = frame.f_back
+    return {}
+
+
 class ColorizeFilter(ImageFilter.MultibandFilter):
     """Colorizes an image: modes 1, L, LA, P, RGB, RGBA, I;16 -> RGB (RGBA with alpha), same size.
 
@@ -54,7 +68,9 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
 
     def filter(self, image):
         # Pillow hands filters an ImagingCore; wrap it to read it as an image.
-        pixels = image_to_array(Image.Image()._new(image))
+        wrapped = Image.Image()._new(image)
+        wrapped.info = _caller_info(image)  # palette transparency lives in Image.info, not in the core
+        pixels = image_to_array(wrapped)
         from hypercol.colorizer import get_colorizer
 
         rgb = get_colorizer(self.weights).colorize(pixels)

@@ -1,0 +1,312 @@
+"""The ``hypercol`` command: ``colorize`` and ``backbones`` (more subcommands plug in the same way).
+
+Each subcommand is two functions, ``_add_NAME(subparsers)`` which declares its
+arguments and ``_run_NAME(args) -> int``, and one entry in ``_SUBCOMMANDS``.
+Exit codes: 0 success, 1 some input failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["main", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported and exit code 2, before any work is done."""
+
+
+# --- colorize -------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    source: Path
+    target: Path
+
+
+def _add_colorize(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "colorize",
+        help="colorize images, folders or glob patterns into an output folder",
+        description=(
+            "Colorize grayscale images. INPUTs are image files, folders (searched recursively for "
+            f"{', '.join(IMAGE_EXTENSIONS)}; hidden files skipped) or glob patterns (quote them; ** recurses). "
+            "Outputs are PNG files named <stem><suffix>.png in OUT, keeping the sub-folders of folder inputs. "
+            "Input files are never overwritten."
+        ),
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output folder (created); for a single input file, may be an output file name like out.png",
+    )
+    parser.add_argument(
+        "--weights", default=None, help="head weights (.weights.h5 with its .json card); default: the shipped head"
+    )
+    parser.add_argument(
+        "--suffix",
+        default="_color",
+        help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary and problems")
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _walk_images(folder: Path, exclude: Path | None) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted, hidden entries and ``exclude`` skipped)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        root_path = Path(root)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and (exclude is None or (root_path / d).resolve() != exclude)
+        )
+        found.extend(root_path / name for name in sorted(files) if _is_image_name(root_path / name))
+    return found
+
+
+def _collect(inputs: list[str], out: Path) -> list[tuple[Path, Path | None]]:
+    """[(image file, its path relative to its folder input or None)], without duplicates.
+
+    Raises UsageError for an INPUT that matches no image.
+    """
+    exclude = out.resolve() if out.is_dir() else None
+    collected: dict[Path, tuple[Path, Path | None]] = {}
+    for spec in inputs:
+        path = Path(spec)
+        if path.is_file():
+            matches = [(path, None)]
+        elif path.is_dir():
+            matches = [(image, image.relative_to(path)) for image in _walk_images(path, exclude)]
+        elif any(ch in spec for ch in "*?["):
+            matches = []
+            for match in sorted(glob.glob(spec, recursive=True)):
+                match = Path(match)
+                if match.is_file() and _is_image_name(match):
+                    matches.append((match, None))
+                elif match.is_dir():
+                    matches.extend((image, image.relative_to(match)) for image in _walk_images(match, exclude))
+        else:
+            raise UsageError(f"{spec!r} does not exist")
+        if not matches:
+            raise UsageError(f"no images match {spec!r}")
+        for image, relative in matches:
+            collected.setdefault(image.resolve(), (image, relative))
+    return list(collected.values())
+
+
+def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
+    """Output path for each input: (jobs to run, skipped messages, refused messages)."""
+    out = Path(args.output)
+    images = _collect(args.inputs, out)
+    if os.sep in args.suffix or (os.altsep and os.altsep in args.suffix):
+        raise UsageError(f"--suffix must not contain a path separator, got {args.suffix!r}")
+    single_file = len(args.inputs) == 1 and len(images) == 1 and images[0][1] is None and Path(args.inputs[0]).is_file()
+    out_is_file = out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir()
+    if out_is_file and not single_file:
+        raise UsageError(f"OUT {str(out)!r} looks like a file name, but {len(images)} images are given: pass a folder")
+    if not out_is_file and out.exists() and not out.is_dir():
+        raise UsageError(f"OUT {str(out)!r} exists and is not a folder")
+    inputs = {image.resolve() for image, _ in images}
+    input_ids = {_file_id(image) for image, _ in images}
+    jobs, skipped, refused, claimed = [], [], [], {}
+    for image, relative in images:
+        if out_is_file:
+            target = out
+        else:
+            folder = out / relative.parent if relative is not None else out
+            target = folder / f"{image.stem}{args.suffix}.png"
+        resolved = target.resolve()
+        if resolved in inputs or (target.exists() and _file_id(target) in input_ids):
+            refused.append(f"{image}: refusing to overwrite the input file {target} (change -o or --suffix)")
+        elif resolved in claimed:
+            refused.append(f"{image}: its output {target} is already the output of {claimed[resolved]}")
+        elif target.exists() and not args.overwrite:
+            skipped.append(f"{image}: {target} exists (use --overwrite to replace it)")
+        else:
+            claimed[resolved] = image
+            jobs.append(_Job(image, target))
+    return jobs, skipped, refused
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
+
+
+def _read(path: Path):
+    """The pixels of an image file as the array ``colorize`` takes (first frame, EXIF orientation applied)."""
+    from PIL import Image, ImageOps
+
+    from hypercol.pil import image_to_array
+
+    with Image.open(path) as image:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return image_to_array(image)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> bool:
+    """Writes ``pixels`` to ``target`` through a temp file in the same folder; False if it exists and not overwrite."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    file_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
+    if file_format == "JPEG" and image.mode == "RGBA":
+        image = image.convert("RGB")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            image.save(stream, format=file_format)
+        os.chmod(temp, mode_bits)
+        if overwrite:
+            os.replace(temp, target)
+            return True
+        try:
+            os.link(temp, target)  # atomic, and fails if someone created the target meanwhile
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system
+            if target.exists():
+                return False
+            os.replace(temp, target)
+        return True
+    finally:
+        if os.path.lexists(temp):
+            os.unlink(temp)
+
+
+def _run_colorize(args) -> int:
+    from tqdm import tqdm
+
+    jobs, skipped, refused = _plan(args)
+    out = Path(args.output)
+    for message in refused:
+        print(f"hypercol: failed: {message}", file=sys.stderr)
+    for message in skipped:
+        print(f"hypercol: skipped: {message}", file=sys.stderr)
+    failed = len(refused)
+    written = 0
+    if jobs:
+        from hypercol.colorizer import get_colorizer
+
+        try:
+            colorizer = get_colorizer(args.weights)
+        except (ValueError, OSError) as error:
+            raise UsageError(str(error)) from error
+        mode_bits = 0o666 & ~_umask()
+        with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
+            for job in progress:
+                try:
+                    rgb = colorizer.colorize(_read(job.source))
+                    done = _write_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
+                except Exception as error:  # one bad file must not stop the others
+                    failed += 1
+                    progress.write(f"hypercol: failed: {job.source}: {type(error).__name__}: {error}", file=sys.stderr)
+                    continue
+                if done:
+                    written += 1
+                    if not args.quiet:
+                        progress.write(f"{job.source} -> {job.target}", file=sys.stdout)
+                else:
+                    skipped.append(str(job.target))
+                    progress.write(f"hypercol: skipped: {job.source}: {job.target} exists", file=sys.stderr)
+    where = out if out.suffix.lower() not in IMAGE_EXTENSIONS or out.is_dir() else out.parent
+    print(f"hypercol: {written} colorized, {len(skipped)} skipped, {failed} failed; outputs in {where}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- backbones --------------------------------------------------------------
+
+
+def _add_backbones(subparsers) -> None:
+    subparsers.add_parser(
+        "backbones",
+        help="list the registered backbones",
+        description="List the registered backbones: handle, input convention, taps (channels, stride).",
+    )
+
+
+def _run_backbones(args) -> int:
+    from hypercol.backbones import get_spec, list_backbones
+
+    for name in list_backbones():
+        spec = get_spec(name)
+        handle = spec.handle if spec.handle is not None else "exported locally (into the TF Hub cache on first use)"
+        print(name)
+        if spec.description:
+            print(f"  {spec.description}")
+        print(f"  handle:     {handle}")
+        print(f"  signature:  {spec.signature}")
+        print(f"  input:      {spec.input_convention}")
+        print("  taps:")
+        width = max(len(tap.key) for tap in spec.taps)
+        for tap in spec.taps:
+            print(f"    {tap.key:<{width}}  {tap.channels:>5} channels  stride {tap.stride}")
+        print(f"  total:      {spec.channels} channels")
+    return EXIT_OK
+
+
+# --- entry point --------------------------------------------------------------
+
+# (name, add parser, run): the order is the order of --help.
+_SUBCOMMANDS = [
+    ("colorize", _add_colorize, _run_colorize),
+    ("backbones", _add_backbones, _run_backbones),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hypercol import __version__
+
+    parser = argparse.ArgumentParser(prog="hypercol", description="Colorize grayscale photographs with hypercolumns.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, add, run in _SUBCOMMANDS:
+        add(subparsers)
+        subparsers.choices[name].set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the ``hypercol`` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits on --help (0) and usage errors (2)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"hypercol {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hypercol: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

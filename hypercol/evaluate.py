@@ -1,0 +1,77 @@
+"""Evaluation: colorize the gray version of each photo and compare with the truth and with gray.
+
+The gray baseline keeps each photo's lightness with a = b = 0; MSE-trained colorizers
+barely beat it on PSNR and lose to the truth on colorfulness, so it is always shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hypercol import color
+from hypercol.colorizer import Colorizer, get_colorizer
+from hypercol.metrics import colorfulness, evaluate_pair
+from hypercol.train import find_images
+
+__all__ = ["evaluate_images", "format_table", "METRICS"]
+
+METRICS = ("psnr", "ssim", "auc", "colorfulness")
+
+
+def gray_baseline(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) -> the same lightness with zero chroma, uint8 (H, W, 3)."""
+    lightness = color.rgb_to_lab(rgb.astype(np.float32) / 255.0)[..., 0]
+    return color.rgb8_from_lightness_and_chroma(lightness, np.zeros(rgb.shape[:2] + (2,), np.float32)).numpy()
+
+
+def evaluate_images(paths: Sequence[str | Path], colorizer: Colorizer | None = None) -> dict:
+    """Per-image and mean metrics of the model and the gray baseline, plus the truth's colorfulness."""
+    colorizer = colorizer or get_colorizer()
+    images = []
+    for path in paths:
+        with Image.open(path) as image:
+            images.append((Path(path).name, np.asarray(image.convert("RGB"))))
+    if not images:
+        msg = "no images to evaluate"
+        raise ValueError(msg)
+    per_image = []
+    for name, truth in images:
+        # RGB input is reduced to its luminance: the model sees only the gray photo.
+        predicted = colorizer.colorize(truth)
+        per_image.append(
+            {
+                "image": name,
+                "model": evaluate_pair(truth, predicted),
+                "gray": evaluate_pair(truth, gray_baseline(truth)),
+                "truth_colorfulness": colorfulness(truth),
+            }
+        )
+    mean = {
+        side: {metric: float(np.mean([row[side][metric] for row in per_image])) for metric in METRICS}
+        for side in ("model", "gray")
+    }
+    mean["truth"] = {"colorfulness": float(np.mean([row["truth_colorfulness"] for row in per_image]))}
+    return {"weights": str(colorizer.weights), "images": len(per_image), "mean": mean, "per_image": per_image}
+
+
+def format_table(result: dict) -> str:
+    """A markdown table of the mean metrics: model, gray baseline and truth side by side."""
+    mean = result["mean"]
+    lines = [
+        f"| metric ({result['images']} photos) | model | gray (a=b=0) | truth |",
+        "|---|---|---|---|",
+    ]
+    for metric in METRICS:
+        truth = f"{mean['truth'][metric]:.2f}" if metric in mean["truth"] else "—"
+        lines.append(f"| {metric} | {mean['model'][metric]:.3f} | {mean['gray'][metric]:.3f} | {truth} |")
+    return "\n".join(lines)
+
+
+def evaluate_folder(folder: str | Path, weights: str | Path | None = None) -> dict:
+    """:func:`evaluate_images` over every photo under ``folder``."""
+    colorizer = Colorizer(weights) if weights is not None else get_colorizer()
+    return evaluate_images(find_images([folder]), colorizer)

@@ -1,0 +1,89 @@
+"""Shared fixtures: a private TF Hub cache and a tiny backbone + head for fast tests."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+# Before TensorFlow Hub or hypercol is imported anywhere: never touch the user's cache.
+_HUB_CACHE = tempfile.mkdtemp(prefix="hypercol-test-hub-")
+os.environ["TFHUB_CACHE_DIR"] = _HUB_CACHE
+atexit.register(shutil.rmtree, _HUB_CACHE, ignore_errors=True)  # also after --collect-only or a crash
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+TINY_BACKBONE = "tiny_vgg"
+
+
+@pytest.fixture(scope="session")
+def hub_cache() -> Path:
+    """The session's TF Hub cache folder ($TFHUB_CACHE_DIR)."""
+    return Path(_HUB_CACHE)
+
+
+@pytest.fixture(scope="session")
+def tiny_spec(tmp_path_factory):
+    """A tiny VGG-shaped SavedModel, registered as ``tiny_vgg``."""
+    from hub_models.tiny import TINY_VGG_TAPS, export_tiny_vgg
+    from hypercol.backbones import BackboneSpec, Tap, register_backbone
+
+    folder = export_tiny_vgg(tmp_path_factory.mktemp("tiny_vgg") / "saved_model")
+    spec = BackboneSpec(
+        name=TINY_BACKBONE,
+        taps=tuple(Tap(key, channels, stride) for key, channels, stride in TINY_VGG_TAPS),
+        input_convention="caffe_bgr",
+        handle=str(folder),
+        description="test backbone",
+    )
+    return register_backbone(spec)
+
+
+def randomize(model, seed: int = 0) -> None:
+    """Non-trivial random weights everywhere (so the head's output is clearly colored)."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        shape, path = tuple(weight.shape), weight.path
+        if "moving_variance" in path:
+            value = rng.uniform(0.5, 2.0, shape)
+        elif "gamma" in path:
+            value = rng.uniform(0.5, 1.5, shape)
+        elif "moving_mean" in path:
+            value = rng.normal(0.0, 0.1, shape)
+        elif "chroma" in path:  # the last conv: big enough for strong chroma
+            value = rng.normal(0.0, 3.0, shape)
+        else:
+            value = rng.normal(0.0, 0.3, shape)
+        weight.assign(value.astype(np.float32))
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
+    """Path of ``tiny.weights.h5`` (with ``tiny.json`` beside it): a random head on ``tiny_vgg``."""
+    from hypercol.colorizer import ModelCard
+    from hypercol.head import build_head
+
+    head = build_head(tiny_spec.taps, base_width=16, min_width=8)
+    randomize(head)
+    folder = tmp_path_factory.mktemp("tiny_head")
+    weights = folder / "tiny.weights.h5"
+    head.save_weights(str(weights))
+    card = ModelCard(
+        backbone=TINY_BACKBONE,
+        taps=[tap.key for tap in tiny_spec.taps],
+        working_size=64,
+        head={"base_width": 16, "min_width": 8},
+    )
+    (folder / "tiny.json").write_text(card.to_json())
+    return weights
+
+
+@pytest.fixture(scope="session")
+def tiny_colorizer(tiny_weights):
+    from hypercol.colorizer import get_colorizer
+
+    return get_colorizer(tiny_weights)

@@ -1,0 +1,177 @@
+"""The hypercol command, run in-process through hypercol.cli.main."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from hypercol.cli import main
+
+GRAY = data.camera()[:48:2, :64:2]  # 24 x 32
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """photos/a.jpg, photos/b.png, photos/sub/c.tif (RGBA), photos/notes.txt, photos/.hidden.png"""
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(GRAY).save(folder / "a.jpg")
+    Image.fromarray(GRAY[::-1]).save(folder / "b.png")
+    Image.fromarray(np.dstack([GRAY] * 3 + [255 - GRAY])).save(folder / "sub" / "c.tif")
+    (folder / "notes.txt").write_text("not an image")
+    Image.fromarray(GRAY).save(folder / ".hidden.png")
+    return folder
+
+
+def _snapshot(folder: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(map(str, argv)))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_folder_input_keeps_structure(photos, tmp_path, tiny_weights, capsys) -> None:
+    before = _snapshot(photos)
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["a_color.png", "b_color.png", "sub/c_color.png"]
+    for name in written:
+        with Image.open(out / name) as image:
+            assert image.format == "PNG" and image.size == (32, 24)
+            assert image.mode == ("RGBA" if name.startswith("sub/") else "RGB")
+            pixels = np.asarray(image)
+        assert np.ptp(pixels[..., 0].astype(int) - pixels[..., 2]) > 0  # colored, not gray
+    with Image.open(out / "sub" / "c_color.png") as image:
+        np.testing.assert_array_equal(np.asarray(image)[..., 3], 255 - GRAY)
+    assert str(out / "a_color.png") in stdout and "3 colorized, 0 skipped, 0 failed" in stdout
+    assert _snapshot(photos) == before
+    assert not [p for p in out.rglob(".*")]  # no temp files left
+
+
+def test_glob_and_file_inputs(photos, tmp_path, tiny_weights, capsys) -> None:
+    out = tmp_path / "out"
+    pattern = str(photos / "**" / "*.tif")
+    code, _, _ = _run(capsys, "colorize", pattern, photos / "a.jpg", "-o", out,
+                      "--weights", tiny_weights, "--suffix=-c")
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a-c.png", "c-c.png"]
+    code, _, _ = _run(capsys, "colorize", str(photos / "*.png"), "-o", tmp_path / "out2", "--weights", tiny_weights)
+    assert code == 0
+    assert [p.name for p in (tmp_path / "out2").iterdir()] == ["b_color.png"]  # .hidden.png is not matched
+
+
+def test_single_file_to_output_file(photos, tmp_path, tiny_weights, capsys) -> None:
+    target = tmp_path / "deep" / "result.png"
+    code, _, _ = _run(capsys, "colorize", photos / "a.jpg", "-o", target, "--weights", tiny_weights)
+    assert code == 0 and target.is_file()
+    with Image.open(target) as image:
+        assert image.format == "PNG" and image.size == (32, 24)
+    code, _, err = _run(capsys, "colorize", photos, "-o", tmp_path / "many.png", "--weights", tiny_weights)
+    assert code == 2 and "looks like a file name" in err
+
+
+def test_never_overwrites_inputs(photos, tiny_weights, capsys) -> None:
+    before = _snapshot(photos)
+    for extra in ([], ["--overwrite"]):
+        argv = ["colorize", photos, "-o", photos, "--suffix", "", "--weights", tiny_weights, *extra]
+        code, stdout, err = _run(capsys, *argv)
+        assert code == 1  # b.png would be its own output
+        assert "refusing to overwrite the input file" in err and "b.png" in err
+        assert all(path.read_bytes() == content for path, content in before.items())
+        before = _snapshot(photos)
+    # a.jpg -> a.png and sub/c.tif -> sub/c.png are new files beside the inputs.
+    assert {photos / "a.png", photos / "sub" / "c.png"} <= set(before)
+
+
+def test_output_file_that_is_the_input_is_refused(photos, tiny_weights, capsys) -> None:
+    before = (photos / "b.png").read_bytes()
+    weights = ["--weights", tiny_weights]
+    code, _, err = _run(capsys, "colorize", photos / "b.png", "-o", photos / "b.png", "--overwrite", *weights)
+    assert code == 1 and "refusing to overwrite the input file" in err
+    (photos / "link.png").symlink_to(photos / "b.png")
+    code, _, err = _run(capsys, "colorize", photos / "b.png", "-o", photos / "link.png", "--overwrite", *weights)
+    assert code == 1 and "refusing" in err
+    assert (photos / "b.png").read_bytes() == before and (photos / "link.png").is_symlink()
+
+
+def test_16_bit_input(tmp_path, tiny_weights, capsys) -> None:
+    Image.fromarray(GRAY.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    code, _, _ = _run(capsys, "colorize", tmp_path / "deep.png", "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert code == 0
+    with Image.open(tmp_path / "out" / "deep_color.png") as image:
+        assert image.mode == "RGB" and image.size == (32, 24)
+
+
+def test_existing_output_is_skipped_unless_overwrite(photos, tmp_path, tiny_weights, capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_color.png").write_bytes(b"keep me")
+    code, stdout, err = _run(capsys, "colorize", photos / "a.jpg", "-o", out, "--weights", tiny_weights)
+    assert code == 0 and "skipped" in err and "0 colorized, 1 skipped" in stdout
+    assert (out / "a_color.png").read_bytes() == b"keep me"
+    code, stdout, _ = _run(capsys, "colorize", photos / "a.jpg", "-o", out, "--weights", tiny_weights, "--overwrite")
+    assert code == 0 and "1 colorized" in stdout
+    with Image.open(out / "a_color.png") as image:
+        assert image.size == (32, 24)
+
+
+def test_corrupt_file_is_reported_and_the_others_succeed(photos, tmp_path, tiny_weights, capsys) -> None:
+    (photos / "broken.jpg").write_bytes(os.urandom(300))
+    Image.new("CMYK", (4, 4)).save(photos / "cmyk.tif")
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 1
+    assert "broken.jpg" in err and "cmyk.tif" in err and "supported modes" in err
+    assert "3 colorized, 0 skipped, 2 failed" in stdout
+    assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["colorize", "{tmp}/nothing/*.jpg", "-o", "{tmp}/o"], "no images match"),
+        (["colorize", "{tmp}/missing.jpg", "-o", "{tmp}/o"], "does not exist"),
+        (["colorize", "{tmp}/empty", "-o", "{tmp}/o"], "no images match"),
+        (["colorize", "{tmp}/empty"], "required"),
+        (["colorize", "{photo}", "-o", "{tmp}/o", "--suffix", "x/y"], "path separator"),
+        (["colorize", "{photo}", "-o", "{tmp}/o", "--weights", "{tmp}/none.weights.h5"], "not found"),
+        (["colorize", "{photo}", "-o", "{photos}/notes.txt"], "not a folder"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, photos, argv, message, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(tmp=tmp_path, photo=photos / "a.jpg", photos=photos) for a in argv]
+    before = _snapshot(photos)
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert _snapshot(photos) == before
+    assert not (tmp_path / "o").exists()
+
+
+def test_backbones_lists_the_registry(capsys) -> None:
+    code, stdout, _ = _run(capsys, "backbones")
+    assert code == 0
+    assert "vgg16" in stdout and "resnet50_v2" in stdout
+    assert "1472 channels" in stdout and "exported locally" in stdout
+    assert "https://tfhub.dev/google/imagenet/resnet_v2_50/feature_vector/3" in stdout
+    assert "block3_conv3" in stdout and "stride 16" in stdout and "caffe_bgr" in stdout
+
+
+def test_help_and_version(capsys) -> None:
+    assert main(["--help"]) == 0
+    assert "colorize" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert "hypercol" in capsys.readouterr().out

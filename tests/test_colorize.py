@@ -1,0 +1,212 @@
+"""colorize / Colorizer on the tiny backbone + random head: forms, dtypes, sizes, lightness, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from skimage import color as skcolor
+from skimage import data
+
+from hypercol import Colorizer, colorize
+from hypercol._arrays import MAX_PIXELS
+
+RNG = np.random.default_rng(0)
+CAMERA = data.camera()[::4, ::4]  # 128 x 128 uint8, a real photograph
+ASTRONAUT = data.astronaut()[::4, ::4]  # 128 x 128 x 3
+
+
+def lightness(rgb: np.ndarray) -> np.ndarray:
+    """skimage's CIE L of uint8 / float RGB (gray repeated)."""
+    if rgb.ndim == 2 or rgb.shape[-1] == 1:
+        rgb = np.dstack([rgb.reshape(rgb.shape[:2])] * 3)
+    if rgb.dtype == np.uint16:
+        rgb = rgb / 65535.0
+    return skcolor.rgb2lab(rgb[..., :3])[..., 0]
+
+
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    lab = skcolor.rgb2lab(rgb[..., :3])
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+# --- forms and dtypes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "shape"),
+    [
+        (CAMERA, (128, 128, 3)),
+        (CAMERA[..., None], (128, 128, 3)),
+        (ASTRONAUT, (128, 128, 3)),
+        (np.dstack([ASTRONAUT, RNG.integers(0, 256, (128, 128), dtype=np.uint8)]), (128, 128, 4)),
+    ],
+    ids=["HW", "HW1", "HW3", "HW4"],
+)
+def test_input_forms(tiny_weights, image, shape) -> None:
+    out = colorize(image, weights=tiny_weights)
+    assert out.shape == shape and out.dtype == np.uint8
+    if shape[-1] == 4:
+        np.testing.assert_array_equal(out[..., 3], image[..., 3])
+    assert np.abs(lightness(out) - lightness(image)).max() <= 1.0
+    assert chroma(out).mean() > 5  # the random head really colors
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "out_dtype"),
+    [(np.uint8, 255, np.uint8), (np.uint16, 65535, np.uint8), (np.float32, 1, np.float32),
+     (np.float64, 1, np.float32), (np.float16, 1, np.float32)],
+)
+def test_dtypes(tiny_colorizer, dtype, scale, out_dtype) -> None:
+    unit = CAMERA / 255.0
+    image = (np.rint(unit * scale) if scale > 1 else unit).astype(dtype)
+    out = tiny_colorizer.colorize(image)
+    assert out.dtype == out_dtype and out.shape == (128, 128, 3)
+    if out_dtype == np.float32:
+        assert 0.0 <= out.min() and out.max() <= 1.0
+        tolerance = 0.1 if dtype == np.float16 else 0.02
+        assert np.abs(lightness(out.astype(np.float64)) - lightness(image.astype(np.float64))).max() <= tolerance
+    else:
+        assert np.abs(lightness(out) - lightness(image)).max() <= 1.0
+
+
+def test_float_alpha_kept(tiny_colorizer) -> None:
+    image = RNG.uniform(0, 1, (20, 30, 4)).astype(np.float32)
+    out = tiny_colorizer.colorize(image)
+    assert out.dtype == np.float32 and out.shape == (20, 30, 4)
+    np.testing.assert_array_equal(out[..., 3], image[..., 3])
+
+
+def test_uint16_alpha_becomes_8_bit(tiny_colorizer) -> None:
+    image = RNG.integers(0, 65536, (9, 11, 4), dtype=np.uint16)
+    out = tiny_colorizer.colorize(image)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 3], np.rint(image[..., 3] / 257.0).astype(np.uint8))
+
+
+SIZES = [(1, 1), (1, 300), (300, 1), (7, 5), (513, 257), (257, 513), (2000, 3000)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["x".join(map(str, size)) for size in SIZES])
+def test_sizes(tiny_colorizer, size) -> None:
+    image = RNG.integers(0, 256, size, dtype=np.uint8)
+    out = tiny_colorizer.colorize(image)
+    assert out.shape == (*size, 3) and out.dtype == np.uint8
+    step = max(1, int(np.sqrt(image.size / 250_000)))  # skimage is slow on millions of pixels: sample
+    assert np.abs(lightness(out[::step, ::step]) - lightness(image[::step, ::step])).max() <= 1.0
+
+
+@pytest.mark.skip(reason="8000x8000 takes too long for unit tests; covered by benchmarks/")
+def test_8000_square(tiny_colorizer) -> None:
+    out = tiny_colorizer.colorize(np.zeros((8000, 8000), np.uint8))
+    assert out.shape == (8000, 8000, 3)
+
+
+# --- batches, tracing, threads ----------------------------------------------------------------
+
+
+def _crops(count: int) -> np.ndarray:
+    return np.stack([data.camera()[i * 37 : i * 37 + 90, i * 41 : i * 41 + 70] for i in range(count)])
+
+
+def test_batch_equals_single_images(tiny_weights) -> None:
+    colorizer = Colorizer(tiny_weights, batch_size=4)  # 11 images: batches of 4, 4, 3
+    crops = _crops(11)
+    batched = colorizer.colorize(crops)
+    assert batched.shape == (11, 90, 70, 3)
+    for crop, out in zip(crops, batched):
+        np.testing.assert_array_equal(out, colorizer.colorize(crop))
+    rgba = np.concatenate([np.repeat(crops[..., None], 3, -1), crops[..., None]], axis=-1)
+    batched_rgba = colorizer.colorize(rgba)
+    assert batched_rgba.shape == (11, 90, 70, 4)
+    np.testing.assert_array_equal(batched_rgba[..., 3], crops)
+    np.testing.assert_array_equal(batched_rgba[..., :3], batched)
+    assert not np.array_equal(batched[0], batched[1])
+
+
+def test_one_trace_for_every_size(tiny_weights) -> None:
+    colorizer = Colorizer(tiny_weights)
+    for shape in [(7, 5), (64, 64), (1, 300), (513, 257), (3, 40, 30), (9, 17, 23, 3)]:
+        colorizer.colorize(RNG.integers(0, 256, shape, dtype=np.uint8))
+    assert colorizer._predict_chroma.experimental_get_tracing_count() == 1
+
+
+def test_thread_safety(tiny_weights) -> None:
+    colorizer = Colorizer(tiny_weights)  # fresh: the threads race for the first trace too
+    crops = [crop[: 60 + 3 * i] for i, crop in enumerate(_crops(8))]  # different sizes
+    barrier = threading.Barrier(8)
+
+    def run(crop):
+        barrier.wait()
+        return colorizer.colorize(crop)
+
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(run, crops))
+    sequential = [colorizer.colorize(crop) for crop in crops]
+    for expected, got in zip(sequential, parallel):
+        np.testing.assert_array_equal(got, expected)
+    assert colorizer._predict_chroma.experimental_get_tracing_count() == 1
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "error", "match"),
+    [
+        (np.zeros((0, 4), np.uint8), ValueError, "empty"),
+        (np.zeros((3, 0, 4, 3), np.uint8), ValueError, "empty"),
+        (np.full((4, 4), np.nan, np.float32), ValueError, "NaN or infinite"),
+        (np.full((4, 4), np.inf), ValueError, "NaN or infinite"),
+        (np.full((4, 4), 1.5, np.float32), ValueError, r"must lie in \[0, 1\]"),
+        (np.full((4, 4), -0.1), ValueError, r"must lie in \[0, 1\]"),
+        (np.zeros(4, np.uint8), ValueError, "shape"),
+        (np.zeros((1, 2, 3, 4, 1), np.uint8), ValueError, "shape"),
+        (np.zeros((4, 4), bool), TypeError, "bool"),
+        (np.zeros((4, 4), np.complex64), TypeError, "complex64"),
+        (np.zeros((4, 4), object), TypeError, "object"),
+        (np.zeros((4, 4), np.int32), TypeError, "int32"),
+        (np.zeros((4, 4, 2), np.uint8), ValueError, None),  # read as a batch of 4 gray 4x2 images: allowed
+        (np.zeros((1, 4, 4, 2), np.uint8), ValueError, "2 channels"),
+        (np.zeros((1, 4, 4, 5), np.uint8), ValueError, "5 channels"),
+        (np.broadcast_to(np.uint8(0), (10001, 10001)), ValueError, "more than 100,000,000 pixels"),
+        (np.broadcast_to(np.float32(0), (2, 10001, 10001, 3)), ValueError, "more than 100,000,000 pixels"),
+        ("gray.png", TypeError, "dtype"),
+    ],
+)
+def test_bad_inputs(tiny_colorizer, image, error, match) -> None:
+    if match is None:
+        assert tiny_colorizer.colorize(image).shape == (4, 4, 2, 3)
+        return
+    with pytest.raises(error, match=match):
+        tiny_colorizer.colorize(image)
+
+
+def test_pil_image_is_pointed_to_the_filter(tiny_weights) -> None:
+    from PIL import Image
+
+    with pytest.raises(TypeError, match="ColorizeFilter"):
+        colorize(Image.new("L", (4, 4)), weights=tiny_weights)
+
+
+def test_bad_weights(tiny_weights, tmp_path) -> None:
+    with pytest.raises(ValueError, match="weights.h5"):
+        Colorizer(tmp_path / "head.h5")
+    with pytest.raises(ValueError, match="model card .* not found"):
+        Colorizer(tmp_path / "head.weights.h5")
+    (tmp_path / "head.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Colorizer(tmp_path / "head.weights.h5")
+    (tmp_path / "head.json").write_text(tiny_weights.with_name("tiny.json").read_text())
+    with pytest.raises(ValueError, match="head weights .* not found"):
+        Colorizer(tmp_path / "head.weights.h5")
+    with pytest.raises(ValueError, match="batch_size"):
+        Colorizer(tiny_weights, batch_size=0)
+    card = json.loads(tiny_weights.with_name("tiny.json").read_text())
+    (tmp_path / "odd.json").write_text(json.dumps({**card, "working_size": 72}))
+    (tmp_path / "odd.weights.h5").write_bytes(tiny_weights.read_bytes())
+    with pytest.raises(ValueError, match="multiple of the backbone's stride 16"):
+        Colorizer(tmp_path / "odd.weights.h5")

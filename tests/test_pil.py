@@ -1,0 +1,89 @@
+"""ColorizeFilter: Image.filter for every supported mode."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import color as skcolor
+from skimage import data
+
+from hypercol import ColorizeFilter
+from hypercol.pil import SUPPORTED_MODES
+
+GRAY = data.camera()[:60:2, 100:180:2]  # 30 x 40
+SIZE = (40, 30)
+
+
+def _palette_image(transparency: bool) -> Image.Image:
+    image = Image.fromarray(GRAY).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    if transparency:
+        image.info["transparency"] = 3
+    # Round trip through PNG so the image is what users actually open.
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+def _make(mode: str) -> Image.Image:
+    gray = Image.fromarray(GRAY)
+    if mode == "P":
+        return _palette_image(False)
+    if mode == "P+transparency":
+        return _palette_image(True)
+    if mode == "LA":
+        return Image.merge("LA", [gray, Image.fromarray(255 - GRAY)])
+    if mode == "RGBA":
+        return Image.merge("RGBA", [*gray.convert("RGB").split(), Image.fromarray(255 - GRAY)])
+    if mode == "I;16":
+        return Image.fromarray(GRAY.astype(np.uint16) * 257)
+    return gray.convert(mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "out_mode"),
+    [("1", "RGB"), ("L", "RGB"), ("LA", "RGBA"), ("P", "RGB"), ("P+transparency", "RGBA"),
+     ("RGB", "RGB"), ("RGBA", "RGBA"), ("I;16", "RGB")],
+)
+def test_filter_modes(tiny_weights, mode, out_mode) -> None:
+    image = _make(mode)
+    assert image.mode == mode.split("+")[0]
+    out = image.filter(ColorizeFilter(weights=tiny_weights))
+    assert isinstance(out, Image.Image)
+    assert out.mode == out_mode and out.size == SIZE
+    pixels = np.asarray(out)
+    reference = np.asarray(image.convert("L"), dtype=np.uint8) if mode != "I;16" else GRAY
+    gray_l = skcolor.rgb2lab(np.dstack([reference] * 3))[..., 0]
+    assert np.abs(skcolor.rgb2lab(pixels[..., :3])[..., 0] - gray_l).max() <= 1.0
+    lab = skcolor.rgb2lab(pixels[..., :3])
+    if mode != "1":  # 1-bit black and white has no room for chroma
+        assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 3
+    if mode in ("LA", "RGBA"):
+        np.testing.assert_array_equal(pixels[..., 3], 255 - GRAY)
+    if mode == "P+transparency":
+        np.testing.assert_array_equal(pixels[..., 3] == 0, np.asarray(image) == 3)
+        out.save(io.BytesIO(), format="PNG")  # a saveable result
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "F", "HSV", "I", "YCbCr"])
+def test_unsupported_modes(tiny_weights, mode) -> None:
+    image = Image.fromarray(GRAY).convert(mode) if mode != "HSV" else Image.new("HSV", SIZE)
+    with pytest.raises(ValueError, match=f"cannot colorize a '{mode}' image; supported modes") as error:
+        image.filter(ColorizeFilter(weights=tiny_weights))
+    for supported in SUPPORTED_MODES:
+        assert repr(supported) in str(error.value)
+
+
+def test_missing_weights(tmp_path) -> None:
+    with pytest.raises(ValueError, match="not found"):
+        ColorizeFilter(weights=tmp_path / "nope.weights.h5")
+
+
+def test_filter_matches_colorize(tiny_weights) -> None:
+    from hypercol import colorize
+
+    out = Image.fromarray(GRAY).filter(ColorizeFilter(weights=tiny_weights))
+    np.testing.assert_array_equal(np.asarray(out), colorize(GRAY, weights=tiny_weights))

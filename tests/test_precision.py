@@ -1,0 +1,62 @@
+"""hypercol.precision: CPU flag parsing and precision names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hypercol import precision
+from hypercol.precision import PRECISIONS, _resolve, cpu_supports_bf16
+
+SAPPHIRE_RAPIDS = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz
+flags\t\t: fpu vme sse sse2 avx avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8
+bugs\t\t: spectre_v1
+
+processor\t: 1
+flags\t\t: fpu vme sse sse2 avx avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8
+"""
+ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_fp16x\n"
+SKYLAKE = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\nbugs\t\t: amx_bf16\n"
+AMX_ONLY = "flags : fpu amx_bf16\n"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [(SAPPHIRE_RAPIDS, True), (ZEN4, True), (AMX_ONLY, True), (SKYLAKE, False), ("", False),
+     ("flags\t: avx512_bf16x amx_bf16_y\n", False), ("model name : avx512_bf16 marketing\n", False)],
+    ids=["sapphire_rapids", "zen4", "amx_only", "skylake_bf16_in_bugs_line", "empty", "similar_names", "not_flags"],
+)
+def test_cpu_supports_bf16(cpuinfo, expected) -> None:
+    assert cpu_supports_bf16(cpuinfo) is expected
+
+
+def test_reads_proc_cpuinfo_by_default() -> None:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo")
+    assert cpu_supports_bf16() is cpu_supports_bf16(cpuinfo.read_text())
+
+
+@pytest.mark.parametrize("name", ["float64", "bf16", "", "FLOAT32", "mixed_bfloat16"])
+def test_invalid_precision_name(name) -> None:
+    with pytest.raises(ValueError, match="precision must be one of"):
+        _resolve(name)
+
+
+def test_valid_names_resolve(monkeypatch) -> None:
+    for name in PRECISIONS[1:]:
+        assert _resolve(name) == name
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda cpuinfo=None: False)
+    assert _resolve("auto") in ("float32", "mixed_float16")
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda cpuinfo=None: True)
+    assert _resolve("auto") in ("bfloat16", "mixed_float16")
+
+
+def test_configure_precision_rejects_bad_names_before_anything_is_set(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "_active", None)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision.configure_precision("fp8")
+    assert precision._active is None
