@@ -37,7 +37,9 @@ def read_weights(path: Path | None = None) -> list[list[tuple]]:
     with h5py.File(path or weights_path(), "r") as h5:
         for block, count in enumerate(_CONVS_PER_BLOCK, start=1):
             layers = h5[f"block{block}/layers"]
-            blocks.append([(layers[f"{name}/vars/0"][()], layers[f"{name}/vars/1"][()]) for name in _LAYER_NAMES[:count]])
+            blocks.append(
+                [(layers[f"{name}/vars/0"][()], layers[f"{name}/vars/1"][()]) for name in _LAYER_NAMES[:count]]
+            )
     return blocks
 
 
@@ -50,8 +52,7 @@ class ConvStack(tf.Module):
     def __init__(self, blocks: list[list[tuple]], tap_keys: tuple[str, ...]) -> None:
         super().__init__()
         self.blocks = [
-            [(tf.Variable(k, trainable=False), tf.Variable(b, trainable=False)) for k, b in block]
-            for block in blocks
+            [(tf.Variable(k, trainable=False), tf.Variable(b, trainable=False)) for k, b in block] for block in blocks
         ]
         self._tap_keys = tap_keys
 

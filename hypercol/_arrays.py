@@ -6,7 +6,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from hypercol import color
 

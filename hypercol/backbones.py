@@ -228,7 +228,7 @@ def _probe_taps(module, name: str, signature: str, keys: Sequence[str], conventi
         if len(shape) != 4:
             msg = f"tap {key!r} of {name!r} has shape {shape}; a tap must be (N, h, w, C)"
             raise ValueError(msg)
-        stride = max(1, int(round(_PROBE_SIZE / shape[1])))
+        stride = max(1, round(_PROBE_SIZE / shape[1]))
         taps.append(Tap(key, int(shape[-1]), stride))
     return tuple(taps)
 
@@ -314,4 +314,3 @@ def _register_builtin() -> None:
 
 
 _register_builtin()
-

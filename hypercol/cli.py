@@ -1,4 +1,4 @@
-"""The ``hypercol`` command: ``colorize`` and ``backbones`` (more subcommands plug in the same way).
+"""The ``hypercol`` command: ``colorize``, ``train``, ``evaluate`` and ``backbones``.
 
 Each subcommand is two functions, ``_add_NAME(subparsers)`` which declares its
 arguments and ``_run_NAME(args) -> int``, and one entry in ``_SUBCOMMANDS``.
@@ -223,7 +223,7 @@ def _run_colorize(args) -> int:
                 try:
                     rgb = colorizer.colorize(_read(job.source))
                     done = _write_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
-                except Exception as error:  # one bad file must not stop the others
+                except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
                     failed += 1
                     progress.write(f"hypercol: failed: {job.source}: {type(error).__name__}: {error}", file=sys.stderr)
                     continue
@@ -270,11 +270,105 @@ def _run_backbones(args) -> int:
     return EXIT_OK
 
 
+# --- train ------------------------------------------------------------------
+
+
+def _add_train(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a head on a folder of photos",
+        description=(
+            "Train a colorization head on photos (folders, recursive, or text files listing images). "
+            "Writes OUT/head.weights.h5 and OUT/head.json (model card), checkpoints and TensorBoard logs. "
+            "Under TF_CONFIG it trains with MultiWorkerMirroredStrategy; on several GPUs with MirroredStrategy."
+        ),
+    )
+    parser.add_argument("data", nargs="+", metavar="DATA", help="folder of photos or text file listing images")
+    parser.add_argument("--out", required=True, type=Path, help="run folder")
+    parser.add_argument("--backbone", default="vgg16", help="registered backbone name or TF Hub handle")
+    parser.add_argument("--taps", nargs="+", help="tap keys (required for an unregistered handle)")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--crop-size", type=int, default=224)
+    parser.add_argument("--working-size", type=int, default=256, help="inference working size written to the card")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--loss", choices=("dahl", "l2"), default="dahl")
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--validate-every", type=int, default=200)
+    parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    parser.add_argument("--time-limit", type=float, help="stop (with a checkpoint) after this many minutes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", default="", help="description of the photos, for the model card")
+
+
+def _run_train(args) -> int:
+    from hypercol.train import train
+
+    try:
+        result = train(
+            args.data,
+            out=args.out,
+            backbone=args.backbone,
+            taps=args.taps,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            crop_size=args.crop_size,
+            working_size=args.working_size,
+            learning_rate=args.learning_rate,
+            loss=args.loss,
+            checkpoint_every=args.checkpoint_every,
+            validate_every=args.validate_every,
+            resume=args.resume,
+            time_limit=args.time_limit * 60 if args.time_limit else None,
+            seed=args.seed,
+            corpus=args.corpus,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    print(f"head weights: {result.weights}")
+    print(f"model card:   {result.card}")
+    return EXIT_OK
+
+
+# --- evaluate -----------------------------------------------------------------
+
+
+def _add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="measure a head on a folder of color photos",
+        description=(
+            "Colorize the gray version of every photo in DIR and print PSNR, SSIM, AuC and colorfulness "
+            "for the model and the gray baseline (a = b = 0), with the truth's colorfulness."
+        ),
+    )
+    parser.add_argument("folder", type=Path, metavar="DIR")
+    parser.add_argument("--weights", type=Path, help="head .weights.h5 (default: the shipped head)")
+    parser.add_argument("--json", action="store_true", help="print the full result (per image too) as JSON")
+
+
+def _run_evaluate(args) -> int:
+    import json
+
+    from hypercol.evaluate import evaluate_folder, format_table
+
+    if not args.folder.is_dir():
+        raise UsageError(f"{str(args.folder)!r} is not a folder")
+    try:
+        result = evaluate_folder(args.folder, args.weights)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return EXIT_OK
+
+
 # --- entry point --------------------------------------------------------------
 
 # (name, add parser, run): the order is the order of --help.
 _SUBCOMMANDS = [
     ("colorize", _add_colorize, _run_colorize),
+    ("train", _add_train, _run_train),
+    ("evaluate", _add_evaluate, _run_evaluate),
     ("backbones", _add_backbones, _run_backbones),
 ]
 

@@ -25,7 +25,7 @@ METRICS = ("psnr", "ssim", "auc", "colorfulness")
 def gray_baseline(rgb: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3) -> the same lightness with zero chroma, uint8 (H, W, 3)."""
     lightness = color.rgb_to_lab(rgb.astype(np.float32) / 255.0)[..., 0]
-    return color.rgb8_from_lightness_and_chroma(lightness, np.zeros(rgb.shape[:2] + (2,), np.float32)).numpy()
+    return color.rgb8_from_lightness_and_chroma(lightness, np.zeros((*rgb.shape[:2], 2), np.float32)).numpy()
 
 
 def evaluate_images(paths: Sequence[str | Path], colorizer: Colorizer | None = None) -> dict:

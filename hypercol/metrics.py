@@ -38,17 +38,12 @@ def _check_array(name: str, arr: NDArray, channels: int, kind: str) -> NDArray:
     return arr
 
 
-def _check_pair(
-    truth: NDArray, pred: NDArray, channels: int, kind: str
-) -> tuple[NDArray, NDArray]:
+def _check_pair(truth: NDArray, pred: NDArray, channels: int, kind: str) -> tuple[NDArray, NDArray]:
     """Validate both arrays and require identical shapes."""
     truth = _check_array("truth", truth, channels, kind)
     pred = _check_array("pred", pred, channels, kind)
     if truth.shape != pred.shape:
-        msg = (
-            "truth and pred must have the same shape, "
-            f"got {truth.shape} and {pred.shape}"
-        )
+        msg = f"truth and pred must have the same shape, got {truth.shape} and {pred.shape}"
         raise ValueError(msg)
     return truth, pred
 
@@ -67,9 +62,7 @@ def ssim(truth: NDArray[np.uint8], pred: NDArray[np.uint8]) -> float:
     if min(truth.shape[:2]) < _SSIM_WIN:
         msg = f"ssim needs H and W >= {_SSIM_WIN}, got shape {truth.shape}"
         raise ValueError(msg)
-    return float(
-        structural_similarity(truth, pred, channel_axis=-1, data_range=255)
-    )
+    return float(structural_similarity(truth, pred, channel_axis=-1, data_range=255))
 
 
 def auc(
@@ -83,11 +76,7 @@ def auc(
     integer thresholds t = 0..max_threshold inclusive.
     """
     truth_ab, pred_ab = _check_pair(truth_ab, pred_ab, 2, "ab")
-    if (
-        isinstance(max_threshold, bool)
-        or not isinstance(max_threshold, (int, np.integer))
-        or max_threshold < 0
-    ):
+    if isinstance(max_threshold, bool) or not isinstance(max_threshold, (int, np.integer)) or max_threshold < 0:
         msg = f"max_threshold must be a non-negative int, got {max_threshold!r}"
         raise ValueError(msg)
     diff = pred_ab.astype(np.float64) - truth_ab.astype(np.float64)
@@ -118,9 +107,7 @@ def colorfulness(rgb: NDArray[np.uint8]) -> float:
     return float(std + 0.3 * mean)
 
 
-def evaluate_pair(
-    truth_rgb: NDArray[np.uint8], pred_rgb: NDArray[np.uint8]
-) -> dict[str, float]:
+def evaluate_pair(truth_rgb: NDArray[np.uint8], pred_rgb: NDArray[np.uint8]) -> dict[str, float]:
     """psnr, ssim, auc and colorfulness (of pred) for uint8 (H, W, 3) RGB images."""
     return {
         "psnr": psnr(truth_rgb, pred_rgb),

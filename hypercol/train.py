@@ -247,8 +247,8 @@ def dahl_loss(true_ab: tf.Tensor, predicted_ab: tf.Tensor) -> tf.Tensor:
     terms = [l2_loss(true_ab, predicted_ab)]
     for size in _BLUR_SIZES:
         kernel = _gaussian_kernel(size)
-        blur = lambda t: tf.nn.depthwise_conv2d(t, kernel, [1, 1, 1, 1], "SAME")  # noqa: E731
-        terms.append(l2_loss(blur(true_ab), blur(predicted_ab)))
+        blurred = [tf.nn.depthwise_conv2d(t, kernel, [1, 1, 1, 1], "SAME") for t in (true_ab, predicted_ab)]
+        terms.append(l2_loss(*blurred))
     return tf.add_n(terms) / len(terms)
 
 
@@ -389,7 +389,9 @@ def train(
         per_replica = strategy.run(replica_step, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    validation_crops = [c for c in (reader.center_crop(p) for p in validation_paths[:max_validation_images]) if c is not None]
+    validation_crops = [
+        c for c in (reader.center_crop(p) for p in validation_paths[:max_validation_images]) if c is not None
+    ]
     validation = to_lightness_and_chroma(np.stack(validation_crops)) if validation_crops else None
 
     @tf.function
@@ -397,7 +399,9 @@ def train(
         return tf.reduce_mean(loss_fn(chroma, forward(lightness, False)))
 
     progress_file = out / "progress.json"
-    previous_wall_time = json.loads(progress_file.read_text())["wall_time_s"] if start_step and progress_file.exists() else 0.0
+    previous_wall_time = (
+        json.loads(progress_file.read_text())["wall_time_s"] if start_step and progress_file.exists() else 0.0
+    )
     last_step = min(steps, stop_at) if stop_at is not None else steps
     writer = tf.summary.create_file_writer(str(out / "tensorboard"))
     history: list[dict] = []
@@ -428,8 +432,8 @@ def train(
         out_of_time = time_limit is not None and time.perf_counter() - begin > time_limit
         if step % checkpoint_every == 0 or step == last_step or out_of_time:
             manager.save(checkpoint_number=step)
-            wall_time = previous_wall_time + time.perf_counter() - begin
-            _write_atomically(progress_file, lambda p: p.write_text(json.dumps({"step": step, "wall_time_s": wall_time})))
+            state = json.dumps({"step": step, "wall_time_s": previous_wall_time + time.perf_counter() - begin})
+            _write_atomically(progress_file, lambda p, text=state: p.write_text(text))
         history.append(record)
         if out_of_time:
             break
@@ -471,4 +475,3 @@ def train(
     if reader.unreadable or reader.grayscale:
         print(f"skipped {len(reader.unreadable)} unreadable and {len(reader.grayscale)} near-gray photos")
     return TrainResult(weights_path, card_file, card, history)
-

@@ -12,10 +12,10 @@ _HUB_CACHE = tempfile.mkdtemp(prefix="hypercol-test-hub-")
 os.environ["TFHUB_CACHE_DIR"] = _HUB_CACHE
 atexit.register(shutil.rmtree, _HUB_CACHE, ignore_errors=True)  # also after --collect-only or a crash
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 TINY_BACKBONE = "tiny_vgg"
 

@@ -170,7 +170,7 @@ def test_backbone_has_no_trainable_variables_reachable_from_keras(tmp_path) -> N
     images = keras.Input((None, None, 3))
     head = build_head(backbone.spec.taps, base_width=8, min_width=8)
     gray = keras.layers.Lambda(lambda x: x[..., :1])(images)
-    model = keras.Model(images, head([gray] + _Frozen(backbone)(images)))
+    model = keras.Model(images, head([gray, *_Frozen(backbone)(images)]))
     assert model.trainable_weights
     assert {id(w) for w in model.trainable_weights} == {id(w) for w in head.trainable_weights}
 

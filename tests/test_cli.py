@@ -61,8 +61,9 @@ def test_folder_input_keeps_structure(photos, tmp_path, tiny_weights, capsys) ->
 def test_glob_and_file_inputs(photos, tmp_path, tiny_weights, capsys) -> None:
     out = tmp_path / "out"
     pattern = str(photos / "**" / "*.tif")
-    code, _, _ = _run(capsys, "colorize", pattern, photos / "a.jpg", "-o", out,
-                      "--weights", tiny_weights, "--suffix=-c")
+    code, _, _ = _run(
+        capsys, "colorize", pattern, photos / "a.jpg", "-o", out, "--weights", tiny_weights, "--suffix=-c"
+    )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["a-c.png", "c-c.png"]
     code, _, _ = _run(capsys, "colorize", str(photos / "*.png"), "-o", tmp_path / "out2", "--weights", tiny_weights)
@@ -84,7 +85,7 @@ def test_never_overwrites_inputs(photos, tiny_weights, capsys) -> None:
     before = _snapshot(photos)
     for extra in ([], ["--overwrite"]):
         argv = ["colorize", photos, "-o", photos, "--suffix", "", "--weights", tiny_weights, *extra]
-        code, stdout, err = _run(capsys, *argv)
+        code, _stdout, err = _run(capsys, *argv)
         assert code == 1  # b.png would be its own output
         assert "refusing to overwrite the input file" in err and "b.png" in err
         assert all(path.read_bytes() == content for path, content in before.items())

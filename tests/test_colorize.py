@@ -12,7 +12,6 @@ from skimage import color as skcolor
 from skimage import data
 
 from hypercol import Colorizer, colorize
-from hypercol._arrays import MAX_PIXELS
 
 RNG = np.random.default_rng(0)
 CAMERA = data.camera()[::4, ::4]  # 128 x 128 uint8, a real photograph
@@ -57,8 +56,13 @@ def test_input_forms(tiny_weights, image, shape) -> None:
 
 @pytest.mark.parametrize(
     ("dtype", "scale", "out_dtype"),
-    [(np.uint8, 255, np.uint8), (np.uint16, 65535, np.uint8), (np.float32, 1, np.float32),
-     (np.float64, 1, np.float32), (np.float16, 1, np.float32)],
+    [
+        (np.uint8, 255, np.uint8),
+        (np.uint16, 65535, np.uint8),
+        (np.float32, 1, np.float32),
+        (np.float64, 1, np.float32),
+        (np.float16, 1, np.float32),
+    ],
 )
 def test_dtypes(tiny_colorizer, dtype, scale, out_dtype) -> None:
     unit = CAMERA / 255.0

@@ -45,8 +45,16 @@ def _make(mode: str) -> Image.Image:
 
 @pytest.mark.parametrize(
     ("mode", "out_mode"),
-    [("1", "RGB"), ("L", "RGB"), ("LA", "RGBA"), ("P", "RGB"), ("P+transparency", "RGBA"),
-     ("RGB", "RGB"), ("RGBA", "RGBA"), ("I;16", "RGB")],
+    [
+        ("1", "RGB"),
+        ("L", "RGB"),
+        ("LA", "RGBA"),
+        ("P", "RGB"),
+        ("P+transparency", "RGBA"),
+        ("RGB", "RGB"),
+        ("RGBA", "RGBA"),
+        ("I;16", "RGB"),
+    ],
 )
 def test_filter_modes(tiny_weights, mode, out_mode) -> None:
     image = _make(mode)

@@ -25,8 +25,15 @@ AMX_ONLY = "flags : fpu amx_bf16\n"
 
 @pytest.mark.parametrize(
     ("cpuinfo", "expected"),
-    [(SAPPHIRE_RAPIDS, True), (ZEN4, True), (AMX_ONLY, True), (SKYLAKE, False), ("", False),
-     ("flags\t: avx512_bf16x amx_bf16_y\n", False), ("model name : avx512_bf16 marketing\n", False)],
+    [
+        (SAPPHIRE_RAPIDS, True),
+        (ZEN4, True),
+        (AMX_ONLY, True),
+        (SKYLAKE, False),
+        ("", False),
+        ("flags\t: avx512_bf16x amx_bf16_y\n", False),
+        ("model name : avx512_bf16 marketing\n", False),
+    ],
     ids=["sapphire_rapids", "zen4", "amx_only", "skylake_bf16_in_bugs_line", "empty", "similar_names", "not_flags"],
 )
 def test_cpu_supports_bf16(cpuinfo, expected) -> None:

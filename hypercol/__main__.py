@@ -1,0 +1,7 @@
+"""``python -m hypercol`` is the ``hypercol`` command."""
+
+import sys
+
+from hypercol.cli import main
+
+sys.exit(main())
