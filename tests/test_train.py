@@ -1,0 +1,224 @@
+"""Training end to end on a tiny backbone: data pipeline, losses, resume, tf.distribute, evaluation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from hypercol import Colorizer
+from hypercol.cli import main as cli_main
+from hypercol.evaluate import evaluate_folder, format_table, gray_baseline
+from hypercol.train import (
+    ExampleReader,
+    dahl_loss,
+    find_images,
+    l2_loss,
+    split_validation,
+    train,
+)
+
+TINY = {
+    "backbone": "tiny_vgg",
+    "batch_size": 4,
+    "crop_size": 32,
+    "working_size": 64,
+    "head_config": {"base_width": 16, "min_width": 8},
+    "progress": False,
+}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Ten colorful synthetic photos, one gray photo, one corrupt file, one in a sub-folder."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(1)
+    for index in range(10):
+        top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        ramp = np.linspace(0, 1, 60)[:, None, None]
+        pixels = top * ramp + bottom * (1 - ramp) + rng.normal(0, 12, (60, 80, 3))
+        target = folder / ("nested" if index == 0 else "") / f"photo{index}.png"
+        target.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(target)
+    Image.fromarray(np.full((50, 50), 120, np.uint8)).save(folder / "gray.png")
+    (folder / "corrupt.jpg").write_bytes(b"not a jpeg at all")
+    (folder / "notes.txt").write_text("not an image list entry either")
+    return folder
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    values = {}
+    with h5py.File(path) as h5:
+        h5.visititems(lambda name, item: values.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
+    return values
+
+
+def test_find_images_folders_and_lists(photos, tmp_path) -> None:
+    found = find_images([photos])
+    assert len(found) == 12 and any("nested" in p for p in found)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# two photos\n{photos / 'photo1.png'}\n\n{photos / 'photo2.png'}\n")
+    assert find_images([listing]) == sorted([str(photos / "photo1.png"), str(photos / "photo2.png")])
+    with pytest.raises(ValueError, match="does not exist"):
+        find_images([photos / "missing"])
+
+
+def test_validation_split_is_deterministic_and_disjoint(photos) -> None:
+    paths = find_images([photos])
+    train_paths, validation = split_validation(paths, 0.2)
+    assert set(split_validation(list(reversed(paths)), 0.2)[1]) == set(validation)
+    assert set(train_paths).isdisjoint(validation) and len(train_paths) + len(validation) == len(paths)
+    assert 1 <= len(validation) <= 4
+
+
+def test_reader_skips_corrupt_and_gray_and_is_deterministic(photos) -> None:
+    paths = find_images([photos])
+    reader = ExampleReader(paths, 24, seed=3)
+    first = [reader(i) for i in range(24)]  # two epochs: every file is met
+    assert all(crop.shape == (24, 24, 3) and crop.dtype == np.uint8 for crop in first)
+    assert reader.unreadable == {str(photos / "corrupt.jpg")}
+    assert reader.grayscale == {str(photos / "gray.png")}
+    again = ExampleReader(paths, 24, seed=3)
+    np.testing.assert_array_equal(again(17), first[17])
+    assert not np.array_equal(ExampleReader(paths, 24, seed=4)(17), first[17])
+
+
+def test_losses_by_hand() -> None:
+    truth = np.zeros((1, 8, 8, 2), np.float32)
+    prediction = np.full((1, 8, 8, 2), 10.0, np.float32)  # 10 ab units everywhere = 0.1 in loss units
+    assert float(l2_loss(truth, prediction)[0]) == pytest.approx(0.01)
+    # A constant error survives blurring unchanged (SAME padding aside, at the centre), so
+    # Dahl's loss on it is close to the plain L2, and it is exactly 0 for a perfect guess.
+    assert float(dahl_loss(truth, truth)[0]) == 0.0
+    assert 0.005 < float(dahl_loss(truth, prediction)[0]) <= 0.01
+    # Blurring forgives high-frequency error: checkerboard error loses more to blur than L2.
+    checker = np.indices((8, 8)).sum(axis=0) % 2 * 20.0 - 10.0
+    noisy = np.repeat(checker[None, ..., None], 2, axis=-1).astype(np.float32)
+    assert float(dahl_loss(truth, noisy)[0]) < float(l2_loss(truth, noisy)[0])
+
+
+def test_train_writes_weights_card_checkpoints_and_logs(photos, tiny_spec, tmp_path) -> None:
+    result = train(
+        [photos], out=tmp_path / "run", steps=3, checkpoint_every=2, validate_every=2, validation_fraction=0.3, **TINY
+    )
+    assert result.weights.exists() and result.card.exists()
+    card = json.loads(result.card.read_text())
+    assert card["backbone"] == "tiny_vgg" and card["working_size"] == 64
+    assert card["training"]["steps"] == 3 and card["training"]["skipped_unreadable"] == 1
+    assert card["training"]["dropped_grayscale"] == 1
+    assert all(np.isfinite(record["loss"]) for record in result.history)
+    assert card["training"]["validation_images"] >= 1 and "validation_loss" in result.history[-1]
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint").exists()
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+    colorized = Colorizer(result.weights).colorize(np.zeros((20, 30), np.uint8))
+    assert colorized.shape == (20, 30, 3)
+    with pytest.raises(ValueError, match="already holds a run"):
+        train([photos], out=tmp_path / "run", steps=3, **TINY)
+
+
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(photos, tiny_spec, tmp_path) -> None:
+    straight = train([photos], out=tmp_path / "straight", steps=4, checkpoint_every=2, **TINY)
+    first = train([photos], out=tmp_path / "resumed", steps=4, checkpoint_every=2, stop_at=2, **TINY)
+    assert first.card_data.training["steps"] == 2
+    after_first_session = _weights(first.weights)  # the resumed session rewrites this file
+    resumed = train([photos], out=tmp_path / "resumed", steps=4, checkpoint_every=2, resume=True, **TINY)
+    assert [r["step"] for r in resumed.history] == [3, 4]
+    a, b = _weights(straight.weights), _weights(resumed.weights)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-3, atol=1e-4, err_msg=name)
+    # The first session changed the weights: equality above is not two untouched heads.
+    assert any(not np.allclose(a[name], after_first_session[name]) for name in a)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(photos, tmp_path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from hub_models.tiny import TINY_VGG_TAPS, export_tiny_vgg
+        from hypercol.backbones import BackboneSpec, Tap, register_backbone
+        from hypercol.train import train
+        folder = export_tiny_vgg(__import__("pathlib").Path({str(tmp_path)!r}) / "tiny")
+        register_backbone(BackboneSpec("tiny_vgg", tuple(Tap(*t) for t in TINY_VGG_TAPS), "caffe_bgr", handle=str(folder)))
+        result = train([{str(photos)!r}], out={str(tmp_path / "mirrored")!r}, steps=2, devices=["/cpu:0", "/cpu:1"],
+                       **{TINY!r})
+        print("REPLICAS", result.card_data.training["replicas"], result.card_data.training["strategy"])
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "REPLICAS 2 MirroredStrategy" in done.stdout
+    assert (tmp_path / "mirrored" / "head.weights.h5").exists()
+
+
+def test_batch_must_split_across_replicas(photos, tiny_spec, tmp_path) -> None:
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        train([photos], out=tmp_path / "bad", steps=0, **TINY)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        train([photos], out=tmp_path / "bad", steps=1, loss="l1", **TINY)
+
+
+def test_evaluate_model_against_gray(photos, tiny_weights, tmp_path) -> None:
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for name in ("photo1.png", "photo2.png"):
+        (folder / name).write_bytes((photos / name).read_bytes())
+    result = evaluate_folder(folder, tiny_weights)
+    assert result["images"] == 2
+    truth = np.asarray(Image.open(folder / "photo1.png").convert("RGB"))
+    gray = gray_baseline(truth)
+    assert np.abs(gray.astype(int) - gray[..., :1]).max() <= 1  # a = b = 0 is gray
+    assert result["mean"]["gray"]["colorfulness"] < 1.0
+    assert result["mean"]["truth"]["colorfulness"] > 10.0
+    table = format_table(result)
+    assert "| psnr |" in table and "gray (a=b=0)" in table
+
+
+def test_cli_train_and_evaluate(photos, tiny_spec, tmp_path, capsys) -> None:
+    out = tmp_path / "cli_run"
+    code = cli_main(
+        [
+            "train",
+            str(photos),
+            "--out",
+            str(out),
+            "--backbone",
+            "tiny_vgg",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--crop-size",
+            "32",
+            "--working-size",
+            "64",
+        ]
+    )
+    assert code == 0 and (out / "head.weights.h5").exists()
+    code = cli_main(["evaluate", str(photos / "nested"), "--weights", str(out / "head.weights.h5"), "--json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out.split("model card:")[-1].split("\n", 1)[1])
+    assert printed["images"] == 1 and set(printed["mean"]) == {"model", "gray", "truth"}
+    assert cli_main(["evaluate", str(tmp_path / "nowhere")]) == 2
+
+
+def test_tf_data_pipeline_matches_reader(photos) -> None:
+    from hypercol.train import make_dataset
+
+    reader = ExampleReader(find_images([photos]), 16)
+    lightness, chroma = next(iter(make_dataset(reader, batch_size=3, start=5)))
+    assert lightness.shape == (3, 16, 16) and chroma.shape == (3, 16, 16, 2)
+    expected = tf.convert_to_tensor(reader(6), tf.float32) / 255.0
+    from hypercol.color import rgb_to_lab
+
+    np.testing.assert_allclose(lightness[1].numpy(), rgb_to_lab(expected)[..., 0].numpy(), atol=1e-3)
