@@ -61,8 +61,16 @@ def _add_colorize(subparsers) -> None:
         default="_color",
         help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
     )
+    _add_knobs(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary and problems")
+
+
+def _add_knobs(parser) -> None:
+    parser.add_argument(
+        "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"
+    )
+    parser.add_argument("--saturation", type=float, default=1.0, help="scale of the predicted chroma (default 1)")
 
 
 def _is_image_name(path: Path) -> bool:
@@ -221,7 +229,9 @@ def _run_colorize(args) -> int:
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
                 try:
-                    rgb = colorizer.colorize(_read(job.source))
+                    rgb = colorizer.colorize(
+                        _read(job.source), temperature=args.temperature, saturation=args.saturation
+                    )
                     done = _write_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
                 except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
                     failed += 1
@@ -292,7 +302,8 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--working-size", type=int, default=256, help="inference working size written to the card")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--loss", choices=("dahl", "l2"), default="dahl")
+    parser.add_argument("--head", choices=("regression", "classification"), default="regression")
+    parser.add_argument("--loss", choices=("dahl", "l2"), default="dahl", help="regression head loss")
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
@@ -310,6 +321,7 @@ def _run_train(args) -> int:
             out=args.out,
             backbone=args.backbone,
             taps=args.taps,
+            head=args.head,
             steps=args.steps,
             batch_size=args.batch_size,
             crop_size=args.crop_size,
@@ -344,6 +356,7 @@ def _add_evaluate(subparsers) -> None:
     )
     parser.add_argument("folder", type=Path, metavar="DIR")
     parser.add_argument("--weights", type=Path, help="head .weights.h5 (default: the shipped head)")
+    _add_knobs(parser)
     parser.add_argument("--json", action="store_true", help="print the full result (per image too) as JSON")
 
 
@@ -355,7 +368,7 @@ def _run_evaluate(args) -> int:
     if not args.folder.is_dir():
         raise UsageError(f"{str(args.folder)!r} is not a folder")
     try:
-        result = evaluate_folder(args.folder, args.weights)
+        result = evaluate_folder(args.folder, args.weights, temperature=args.temperature, saturation=args.saturation)
     except ValueError as error:
         raise UsageError(str(error)) from error
     print(json.dumps(result, indent=2) if args.json else format_table(result))

@@ -24,6 +24,7 @@ import tensorflow as tf
 from hypercol import color
 from hypercol._arrays import ImageBatch, as_image_batch, lightness
 from hypercol.backbones import Backbone, load_backbone
+from hypercol.bins import annealed_mean
 from hypercol.head import build_head
 from hypercol.precision import configure_precision
 
@@ -32,6 +33,8 @@ __all__ = ["ModelCard", "chroma_from_gray", "Colorizer", "colorize", "get_colori
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vgg16.weights.h5"
 _WEIGHTS_SUFFIX = ".weights.h5"
 _COMPOSE_CHUNK = 2**16  # pixels per XLA call
+HEAD_TYPES = ("regression", "classification")
+DEFAULT_TEMPERATURE = 0.38  # Zhang et al.'s choice; a card may set its own from evaluation
 
 
 def card_path(weights: str | Path) -> Path:
@@ -58,7 +61,10 @@ class ModelCard:
     taps: list[str]
     working_size: int = 256
     head: dict = field(default_factory=dict)
-    head_type: str = "regression"
+    head_type: str = "regression"  # or "classification"
+    bins: list = field(default_factory=list)  # classification: ab centres (Q, 2)
+    bin_weights: list = field(default_factory=list)  # classification: rebalancing weights (Q,)
+    temperature: float = DEFAULT_TEMPERATURE  # classification: default annealed-mean temperature
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
@@ -105,18 +111,42 @@ class Colorizer:
         if self.working_size % self.backbone.spec.max_stride:
             msg = f"working_size {self.working_size} must be a multiple of the backbone's stride {self.backbone.spec.max_stride}"
             raise ValueError(msg)
+        if self.card.head_type not in HEAD_TYPES:
+            msg = f"head_type must be one of {HEAD_TYPES}, got {self.card.head_type!r}"
+            raise ValueError(msg)
+        self._centres = tf.constant(np.asarray(self.card.bins, np.float32).reshape(-1, 2))
         self._predict_chroma = tf.function(
             self._chroma_graph,
-            input_signature=[tf.TensorSpec([None, None, None], tf.float32)],
+            input_signature=[
+                tf.TensorSpec([None, None, None], tf.float32),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.float32),
+            ],
         )
+
+    @property
+    def is_classification(self) -> bool:
+        return self.card.head_type == "classification"
+
+    def _knobs(self, temperature: float | None, saturation: float) -> tuple[tf.Tensor, tf.Tensor]:
+        """Validated (temperature, saturation) as graph inputs."""
+        if temperature is not None and not self.is_classification:
+            msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
+            raise ValueError(msg)
+        temperature = self.card.temperature if temperature is None else temperature
+        for name, value, low in (("temperature", temperature, 1e-3), ("saturation", saturation, 0.0)):
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < low:
+                msg = f"{name} must be a finite number >= {low:g}, got {value!r}"
+                raise ValueError(msg)
+        return tf.constant(float(temperature), tf.float32), tf.constant(float(saturation), tf.float32)
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """Size the network sees an image of ``height`` x ``width`` at: long side = working size."""
         scale = self.working_size / max(height, width)
         return max(1, round(height * scale)), max(1, round(width * scale))
 
-    def _chroma_graph(self, lightness: tf.Tensor) -> tf.Tensor:
-        """(N, H, W) CIE L -> (N, h, w, 2) Lab chroma at the working shape."""
+    def _chroma_graph(self, lightness: tf.Tensor, temperature: tf.Tensor, saturation: tf.Tensor) -> tf.Tensor:
+        """(N, H, W) CIE L -> (N, h, w, 2) Lab chroma at the working shape, times ``saturation``."""
         size = self.working_size
         full = tf.shape(lightness)[1:3]
         scale = size / tf.cast(tf.reduce_max(full), tf.float64)
@@ -128,29 +158,35 @@ class Colorizer:
         cols = tf.minimum(tf.range(size), small[1] - 1)
         canvas = tf.gather(tf.gather(gray, rows, axis=1), cols, axis=2)
         canvas = tf.ensure_shape(canvas, [None, size, size, 1])
-        chroma = chroma_from_gray(self.backbone, self.head, canvas, training=False)
-        return chroma[:, : small[0], : small[1], :]
+        output = chroma_from_gray(self.backbone, self.head, canvas, training=False)
+        if self.is_classification:
+            chroma = annealed_mean(output, self._centres, temperature)
+            chroma = tf.image.resize(chroma, [size, size], method="bilinear")
+        else:
+            chroma = output
+        return saturation * chroma[:, : small[0], : small[1], :]
 
-    def predict_chroma(self, image) -> list[np.ndarray]:
+    def predict_chroma(self, image, *, temperature: float | None = None, saturation: float = 1.0) -> list[np.ndarray]:
         """Lab chroma (h, w, 2) at the working shape for each image (or one array for one image)."""
         batch = as_image_batch(image)
-        chroma = [c for _, c in self._chroma_batches(batch)]
+        chroma = [c for _, c in self._chroma_batches(batch, self._knobs(temperature, saturation))]
         chroma = [item for chunk in chroma for item in chunk.numpy()]
         return chroma if batch.batched else chroma[0]
 
-    def _chroma_batches(self, batch: ImageBatch):
+    def _chroma_batches(self, batch: ImageBatch, knobs: tuple[tf.Tensor, tf.Tensor]):
         """Yields (lightness list, chroma (n, h, w, 2)) per network batch."""
         for start in range(0, len(batch.pixels), self.batch_size):
             stop = min(start + self.batch_size, len(batch.pixels))
             lightnesses = [lightness(batch, index) for index in range(start, stop)]
-            yield lightnesses, self._predict_chroma(tf.constant(np.stack(lightnesses)))
+            yield lightnesses, self._predict_chroma(tf.constant(np.stack(lightnesses)), *knobs)
 
-    def colorize(self, image) -> np.ndarray:
+    def colorize(self, image, *, temperature: float | None = None, saturation: float = 1.0) -> np.ndarray:
         """Colorizes one image or a batch; see :func:`hypercol.colorize`."""
         batch = as_image_batch(image)
+        knobs = self._knobs(temperature, saturation)
         output_dtype = np.uint8 if batch.is_integer else np.float32
         outputs = []
-        for lightnesses, chroma in self._chroma_batches(batch):
+        for lightnesses, chroma in self._chroma_batches(batch, knobs):
             for offset, full_lightness in enumerate(lightnesses):
                 rgb = compose(full_lightness, chroma[offset], as_uint8=batch.is_integer)
                 if batch.has_alpha:
@@ -201,12 +237,18 @@ def get_colorizer(weights: str | Path | None = None) -> Colorizer:
         return _COLORIZERS[key]
 
 
-def colorize(image, *, weights: str | Path | None = None) -> np.ndarray:
+def colorize(
+    image, *, weights: str | Path | None = None, temperature: float | None = None, saturation: float = 1.0
+) -> np.ndarray:
     """Colorizes gray photographs.
 
     ``image``: (H, W), (H, W, 1), (H, W, 3) (reduced to its luminance) or (H, W, 4)
     (alpha kept), or a batch (N, H, W[, C]); uint8, uint16, or float in [0, 1].
     Returns RGB (RGBA with alpha) of the same size: uint8 for integer input, float32
     in [0, 1] for float input. Output CIE lightness equals the input's.
+
+    ``temperature`` (classification heads): annealed-mean temperature, 1 = the mean
+    (safe, desaturated), small = towards the mode (vivid); default from the model card.
+    ``saturation`` scales the predicted chroma (1 = as predicted; 0 = gray).
     """
-    return get_colorizer(weights).colorize(image)
+    return get_colorizer(weights).colorize(image, temperature=temperature, saturation=saturation)

@@ -28,7 +28,13 @@ def gray_baseline(rgb: np.ndarray) -> np.ndarray:
     return color.rgb8_from_lightness_and_chroma(lightness, np.zeros((*rgb.shape[:2], 2), np.float32)).numpy()
 
 
-def evaluate_images(paths: Sequence[str | Path], colorizer: Colorizer | None = None) -> dict:
+def evaluate_images(
+    paths: Sequence[str | Path],
+    colorizer: Colorizer | None = None,
+    *,
+    temperature: float | None = None,
+    saturation: float = 1.0,
+) -> dict:
     """Per-image and mean metrics of the model and the gray baseline, plus the truth's colorfulness."""
     colorizer = colorizer or get_colorizer()
     images = []
@@ -41,7 +47,7 @@ def evaluate_images(paths: Sequence[str | Path], colorizer: Colorizer | None = N
     per_image = []
     for name, truth in images:
         # RGB input is reduced to its luminance: the model sees only the gray photo.
-        predicted = colorizer.colorize(truth)
+        predicted = colorizer.colorize(truth, temperature=temperature, saturation=saturation)
         per_image.append(
             {
                 "image": name,
@@ -55,7 +61,15 @@ def evaluate_images(paths: Sequence[str | Path], colorizer: Colorizer | None = N
         for side in ("model", "gray")
     }
     mean["truth"] = {"colorfulness": float(np.mean([row["truth_colorfulness"] for row in per_image]))}
-    return {"weights": str(colorizer.weights), "images": len(per_image), "mean": mean, "per_image": per_image}
+    return {
+        "weights": str(colorizer.weights),
+        "head_type": colorizer.card.head_type,
+        "temperature": (temperature or colorizer.card.temperature) if colorizer.is_classification else None,
+        "saturation": saturation,
+        "images": len(per_image),
+        "mean": mean,
+        "per_image": per_image,
+    }
 
 
 def format_table(result: dict) -> str:
@@ -71,7 +85,7 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_folder(folder: str | Path, weights: str | Path | None = None) -> dict:
-    """:func:`evaluate_images` over every photo under ``folder``."""
+def evaluate_folder(folder: str | Path, weights: str | Path | None = None, **knobs) -> dict:
+    """:func:`evaluate_images` over every photo under ``folder`` (``knobs``: temperature, saturation)."""
     colorizer = Colorizer(weights) if weights is not None else get_colorizer()
-    return evaluate_images(find_images([folder]), colorizer)
+    return evaluate_images(find_images([folder]), colorizer, **knobs)

@@ -71,11 +71,14 @@ def build_head(
     min_width: int = 32,
     chroma_scale: float = 110.0,
     outputs: int = 2,
+    output_stride: int = 1,
 ) -> keras.Model:
-    """Inputs ``[gray (N, H, W, 1), tap_1, ..., tap_k]`` -> (N, H, W, outputs) float32.
+    """Inputs ``[gray (N, H, W, 1), tap_1, ..., tap_k]`` -> (N, H/s, W/s, outputs) float32.
 
-    ``outputs=2`` gives Lab ab in ±``chroma_scale``; other counts give raw logits
-    (``chroma_scale`` unused).
+    ``outputs=2`` gives Lab ab in ±``chroma_scale`` (the regression head); other counts
+    give raw logits (the classification head). With ``output_stride`` s > 1 the top-down
+    path stops at the shallowest tap of stride >= s: logits over hundreds of bins at
+    full resolution would cost more than the rest of the network.
     """
     if not taps:
         msg = "the head needs at least one tap"
@@ -85,6 +88,8 @@ def build_head(
     tap_inputs = {tap.key: keras.Input((None, None, tap.channels), name=name) for tap, name in zip(taps, names[1:])}
     # Deepest first; a stable sort keeps the spec order among taps of equal stride.
     order = sorted(range(len(taps)), key=lambda i: -taps[i].stride)
+    if output_stride > 1:
+        order = [i for i in order if taps[i].stride >= output_stride] or order[:1]
     width = base_width
     deepest = taps[order[0]]
     x = _project(tap_inputs[deepest.key], width, f"level0_{_safe_name(deepest.key)}")
@@ -95,9 +100,10 @@ def build_head(
         x = keras.layers.Add(name=f"{name}_join")([x, _project(tap_inputs[tap.key], width, name)])
         width = max(min_width, width // 2)
         x = _refine(x, width, name)
-    x = ResizeLike(name="full_upsample")(x, gray)
-    x = keras.layers.Add(name="gray_join")([x, _project(gray, width, "gray")])
-    x = _refine(x, width, "full")
+    if output_stride == 1:
+        x = ResizeLike(name="full_upsample")(x, gray)
+        x = keras.layers.Add(name="gray_join")([x, _project(gray, width, "gray")])
+        x = _refine(x, width, "full")
     x = keras.layers.Conv2D(outputs, 3, padding="same", dtype="float32", name="chroma")(x)
     if outputs == 2:
         x = SoftBound(chroma_scale, name="bound")(x)

@@ -56,15 +56,24 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
     """Colorizes an image: modes 1, L, LA, P, RGB, RGBA, I;16 -> RGB (RGBA with alpha), same size.
 
     ``weights`` selects a head (``.weights.h5`` with its card); default: the shipped one.
+    ``temperature`` and ``saturation`` are those of :func:`hypercol.colorize`.
     """
 
     name = "Colorize"
 
-    def __init__(self, weights: str | Path | None = None) -> None:
+    def __init__(
+        self, weights: str | Path | None = None, *, temperature: float | None = None, saturation: float = 1.0
+    ) -> None:
         if weights is not None and not Path(weights).exists():
             msg = f"head weights {str(weights)!r} not found"
             raise ValueError(msg)
+        for name, value in (("temperature", temperature), ("saturation", saturation)):
+            if value is not None and (not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0):
+                msg = f"{name} must be a finite number >= 0, got {value!r}"
+                raise ValueError(msg)
         self.weights = weights
+        self.temperature = temperature
+        self.saturation = saturation
 
     def filter(self, image):
         # Pillow hands filters an ImagingCore; wrap it to read it as an image.
@@ -73,8 +82,8 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         pixels = image_to_array(wrapped)
         from hypercol.colorizer import get_colorizer
 
-        rgb = get_colorizer(self.weights).colorize(pixels)
+        rgb = get_colorizer(self.weights).colorize(pixels, temperature=self.temperature, saturation=self.saturation)
         return Image.fromarray(rgb).im
 
     def __repr__(self) -> str:
-        return f"ColorizeFilter(weights={self.weights!r})"
+        return f"ColorizeFilter(weights={self.weights!r}, temperature={self.temperature!r}, saturation={self.saturation!r})"

@@ -23,9 +23,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from hypercol import color
+from hypercol import bins, color
 from hypercol.backbones import Backbone, load_backbone
-from hypercol.colorizer import ModelCard, chroma_from_gray
+from hypercol.colorizer import DEFAULT_TEMPERATURE, HEAD_TYPES, ModelCard, chroma_from_gray
 from hypercol.head import build_head
 from hypercol.metrics import colorfulness
 from hypercol.precision import configure_precision
@@ -255,6 +255,39 @@ def dahl_loss(true_ab: tf.Tensor, predicted_ab: tf.Tensor) -> tf.Tensor:
 LOSSES = {"dahl": dahl_loss, "l2": l2_loss}
 
 
+def estimate_color_prior(reader: ExampleReader, examples: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bin centres (Q, 2), empirical probabilities (Q,), rebalancing weights (Q,)) from training crops."""
+    histogram = np.zeros_like(bins.grid_centres()[:, 0], dtype=np.float64)
+    for index in range(examples):
+        chroma = to_lightness_and_chroma(reader(index))[1].numpy()
+        histogram += bins.ab_histogram(chroma)
+    centres, probabilities = bins.select_bins(histogram)
+    return centres, probabilities, bins.rebalancing_weights(centres, probabilities)
+
+
+def rebalanced_cross_entropy(centres: np.ndarray, weights: np.ndarray):
+    """Zhang's loss: cross-entropy against soft-encoded ab, weighted per pixel by its nearest bin's weight.
+
+    The truth is area-downsampled to the logits' resolution first. Returns a loss
+    ``(true_ab (N, H, W, 2), logits (N, h, w, Q)) -> (N,)``.
+    """
+    centres = tf.constant(centres, tf.float32)
+    weights = tf.constant(weights, tf.float32)
+
+    def loss(true_ab: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        logits = tf.cast(logits, tf.float32)
+        target_ab = tf.image.resize(true_ab, tf.shape(logits)[1:3], method="area")
+        target = bins.soft_encode(target_ab, centres)
+        pixel_weights = tf.gather(weights, tf.argmax(target, axis=-1))
+        cross_entropy = tf.nn.softmax_cross_entropy_with_logits(target, logits)
+        return tf.reduce_mean(pixel_weights * cross_entropy, axis=[1, 2])
+
+    return loss
+
+
+CLASSIFICATION_OUTPUT_STRIDE = 4
+
+
 def pick_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
     """MultiWorkerMirrored when TF_CONFIG is set, Mirrored over several GPUs or given devices, else default."""
     if os.environ.get("TF_CONFIG"):
@@ -291,6 +324,7 @@ def train(
     out: str | Path,
     backbone: str = "vgg16",
     taps: Sequence[str] | None = None,
+    head: str = "regression",
     steps: int = 1000,
     batch_size: int = 16,
     crop_size: int = 224,
@@ -323,6 +357,9 @@ def train(
     if loss not in LOSSES:
         msg = f"loss must be one of {sorted(LOSSES)}, got {loss!r}"
         raise ValueError(msg)
+    if head not in HEAD_TYPES:
+        msg = f"head must be one of {HEAD_TYPES}, got {head!r}"
+        raise ValueError(msg)
     for name, value in (("steps", steps), ("batch_size", batch_size), ("crop_size", crop_size)):
         if value < 1:
             msg = f"{name} must be at least 1, got {value}"
@@ -345,24 +382,37 @@ def train(
         msg = f"batch_size {batch_size} must be a multiple of the {replicas} replicas"
         raise ValueError(msg)
     head_config = dict(head_config or {})
-    loss_fn = LOSSES[loss]
+    reader = ExampleReader(train_paths, crop_size, seed=seed)
+    prior: dict = {}
+    if head == "classification":
+        centres, _, weights = estimate_color_prior(reader)
+        head_config.update(outputs=len(centres), output_stride=CLASSIFICATION_OUTPUT_STRIDE)
+        loss, loss_fn = "rebalanced_cross_entropy", rebalanced_cross_entropy(centres, weights)
+        prior = {"bins": centres.tolist(), "bin_weights": weights.tolist()}
+
+        def decode(output: tf.Tensor) -> tf.Tensor:
+            return bins.annealed_mean(output, centres, DEFAULT_TEMPERATURE)
+
+    else:
+        loss_fn = LOSSES[loss]
+
+        def decode(output: tf.Tensor) -> tf.Tensor:
+            return output
 
     keras.utils.set_random_seed(seed)  # the head's initial weights are part of the run's identity
     with strategy.scope():
         frozen: Backbone = load_backbone(backbone, taps=taps)
-        head = build_head(frozen.spec.taps, **head_config)
+        model_head = build_head(frozen.spec.taps, **head_config)
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, steps, alpha=0.05, warmup_target=learning_rate, warmup_steps=max(1, steps // 20)
         )
         optimizer = keras.optimizers.Adam(schedule)
-        optimizer.build(head.trainable_variables)
-    checkpoint = tf.train.Checkpoint(head=head, optimizer=optimizer)
+        optimizer.build(model_head.trainable_variables)
+    checkpoint = tf.train.Checkpoint(head=model_head, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), max_to_keep=2)
     if resume and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start_step = int(optimizer.iterations.numpy())
-
-    reader = ExampleReader(train_paths, crop_size, seed=seed)
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         per_replica = context.get_per_replica_batch_size(batch_size)
@@ -374,14 +424,14 @@ def train(
 
     def forward(lightness, training):
         gray = color.linear_to_srgb(color.luminance_from_lightness(lightness))[..., tf.newaxis]
-        return chroma_from_gray(frozen, head, gray, training=training)
+        return chroma_from_gray(frozen, model_head, gray, training=training)
 
     def replica_step(lightness, chroma):
         with tf.GradientTape() as tape:
             per_example = loss_fn(chroma, forward(lightness, True))
             step_loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
-        gradients = tape.gradient(step_loss, head.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, head.trainable_variables))
+        gradients = tape.gradient(step_loss, model_head.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model_head.trainable_variables))
         return step_loss
 
     @tf.function
@@ -425,9 +475,9 @@ def train(
             record["validation_loss"] = float(validation_loss(*validation))
             with writer.as_default(step=step):
                 tf.summary.scalar("validation_loss", record["validation_loss"])
-                samples = color.lab_to_rgb(
-                    tf.concat([validation[0][:4, ..., tf.newaxis], forward(validation[0][:4], False)], axis=-1)
-                )
+                sample_chroma = decode(forward(validation[0][:4], False))
+                sample_chroma = tf.image.resize(sample_chroma, tf.shape(validation[0])[1:3])
+                samples = color.lab_to_rgb(tf.concat([validation[0][:4, ..., tf.newaxis], sample_chroma], axis=-1))
                 tf.summary.image("colorized", samples, max_outputs=4)
         out_of_time = time_limit is not None and time.perf_counter() - begin > time_limit
         if step % checkpoint_every == 0 or step == last_step or out_of_time:
@@ -441,13 +491,15 @@ def train(
     wall_time = previous_wall_time + time.perf_counter() - begin
 
     weights_path = out / "head.weights.h5"
-    _write_atomically(weights_path, lambda p: head.save_weights(str(p)))
+    _write_atomically(weights_path, lambda p: model_head.save_weights(str(p)))
     final_validation = next((r["validation_loss"] for r in reversed(history) if "validation_loss" in r), None)
     card = ModelCard(
         backbone=frozen.spec.name,
         taps=[tap.key for tap in frozen.spec.taps],
         working_size=working_size,
         head=head_config,
+        head_type=head,
+        **prior,
         training={
             "corpus": corpus or ", ".join(str(d) for d in data),
             "training_images": len(train_paths),

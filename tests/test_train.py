@@ -222,3 +222,32 @@ def test_tf_data_pipeline_matches_reader(photos) -> None:
     from hypercol.color import rgb_to_lab
 
     np.testing.assert_allclose(lightness[1].numpy(), rgb_to_lab(expected)[..., 0].numpy(), atol=1e-3)
+
+
+def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_spec, tmp_path) -> None:
+    result = train([photos], out=tmp_path / "classes", head="classification", steps=2, **TINY)
+    card = result.card_data
+    assert card.head_type == "classification" and card.training["loss"] == "rebalanced_cross_entropy"
+    assert len(card.bins) == len(card.bin_weights) == card.head["outputs"] > 5
+    assert card.head["output_stride"] == 4
+    colorizer = Colorizer(result.weights)
+    image = np.add.outer(np.arange(40), np.arange(50)).astype(np.uint8) * 2
+
+    def mean_chroma(rgb: np.ndarray) -> float:
+        return float(np.abs(rgb.astype(int) - rgb[..., 1:2]).mean())
+
+    warm, cold = colorizer.colorize(image, temperature=1.0), colorizer.colorize(image, temperature=0.1)
+    assert warm.shape == cold.shape == (40, 50, 3) and not np.array_equal(warm, cold)
+    gray = colorizer.colorize(image, saturation=0.0)
+    assert np.abs(gray.astype(int) - gray[..., :1]).max() <= 1
+    with pytest.raises(ValueError, match="temperature"):
+        colorizer.colorize(image, temperature=-1.0)
+    assert mean_chroma(colorizer.colorize(image, saturation=2.0)) >= mean_chroma(colorizer.colorize(image))
+
+
+def test_temperature_is_refused_for_a_regression_head(tiny_weights) -> None:
+    colorizer = Colorizer(tiny_weights)
+    with pytest.raises(ValueError, match="classification heads"):
+        colorizer.colorize(np.zeros((8, 8), np.uint8), temperature=0.5)
+    with pytest.raises(ValueError, match="saturation"):
+        colorizer.colorize(np.zeros((8, 8), np.uint8), saturation=float("nan"))

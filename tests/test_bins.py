@@ -1,0 +1,71 @@
+"""Quantized ab colors: grid, prior rebalancing, soft encoding, annealed-mean decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hypercol import bins
+
+
+def test_grid_covers_the_ab_plane_in_steps_of_ten() -> None:
+    centres = bins.grid_centres()
+    assert centres.shape == (23 * 23, 2)
+    assert centres.min() == -110 and centres.max() == 110
+    assert set(np.unique(np.diff(np.unique(centres[:, 0])))) == {10.0}
+
+
+def test_histogram_and_bin_selection_keep_only_seen_colors() -> None:
+    ab = np.array([[[0.0, 0.0], [1.0, -2.0], [33.0, 47.0]]])  # two pixels near (0, 0), one near (30, 50)
+    histogram = bins.ab_histogram(ab)
+    assert histogram.sum() == 3
+    centres, probabilities = bins.select_bins(histogram)
+    assert sorted(map(tuple, centres.tolist())) == [(0.0, 0.0), (30.0, 50.0)]
+    assert dict(zip(map(tuple, centres.tolist()), probabilities)) == pytest.approx(
+        {(0.0, 0.0): 2 / 3, (30.0, 50.0): 1 / 3}
+    )
+    with pytest.raises(ValueError, match="empty"):
+        bins.select_bins(np.zeros_like(histogram))
+
+
+def test_rebalancing_weights_favour_rare_colors_and_average_to_one() -> None:
+    centres = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]], np.float32)  # far apart: smoothing is ~identity
+    probabilities = np.array([0.8, 0.15, 0.05])
+    weights = bins.rebalancing_weights(centres, probabilities, mix=0.5)
+    # By hand: w_i = 1 / (0.5 p_i + 0.5 / 3), then normalised so sum p_i w_i = 1.
+    raw = 1 / (0.5 * probabilities + 0.5 / 3)
+    np.testing.assert_allclose(weights, raw / np.sum(probabilities * raw), rtol=1e-4)
+    assert weights[2] > weights[1] > weights[0]
+    np.testing.assert_allclose(np.sum(probabilities * weights), 1.0, rtol=1e-5)
+    # λ = 1 is uniform weighting: every bin weighs 1.
+    np.testing.assert_allclose(bins.rebalancing_weights(centres, probabilities, mix=1.0), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="λ"):
+        bins.rebalancing_weights(centres, probabilities, mix=1.5)
+
+
+def test_soft_encoding_puts_the_mass_on_the_five_nearest_bins() -> None:
+    centres = bins.grid_centres()
+    target = bins.soft_encode(np.array([[12.0, -31.0]], np.float32), centres).numpy()[0]
+    assert target.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.count_nonzero(target > 1e-7) == bins.NEIGHBOURS
+    assert tuple(centres[np.argmax(target)]) == (10.0, -30.0)
+
+
+def test_known_ab_map_encodes_and_decodes_back_within_a_bin_at_low_temperature() -> None:
+    centres = bins.grid_centres()
+    rng = np.random.default_rng(0)
+    ab = rng.uniform(-90, 90, (16, 16, 2)).astype(np.float32)
+    target = bins.soft_encode(ab, centres)
+    logits = np.log(np.maximum(target.numpy(), 1e-12))  # a head that predicts the soft target exactly
+    decoded_cold = bins.annealed_mean(logits, centres, 0.05).numpy()
+    assert np.abs(decoded_cold - ab).max() <= bins.GRID / 2 * np.sqrt(2) + 1e-3
+    decoded_mean = bins.annealed_mean(logits, centres, 1.0).numpy()
+    assert np.abs(decoded_mean - ab).max() < bins.GRID  # the mean of the soft target is near the truth too
+
+
+def test_lower_temperature_is_more_saturated() -> None:
+    centres = np.array([[-60.0, 0.0], [0.0, 0.0], [80.0, 0.0]], np.float32)
+    logits = np.log(np.array([[0.2, 0.3, 0.5]], np.float32))
+    chroma = [abs(float(bins.annealed_mean(logits, centres, t)[0, 0])) for t in (1.0, 0.38, 0.1)]
+    assert chroma[0] < chroma[1] < chroma[2] <= 80.0
+    assert chroma[0] == pytest.approx(-60 * 0.2 + 80 * 0.5, abs=1e-3)
