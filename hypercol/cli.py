@@ -68,6 +68,9 @@ def _add_colorize(subparsers) -> None:
 
 def _add_knobs(parser) -> None:
     parser.add_argument(
+        "--head", choices=("regression", "classification"), help="a shipped head (default: the default)"
+    )
+    parser.add_argument(
         "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"
     )
     parser.add_argument("--saturation", type=float, default=1.0, help="scale of the predicted chroma (default 1)")
@@ -222,7 +225,7 @@ def _run_colorize(args) -> int:
         from hypercol.colorizer import get_colorizer
 
         try:
-            colorizer = get_colorizer(args.weights)
+            colorizer = get_colorizer(args.weights, args.head)
         except (ValueError, OSError) as error:
             raise UsageError(str(error)) from error
         mode_bits = 0o666 & ~_umask()
@@ -308,6 +311,7 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
     parser.add_argument("--time-limit", type=float, help="stop (with a checkpoint) after this many minutes")
+    parser.add_argument("--stop-at", type=int, help="stop (with a checkpoint) at this step; --resume continues")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corpus", default="", help="description of the photos, for the model card")
 
@@ -332,6 +336,7 @@ def _run_train(args) -> int:
             validate_every=args.validate_every,
             resume=args.resume,
             time_limit=args.time_limit * 60 if args.time_limit else None,
+            stop_at=args.stop_at,
             seed=args.seed,
             corpus=args.corpus,
         )
@@ -368,7 +373,9 @@ def _run_evaluate(args) -> int:
     if not args.folder.is_dir():
         raise UsageError(f"{str(args.folder)!r} is not a folder")
     try:
-        result = evaluate_folder(args.folder, args.weights, temperature=args.temperature, saturation=args.saturation)
+        result = evaluate_folder(
+            args.folder, args.weights, head=args.head, temperature=args.temperature, saturation=args.saturation
+        )
     except ValueError as error:
         raise UsageError(str(error)) from error
     print(json.dumps(result, indent=2) if args.json else format_table(result))

@@ -28,9 +28,27 @@ from hypercol.bins import annealed_mean
 from hypercol.head import build_head
 from hypercol.precision import configure_precision
 
-__all__ = ["ModelCard", "chroma_from_gray", "Colorizer", "colorize", "get_colorizer", "DEFAULT_WEIGHTS", "card_path"]
+__all__ = [
+    "ModelCard",
+    "chroma_from_gray",
+    "Colorizer",
+    "colorize",
+    "get_colorizer",
+    "resolve_weights",
+    "SHIPPED_HEADS",
+    "DEFAULT_HEAD",
+    "DEFAULT_WEIGHTS",
+    "card_path",
+]
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vgg16.weights.h5"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# The heads shipped with the package, both on the default vgg16 backbone.
+SHIPPED_HEADS = {
+    "regression": WEIGHTS_DIR / "vgg16_regression.weights.h5",
+    "classification": WEIGHTS_DIR / "vgg16_classification.weights.h5",
+}
+DEFAULT_HEAD = "regression"  # chosen by the evaluation in README.md
+DEFAULT_WEIGHTS = SHIPPED_HEADS[DEFAULT_HEAD]
 _WEIGHTS_SUFFIX = ".weights.h5"
 _COMPOSE_CHUNK = 2**16  # pixels per XLA call
 HEAD_TYPES = ("regression", "classification")
@@ -228,17 +246,38 @@ _COLORIZERS: dict[tuple, Colorizer] = {}
 _COLORIZERS_LOCK = threading.Lock()
 
 
-def get_colorizer(weights: str | Path | None = None) -> Colorizer:
-    """The process-wide cached :class:`Colorizer` for ``weights`` (default: shipped head)."""
-    key = str(Path(weights).resolve()) if weights is not None else str(DEFAULT_WEIGHTS)
+def resolve_weights(weights: str | Path | None = None, head: str | None = None) -> Path:
+    """``weights`` if given, else the shipped head of type ``head`` (default: :data:`DEFAULT_HEAD`)."""
+    if weights is not None:
+        if head is not None:
+            msg = "pass either weights= (your own head) or head= (a shipped head), not both"
+            raise ValueError(msg)
+        return Path(weights)
+    if head is None:
+        return DEFAULT_WEIGHTS
+    if head not in SHIPPED_HEADS:
+        msg = f"head must be one of {sorted(SHIPPED_HEADS)}, got {head!r}"
+        raise ValueError(msg)
+    return SHIPPED_HEADS[head]
+
+
+def get_colorizer(weights: str | Path | None = None, head: str | None = None) -> Colorizer:
+    """The process-wide cached :class:`Colorizer` for ``weights`` or a shipped ``head`` type."""
+    path = resolve_weights(weights, head)
+    key = str(path.resolve())
     with _COLORIZERS_LOCK:
         if key not in _COLORIZERS:
-            _COLORIZERS[key] = Colorizer(weights)
+            _COLORIZERS[key] = Colorizer(path)
         return _COLORIZERS[key]
 
 
 def colorize(
-    image, *, weights: str | Path | None = None, temperature: float | None = None, saturation: float = 1.0
+    image,
+    *,
+    head: str | None = None,
+    weights: str | Path | None = None,
+    temperature: float | None = None,
+    saturation: float = 1.0,
 ) -> np.ndarray:
     """Colorizes gray photographs.
 
@@ -247,8 +286,10 @@ def colorize(
     Returns RGB (RGBA with alpha) of the same size: uint8 for integer input, float32
     in [0, 1] for float input. Output CIE lightness equals the input's.
 
+    ``head`` picks a shipped head ("regression" or "classification"; default
+    :data:`DEFAULT_HEAD`); ``weights`` loads your own ``.weights.h5`` instead.
     ``temperature`` (classification heads): annealed-mean temperature, 1 = the mean
     (safe, desaturated), small = towards the mode (vivid); default from the model card.
     ``saturation`` scales the predicted chroma (1 = as predicted; 0 = gray).
     """
-    return get_colorizer(weights).colorize(image, temperature=temperature, saturation=saturation)
+    return get_colorizer(weights, head).colorize(image, temperature=temperature, saturation=saturation)

@@ -85,7 +85,7 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_folder(folder: str | Path, weights: str | Path | None = None, **knobs) -> dict:
+def evaluate_folder(folder: str | Path, weights: str | Path | None = None, head: str | None = None, **knobs) -> dict:
     """:func:`evaluate_images` over every photo under ``folder`` (``knobs``: temperature, saturation)."""
-    colorizer = Colorizer(weights) if weights is not None else get_colorizer()
+    colorizer = get_colorizer(weights, head)
     return evaluate_images(find_images([folder]), colorizer, **knobs)

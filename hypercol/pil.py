@@ -55,15 +55,24 @@ def _caller_info(core) -> dict:
 class ColorizeFilter(ImageFilter.MultibandFilter):
     """Colorizes an image: modes 1, L, LA, P, RGB, RGBA, I;16 -> RGB (RGBA with alpha), same size.
 
-    ``weights`` selects a head (``.weights.h5`` with its card); default: the shipped one.
+    ``head`` picks a shipped head ("regression" or "classification"), ``weights`` your own
+    (``.weights.h5`` with its card); default: the shipped default head.
     ``temperature`` and ``saturation`` are those of :func:`hypercol.colorize`.
     """
 
     name = "Colorize"
 
     def __init__(
-        self, weights: str | Path | None = None, *, temperature: float | None = None, saturation: float = 1.0
+        self,
+        weights: str | Path | None = None,
+        *,
+        head: str | None = None,
+        temperature: float | None = None,
+        saturation: float = 1.0,
     ) -> None:
+        from hypercol.colorizer import resolve_weights
+
+        resolve_weights(weights, head)  # validates the choice now, loads at the first use
         if weights is not None and not Path(weights).exists():
             msg = f"head weights {str(weights)!r} not found"
             raise ValueError(msg)
@@ -72,6 +81,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
                 msg = f"{name} must be a finite number >= 0, got {value!r}"
                 raise ValueError(msg)
         self.weights = weights
+        self.head = head
         self.temperature = temperature
         self.saturation = saturation
 
@@ -82,8 +92,10 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         pixels = image_to_array(wrapped)
         from hypercol.colorizer import get_colorizer
 
-        rgb = get_colorizer(self.weights).colorize(pixels, temperature=self.temperature, saturation=self.saturation)
+        rgb = get_colorizer(self.weights, self.head).colorize(
+            pixels, temperature=self.temperature, saturation=self.saturation
+        )
         return Image.fromarray(rgb).im
 
     def __repr__(self) -> str:
-        return f"ColorizeFilter(weights={self.weights!r}, temperature={self.temperature!r}, saturation={self.saturation!r})"
+        return f"ColorizeFilter(weights={self.weights!r}, head={self.head!r}, temperature={self.temperature!r}, saturation={self.saturation!r})"

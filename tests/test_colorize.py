@@ -215,3 +215,14 @@ def test_bad_weights(tiny_weights, tmp_path) -> None:
     (tmp_path / "odd.weights.h5").write_bytes(tiny_weights.read_bytes())
     with pytest.raises(ValueError, match="multiple of the backbone's stride 16"):
         Colorizer(tmp_path / "odd.weights.h5")
+
+
+def test_head_selection_is_validated(tiny_weights) -> None:
+    from hypercol.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, resolve_weights
+
+    assert resolve_weights() == DEFAULT_WEIGHTS and resolve_weights(head="classification") == SHIPPED_HEADS["classification"]
+    assert resolve_weights(tiny_weights) == tiny_weights
+    with pytest.raises(ValueError, match="head must be one of"):
+        colorize(np.zeros((4, 4), np.uint8), head="rainbow")
+    with pytest.raises(ValueError, match="either weights= .* or head="):
+        colorize(np.zeros((4, 4), np.uint8), head="regression", weights=tiny_weights)

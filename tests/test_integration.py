@@ -7,18 +7,16 @@ import pytest
 from skimage import color as skcolor
 from skimage import data
 
-from hypercol.colorizer import DEFAULT_WEIGHTS, card_path
+from hypercol.colorizer import SHIPPED_HEADS, card_path
 
 
-@pytest.mark.skipif(
-    not DEFAULT_WEIGHTS.exists() or not card_path(DEFAULT_WEIGHTS).exists(),
-    reason=f"the shipped head {DEFAULT_WEIGHTS.name} is not trained yet",
-)
-def test_shipped_head_colorizes_a_photograph() -> None:
+@pytest.mark.parametrize("head", sorted(SHIPPED_HEADS))
+def test_shipped_head_colorizes_a_photograph(head) -> None:
     from hypercol import colorize
 
+    assert SHIPPED_HEADS[head].exists() and card_path(SHIPPED_HEADS[head]).exists()
     gray = data.camera()
-    rgb = colorize(gray)
+    rgb = colorize(gray, head=head)
     assert rgb.shape == (*gray.shape, 3) and rgb.dtype == np.uint8
     lab = skcolor.rgb2lab(rgb)
     expected_lightness = skcolor.rgb2lab(np.dstack([gray] * 3))[..., 0]

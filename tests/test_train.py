@@ -155,7 +155,7 @@ def test_mirrored_strategy_on_two_logical_cpus(photos, tmp_path) -> None:
         print("REPLICAS", result.card_data.training["replicas"], result.card_data.training["strategy"])
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "REPLICAS 2 MirroredStrategy" in done.stdout
     assert (tmp_path / "mirrored" / "head.weights.h5").exists()
