@@ -168,8 +168,7 @@ def build_naive_hypercolumn(size: Size) -> keras.Model:
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_tensor=rgb)
     taps = [vgg.get_layer(name).output for name in VGG16_TAPS]
     columns = [taps[0]] + [
-        layers.UpSampling2D(2**i, interpolation="bilinear")(tap)
-        for i, tap in enumerate(taps[1:], 1)
+        layers.UpSampling2D(2**i, interpolation="bilinear")(tap) for i, tap in enumerate(taps[1:], 1)
     ]
     x = layers.Concatenate()(columns)
     x = _conv(128, kernel=1)(x)

@@ -1,0 +1,112 @@
+"""hypercol end to end (issues 2 and 4): colorize at the seed-001 sizes, single and batched,
+next to a plain float32 Keras VGG16 forward; hypercolumn extraction."""
+
+import pytest
+import tensorflow as tf
+from cases import (
+    HYPERCOL_BATCHED,
+    HYPERCOL_SINGLE,
+    HYPERCOLUMN_SIZES,
+    ISSUE2_SIZE_ROUNDS,
+    VGG16_BATCH,
+    VGG16_ROUNDS,
+)
+from harness import PRECISION, graph_gflop, gray_images
+
+HYPERCOL_PRECISION = {"bfloat16": "bf16 (oneDNN rewrite)", "mixed_float16": "fp16 (AMP rewrite)"}.get(
+    PRECISION, "float32"
+)
+
+
+@pytest.mark.parametrize("size", list(HYPERCOL_SINGLE))
+def test_colorize_single(measure, colorizer, hypercol_gflop, size):
+    image = gray_images(None, size)
+    measure(
+        lambda: colorizer.colorize(image),
+        images=1,
+        rounds=HYPERCOL_SINGLE[size],
+        group=f"colorize {size}x{size}",
+        kind="hypercol",
+        name="hypercol colorize",
+        size=size,
+        batch=1,
+        precision=HYPERCOL_PRECISION,
+        network_input=colorizer.working_size,
+        network_gflop=hypercol_gflop,
+    )
+
+
+@pytest.mark.parametrize(("size", "batch"), list(HYPERCOL_BATCHED))
+def test_colorize_batched(measure, colorizer, hypercol_gflop, size, batch):
+    images = gray_images(batch, size)
+    measure(
+        lambda: colorizer.colorize(images),
+        images=batch,
+        rounds=HYPERCOL_BATCHED[size, batch],
+        group=f"colorize {size}x{size} batch {batch}",
+        kind="hypercol",
+        name="hypercol colorize",
+        size=size,
+        batch=batch,
+        precision=HYPERCOL_PRECISION,
+        network_input=colorizer.working_size,
+        network_gflop=hypercol_gflop,
+    )
+
+
+def test_issue2_vs_keras_vgg16(measure, colorizer, keras_vgg16):
+    """Issue 2 (a): colorize 16 x 256 x 256 uint8 against the plain float32 Keras VGG16 conv stack
+    (random weights, eager) on the same 16 x 256 x 256 x 3 batch, the two alternating round by round."""
+    batch, size = VGG16_BATCH
+    images = gray_images(batch, size)
+    pixels = tf.constant(images[..., None].repeat(3, axis=-1), tf.float32)
+    measure(
+        lambda: colorizer.colorize(images),
+        images=batch,
+        rounds=VGG16_ROUNDS,
+        group="issue 2",
+        reference=lambda: keras_vgg16(pixels, training=False).numpy(),
+        kind="issue2_vgg16",
+        name="colorize vs Keras VGG16 forward (float32, eager)",
+        size=size,
+        batch=batch,
+        precision=HYPERCOL_PRECISION,
+        reference_precision="float32 (eager)",
+        reference_gflop=graph_gflop(lambda x: keras_vgg16(x, training=False), [1, size, size, 3]),
+    )
+
+
+def test_issue2_2048_vs_256(measure, colorizer):
+    """Issue 2 (b): one 2048 x 2048 image against one 256 x 256 image, alternating round by round."""
+    big, small = gray_images(None, 2048), gray_images(None, 256)
+    measure(
+        lambda: colorizer.colorize(big),
+        images=1,
+        rounds=ISSUE2_SIZE_ROUNDS,
+        group="issue 2",
+        reference=lambda: colorizer.colorize(small),
+        kind="issue2_sizes",
+        name="colorize 2048x2048 vs 256x256",
+        size=2048,
+        batch=1,
+        reference_size=256,
+        precision=HYPERCOL_PRECISION,
+    )
+
+
+@pytest.mark.parametrize("size", list(HYPERCOLUMN_SIZES))
+def test_hypercolumns(measure, colorizer, size):
+    from hypercol.hypercolumns import hypercolumns
+
+    image = gray_images(None, size)
+    measure(
+        lambda: hypercolumns(image, "vgg16", size=(size, size)),
+        images=1,
+        rounds=HYPERCOLUMN_SIZES[size],
+        group=f"hypercolumns {size}x{size}",
+        kind="hypercolumns",
+        name="hypercolumns(image, size=(H, W)), 1472 channels",
+        size=size,
+        batch=1,
+        precision=HYPERCOL_PRECISION + " (backbone SavedModel call)",
+    )

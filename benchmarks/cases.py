@@ -1,0 +1,68 @@
+"""What the benchmarks measure, as plain data (no TensorFlow import): shared by the
+benchmark files and by report.py, which turns results.json into results.md.
+
+Rounds are small on purpose: `make bench` must finish in under 15 minutes on a 2-core
+machine. Every timed call is preceded by one untimed warm-up call (tracing, oneDNN
+primitive creation).
+"""
+
+# Sizes of seed 001's timing table (table 4).
+SIZES = (224, 512, 1024, 2048)
+
+# hypercol colorize, one image per call: size -> rounds. 256 is issue 2's reference size.
+HYPERCOL_SINGLE = {224: 5, 256: 5, 512: 5, 1024: 3, 2048: 3}
+# hypercol colorize, a batch per call: (size, batch) -> rounds. 16 x 256 is issue 2's case.
+HYPERCOL_BATCHED = {(224, 8): 3, (256, 16): 3, (512, 8): 2, (1024, 2): 2}
+
+# Issue 2, measured alternately (each round times both sides back to back, so both see
+# the same load on a shared machine). (a) colorize of 16 x 256 x 256 uint8 against a
+# plain float32 Keras VGG16 forward of the same batch; (b) 2048 x 2048 against 256 x 256.
+VGG16_BATCH = (16, 256)
+VGG16_ROUNDS = 3
+ISSUE2_SIZE_ROUNDS = 5
+
+# Peers: one image per call at every size, plus a batch of 8 at 224; size -> rounds.
+# hypercol's colorize of the same images is timed before every peer round (alternating),
+# and the ratio to hypercol uses those interleaved timings.
+PEER_ROUNDS = {224: 3, 512: 2, 1024: 1, 2048: 1}
+PEER_BATCHED = {(224, 8): 2}
+PEER_NAMES = ("plain_cnn", "global_local_fusion", "zhang_eccv16", "naive_hypercolumn")
+# Zhang et al.'s published protocol: the network always sees 256 x 256 and the ab
+# output is upsampled to the image (the authors' demo code does the same).
+PEER_NETWORK_SIZE = {"zhang_eccv16": 256}
+# Bytes of RAM a peer needs per pixel of network input, roughly (float32 activations
+# that are alive at the same time); used to skip sizes the machine cannot hold.
+NAIVE_HYPERCOLUMN_BYTES_PER_PIXEL = 2 * 1472 * 4  # upsampled taps + their concatenation
+PEER_NOTES = {
+    "plain_cnn": "full resolution",
+    "global_local_fusion": "full resolution (global branch on a 224 x 224 copy)",
+    "zhang_eccv16": "network at 256 x 256 (published protocol), ab upsampled",
+    "naive_hypercolumn": "full resolution, 1472-channel hypercolumn per pixel",
+}
+
+# Hypercolumn extraction: image size (hypercolumns at the same size) -> rounds.
+HYPERCOLUMN_SIZES = {224: 3, 512: 2}
+
+# One training step: backbone forward + head forward/backward + Adam.
+TRAIN_BATCH, TRAIN_SIZE, TRAIN_ROUNDS = 16, 224, 3
+
+# hypercol itself with the bf16 rewrite off (HYPERCOL_PRECISION=float32), in a subprocess
+# because the rewrite is process-global: (size, batch) -> repeats.
+HYPERCOL_FLOAT32 = {(256, 16): 2, (224, 1): 3, (2048, 1): 2}
+
+# Peak resident memory of one big colorize, in a subprocess.
+MEMORY_SIZE = 8000
+
+# Seed 001 (Kaushik et al.), table 4: seconds per image for their global+local fusion
+# model, GPU = NVIDIA GeForce GTX 1060, CPU = Intel Core i7-8750H. Published figures on
+# other hardware, copied as printed; not measured here.
+PUBLISHED_SEED001 = {
+    224: {"gpu_s": 0.153, "cpu_s": 0.459, "gpu_over_cpu": "3.0x"},
+    512: {"gpu_s": 0.644, "cpu_s": 1.869, "gpu_over_cpu": "2.9x"},
+    1024: {"gpu_s": 1.867, "cpu_s": 5.974, "gpu_over_cpu": "3.2x"},
+    2048: {"gpu_s": 8.534, "cpu_s": 23.896, "gpu_over_cpu": "2.8x"},
+}
+
+# Issue 2 targets.
+TARGET_VS_VGG16 = 0.35
+TARGET_2048_VS_256 = 4.0

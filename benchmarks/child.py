@@ -1,0 +1,92 @@
+"""Measurements that need a fresh process; run by bench_memory.py, prints one JSON line.
+
+python benchmarks/child.py memory WEIGHTS SIZE
+    peak resident memory of colorizing one SIZE x SIZE uint8 image, with the baselines
+    after import, after loading the model and after a warm-up call. Read from VmHWM in
+    /proc/self/status, which starts afresh at exec: ru_maxrss does not (Linux carries
+    the forking parent's high-water mark into it, 9 GB after the peer benchmarks).
+python benchmarks/child.py float32 WEIGHTS SIZE:BATCH:REPEATS ...
+    colorize timings with HYPERCOL_PRECISION=float32 (the bf16 rewrite is
+    process-global, so hypercol in float32 needs its own process).
+"""
+
+import json
+import os
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _maxrss_mib() -> float:
+    """Peak resident set size of this process since exec, MiB."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.MULTILINE)
+        if match:
+            return int(match.group(1)) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux; see above
+
+
+def memory(weights: str, size: int) -> dict:
+    import numpy as np
+
+    import hypercol
+    from hypercol.colorizer import Colorizer
+
+    result = {"size": size, "after_import_mib": _maxrss_mib()}
+    colorizer = Colorizer(weights)
+    result["after_load_mib"] = _maxrss_mib()
+    colorizer.colorize(np.zeros((256, 256), np.uint8))
+    result["after_warmup_mib"] = _maxrss_mib()
+    ramp = (np.linspace(0, 255, size) // 2).astype(np.uint8)
+    image = ramp[:, None] + ramp[None, :]  # uint8 throughout: no large temporaries
+    result["after_input_mib"] = _maxrss_mib()
+    start = time.perf_counter()
+    output = colorizer.colorize(image)
+    result["seconds"] = time.perf_counter() - start
+    result["peak_mib"] = _maxrss_mib()
+    result["input_mib"] = image.nbytes / 2**20
+    result["output_mib"] = output.nbytes / 2**20
+    result["precision"] = colorizer.precision
+    result["hypercol"] = hypercol.__version__
+    return result
+
+
+def float32(weights: str, specs: list[str]) -> dict:
+    os.environ["HYPERCOL_PRECISION"] = "float32"
+    import numpy as np
+
+    from hypercol.colorizer import Colorizer
+
+    colorizer = Colorizer(weights)
+    assert colorizer.precision == "float32", colorizer.precision
+    rng = np.random.default_rng(0)
+    timings = []
+    for spec in specs:
+        size, batch, repeats = (int(part) for part in spec.split(":"))
+        ramp = np.linspace(0, 255, size, dtype=np.float32)
+        base = (ramp[:, None] + ramp[None, :]) / 2
+        shape = (size, size) if batch == 1 else (batch, size, size)
+        images = np.clip(base + rng.normal(0, 30, shape), 0, 255).astype(np.uint8)
+        colorizer.colorize(images)  # warm-up
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            colorizer.colorize(images)
+            seconds.append(time.perf_counter() - start)
+        timings.append({"size": size, "batch": batch, "seconds": seconds})
+    return {"precision": colorizer.precision, "timings": timings, "peak_mib": _maxrss_mib()}
+
+
+if __name__ == "__main__":
+    mode, weights, *rest = sys.argv[1:]
+    if mode == "memory":
+        print(json.dumps(memory(weights, int(rest[0]))))
+    elif mode == "float32":
+        print(json.dumps(float32(weights, rest)))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}; use memory or float32")

@@ -1,0 +1,141 @@
+"""pytest fixtures and session hooks for hypercol's throughput benchmarks (`make bench`).
+
+See harness.py for how precision is set up (process-global bf16 rewrite; eager = float32).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+for path in (str(ROOT), str(BENCH_DIR)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import pytest
+from harness import PRECISION, PeakRSS, busy_processes, cpu_description, graph_gflop
+
+_SESSION = {"start": time.time(), "loadavg_start": os.getloadavg(), "busy_start": busy_processes(), "skipped": {}}
+
+
+# --- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory) -> Path:
+    """A head with the default architecture (vgg16 taps) and random weights, with its card.
+
+    Speed does not depend on the weights, and the shipped head may not exist yet.
+    """
+    from hypercol.backbones import load_backbone
+    from hypercol.colorizer import ModelCard, card_path
+    from hypercol.head import build_head
+
+    backbone = load_backbone("vgg16")
+    head = build_head(backbone.spec.taps)
+    folder = tmp_path_factory.mktemp("random_head")
+    weights = folder / "random.weights.h5"
+    head.save_weights(str(weights))
+    card = ModelCard(backbone="vgg16", taps=[tap.key for tap in backbone.spec.taps], working_size=256)
+    card_path(weights).write_text(card.to_json())
+    return weights
+
+
+@pytest.fixture(scope="session")
+def colorizer(random_weights):
+    import numpy as np
+
+    from hypercol.colorizer import Colorizer
+
+    colorizer = Colorizer(random_weights)
+    colorizer.colorize(np.zeros((256, 256), np.uint8))  # traces and compiles once, outside any timing
+    return colorizer
+
+
+@pytest.fixture(scope="session")
+def keras_vgg16():
+    """The plain float32 Keras VGG16 conv stack (random weights), called eagerly."""
+    import keras
+
+    return keras.applications.VGG16(weights=None, include_top=False)
+
+
+@pytest.fixture(scope="session")
+def hypercol_gflop(colorizer, keras_vgg16) -> float:
+    """Network GFLOP per image of hypercol: VGG16 conv stack + head at the working size.
+
+    The hub SavedModel is the same conv stack as Keras' VGG16, whose graph the profiler
+    can read; every square image is processed on the same working-size canvas.
+    """
+    size = colorizer.working_size
+    shapes = [[1, size, size, 1]] + [
+        [1, size // t.stride, size // t.stride, t.channels] for t in colorizer.backbone.spec.taps
+    ]
+    head = graph_gflop(lambda *inputs: colorizer.head(list(inputs), training=False), *shapes)
+    return round(graph_gflop(lambda x: keras_vgg16(x, training=False), [1, size, size, 3]) + head, 1)
+
+
+@pytest.fixture
+def measure(benchmark):
+    """``measure(fn, images=, rounds=, group=, reference=None, **info)``: times ``fn``, records its peak RSS.
+
+    ``reference`` (a callable) is timed before every round, untimed by pytest-benchmark,
+    so ``fn`` and its yardstick alternate and see the same load on a shared machine;
+    its timings (after the warm-up round) land in ``extra_info["reference_s"]``.
+    ``info`` lands in the JSON's ``extra_info`` (kind, name, size, batch, precision ...),
+    which report.py turns into the markdown table.
+    """
+
+    def run(fn, *, images: int, rounds: int, group: str, warmup_rounds: int = 1, reference=None, **info):
+        benchmark.group = group
+        reference_s: list[float] = []
+
+        def setup():
+            if reference is not None:
+                start = time.perf_counter()
+                reference()
+                reference_s.append(time.perf_counter() - start)
+
+        with PeakRSS() as memory:
+            result = benchmark.pedantic(fn, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+        benchmark.extra_info.update(info)
+        benchmark.extra_info.update(
+            images=images,
+            rss_start_mib=round(memory.start_mib, 1),
+            peak_rss_mib=round(memory.peak_mib, 1) if memory.reset else None,
+        )
+        if reference is not None:
+            timed = reference_s[warmup_rounds:]
+            benchmark.extra_info.update(reference_s=timed, reference_median_s=statistics.median(timed))
+        return result
+
+    return run
+
+
+# --- session information --------------------------------------------------------------
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and isinstance(report.longrepr, tuple):
+        _SESSION["skipped"][report.nodeid] = report.longrepr[2].removeprefix("Skipped: ")
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    import tensorflow as tf
+
+    output_json["hypercol_session"] = {
+        "precision": PRECISION,
+        "cpu": cpu_description(),
+        "tensorflow": tf.__version__,
+        "duration_s": round(time.time() - _SESSION["start"], 1),
+        "loadavg_start": _SESSION["loadavg_start"],
+        "loadavg_end": os.getloadavg(),
+        "busy_processes_at_start": _SESSION["busy_start"],
+        "busy_processes_at_end": busy_processes(),
+        "skipped": _SESSION["skipped"],
+    }
