@@ -25,7 +25,7 @@ from hypercol import color
 from hypercol._arrays import ImageBatch, as_image_batch, lightness
 from hypercol.backbones import Backbone, load_backbone
 from hypercol.bins import annealed_mean
-from hypercol.head import build_head
+from hypercol.head import build_head, fold_batch_norms
 from hypercol.precision import configure_precision
 
 __all__ = [
@@ -50,7 +50,7 @@ SHIPPED_HEADS = {
 DEFAULT_HEAD = "regression"  # chosen by the evaluation in README.md
 DEFAULT_WEIGHTS = SHIPPED_HEADS[DEFAULT_HEAD]
 _WEIGHTS_SUFFIX = ".weights.h5"
-_COMPOSE_CHUNK = 2**16  # pixels per XLA call
+_COMPOSE_CHUNKS = (2**18, 2**16)  # pixels per XLA call, largest first
 HEAD_TYPES = ("regression", "classification")
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al.'s choice; a card may set its own from evaluation
 
@@ -123,8 +123,9 @@ class Colorizer:
             raise ValueError(msg)
         self.batch_size = batch_size
         self.backbone: Backbone = load_backbone(self.card.backbone, taps=self.card.taps)
-        self.head = build_head(self.backbone.spec.taps, **self.card.head)
-        self.head.load_weights(str(self.weights))
+        trained = build_head(self.backbone.spec.taps, **self.card.head)
+        trained.load_weights(str(self.weights))
+        self.head = fold_batch_norms(trained, self.backbone.spec.taps, **self.card.head)
         self.working_size = int(self.card.working_size)
         if self.working_size % self.backbone.spec.max_stride:
             msg = f"working_size {self.working_size} must be a multiple of the backbone's stride {self.backbone.spec.max_stride}"
@@ -216,9 +217,17 @@ class Colorizer:
         return f"Colorizer({str(self.weights)!r}, backbone={self.card.backbone!r}, precision={self.precision!r})"
 
 
-_CHUNK_SPEC = [tf.TensorSpec([_COMPOSE_CHUNK], tf.float32), tf.TensorSpec([_COMPOSE_CHUNK, 2], tf.float32)]
-_compose_uint8 = tf.function(color.rgb8_from_lightness_and_chroma, input_signature=_CHUNK_SPEC, jit_compile=True)
-_compose_float = tf.function(color.rgb_from_lightness_and_chroma, input_signature=_CHUNK_SPEC, jit_compile=True)
+def _compose_kernel(pixels: int, as_uint8: bool):
+    spec = [tf.TensorSpec([pixels], tf.float32), tf.TensorSpec([pixels, 2], tf.float32)]
+    function = color.rgb8_from_lightness_and_chroma if as_uint8 else color.rgb_from_lightness_and_chroma
+    return tf.function(function, input_signature=spec, jit_compile=True)
+
+
+# One XLA kernel per (chunk size, output type): large chunks for the bulk of big images
+# (fewer calls), small ones for the rest (little padding on small images).
+_COMPOSE_KERNELS = {
+    (pixels, as_uint8): _compose_kernel(pixels, as_uint8) for pixels in _COMPOSE_CHUNKS for as_uint8 in (True, False)
+}
 
 
 def compose(lightness: np.ndarray, chroma: np.ndarray, *, as_uint8: bool) -> np.ndarray:
@@ -230,15 +239,16 @@ def compose(lightness: np.ndarray, chroma: np.ndarray, *, as_uint8: bool) -> np.
     pixels = height * width
     full_chroma = tf.reshape(tf.image.resize(chroma, (height, width), method="bilinear"), [pixels, 2])
     flat_lightness = tf.reshape(tf.constant(lightness, tf.float32), [pixels])
-    padding = -pixels % _COMPOSE_CHUNK
+    padding = -pixels % _COMPOSE_CHUNKS[-1]
     if padding:
         flat_lightness = tf.pad(flat_lightness, [[0, padding]])
         full_chroma = tf.pad(full_chroma, [[0, padding], [0, 0]])
-    kernel = _compose_uint8 if as_uint8 else _compose_float
-    chunks = [
-        kernel(flat_lightness[start : start + _COMPOSE_CHUNK], full_chroma[start : start + _COMPOSE_CHUNK])
-        for start in range(0, pixels + padding, _COMPOSE_CHUNK)
-    ]
+    chunks, start = [], 0
+    while start < pixels:
+        size = next(size for size in _COMPOSE_CHUNKS if start + size <= pixels + padding)
+        kernel = _COMPOSE_KERNELS[size, as_uint8]
+        chunks.append(kernel(flat_lightness[start : start + size], full_chroma[start : start + size]))
+        start += size
     return tf.concat(chunks, axis=0)[:pixels].numpy().reshape(height, width, 3)
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from hypercol.backbones import Tap
 
-__all__ = ["build_head", "ResizeLike", "SoftBound", "head_input_names"]
+__all__ = ["build_head", "fold_batch_norms", "ResizeLike", "SoftBound", "head_input_names"]
 
 
 @keras.saving.register_keras_serializable(package="hypercol")
@@ -53,15 +54,39 @@ def head_input_names(taps: Sequence[Tap]) -> list[str]:
     return ["gray"] + [_safe_name(tap.key) for tap in taps]
 
 
-def _project(x, width: int, name: str):
-    x = keras.layers.Conv2D(width, 1, use_bias=False, name=f"{name}_project")(x)
-    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+_BN_SUFFIX = "_bn"
 
 
-def _refine(x, width: int, name: str):
-    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_conv_bn")(x)
+def _conv_bn(x, width: int, kernel: int, name: str, batch_norm: bool):
+    """Conv + batch norm (Dahl: batch norm instead of biases), or one biased conv when folded."""
+    x = keras.layers.Conv2D(width, kernel, padding="same", use_bias=not batch_norm, name=name)(x)
+    return keras.layers.BatchNormalization(name=name + _BN_SUFFIX)(x) if batch_norm else x
+
+
+def _refine(x, width: int, name: str, batch_norm: bool):
+    x = _conv_bn(x, width, 3, f"{name}_conv", batch_norm)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def fold_batch_norms(head: keras.Model, taps: Sequence[Tap], **config) -> keras.Model:
+    """The same function as ``head`` in inference mode, with each batch norm folded into its conv.
+
+    Keras does not fold them by itself; at inference a batch norm is a per-channel
+    affine map, and applying it separately costs a full pass over each activation.
+    """
+    folded = build_head(taps, batch_norm=False, **config)
+    for layer in folded.layers:
+        if not isinstance(layer, keras.layers.Conv2D):
+            continue
+        source = head.get_layer(layer.name)
+        kernel = source.kernel.numpy()
+        if source.use_bias:
+            layer.set_weights([kernel, source.bias.numpy()])
+            continue
+        norm = head.get_layer(layer.name + _BN_SUFFIX)
+        scale = norm.gamma.numpy() / np.sqrt(norm.moving_variance.numpy() + norm.epsilon)
+        layer.set_weights([kernel * scale, norm.beta.numpy() - norm.moving_mean.numpy() * scale])
+    return folded
 
 
 def build_head(
@@ -72,6 +97,7 @@ def build_head(
     chroma_scale: float = 110.0,
     outputs: int = 2,
     output_stride: int = 1,
+    batch_norm: bool = True,
 ) -> keras.Model:
     """Inputs ``[gray (N, H, W, 1), tap_1, ..., tap_k]`` -> (N, H/s, W/s, outputs) float32.
 
@@ -79,6 +105,7 @@ def build_head(
     give raw logits (the classification head). With ``output_stride`` s > 1 the top-down
     path stops at the shallowest tap of stride >= s: logits over hundreds of bins at
     full resolution would cost more than the rest of the network.
+    ``batch_norm=False`` builds the inference twin used by :func:`fold_batch_norms`.
     """
     if not taps:
         msg = "the head needs at least one tap"
@@ -92,18 +119,19 @@ def build_head(
         order = [i for i in order if taps[i].stride >= output_stride] or order[:1]
     width = base_width
     deepest = taps[order[0]]
-    x = _project(tap_inputs[deepest.key], width, f"level0_{_safe_name(deepest.key)}")
+    x = _conv_bn(tap_inputs[deepest.key], width, 1, f"level0_{_safe_name(deepest.key)}_project", batch_norm)
     for level, index in enumerate(order[1:], start=1):
         tap = taps[index]
         name = f"level{level}_{_safe_name(tap.key)}"
         x = ResizeLike(name=f"{name}_upsample")(x, tap_inputs[tap.key])
-        x = keras.layers.Add(name=f"{name}_join")([x, _project(tap_inputs[tap.key], width, name)])
+        projected = _conv_bn(tap_inputs[tap.key], width, 1, f"{name}_project", batch_norm)
+        x = keras.layers.Add(name=f"{name}_join")([x, projected])
         width = max(min_width, width // 2)
-        x = _refine(x, width, name)
+        x = _refine(x, width, name, batch_norm)
     if output_stride == 1:
         x = ResizeLike(name="full_upsample")(x, gray)
-        x = keras.layers.Add(name="gray_join")([x, _project(gray, width, "gray")])
-        x = _refine(x, width, "full")
+        x = keras.layers.Add(name="gray_join")([x, _conv_bn(gray, width, 1, "gray_project", batch_norm)])
+        x = _refine(x, width, "full", batch_norm)
     x = keras.layers.Conv2D(outputs, 3, padding="same", dtype="float32", name="chroma")(x)
     if outputs == 2:
         x = SoftBound(chroma_scale, name="bound")(x)

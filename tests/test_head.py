@@ -1,0 +1,61 @@
+"""The residual-encoder head: built from tap metadata, bounded chroma, batch-norm folding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hypercol.backbones import Tap, get_spec
+from hypercol.head import build_head, fold_batch_norms
+
+RNG = np.random.default_rng(0)
+
+
+def _inputs(taps, size: int = 64) -> list[np.ndarray]:
+    gray = RNG.random((2, size, size, 1)).astype(np.float32)
+    return [gray] + [
+        RNG.random((2, -(-size // t.stride), -(-size // t.stride), t.channels)).astype(np.float32) for t in taps
+    ]
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50_v2"])
+def test_head_fits_every_registered_backbone(name) -> None:
+    taps = get_spec(name).taps
+    head = build_head(taps, base_width=32, min_width=8)
+    out = head(_inputs(taps), training=False).numpy()
+    assert out.shape == (2, 64, 64, 2) and out.dtype == np.float32
+    assert np.abs(out).max() < 110.0  # soft bound
+    # Every tap feeds the head: 1x1 projections read each tap's channel count.
+    projections = [layer for layer in head.layers if layer.name.endswith("_project") and layer.name != "gray_project"]
+    assert sorted(layer.kernel.shape[2] for layer in projections) == sorted(t.channels for t in taps)
+
+
+def test_classification_head_stops_at_the_output_stride() -> None:
+    taps = get_spec("vgg16").taps
+    logits = build_head(taps, base_width=32, outputs=40, output_stride=4)(_inputs(taps), training=False)
+    assert logits.shape == (2, 16, 16, 40)
+
+
+def test_folded_batch_norms_give_the_same_function() -> None:
+    taps = (Tap("deep", 8, 4), Tap("mid", 6, 2), Tap("shallow", 4, 1))
+    head = build_head(taps, base_width=16, min_width=8)
+    for layer in head.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            shape = layer.gamma.shape
+            layer.set_weights(
+                [
+                    RNG.uniform(0.5, 1.5, shape),
+                    RNG.normal(0, 0.3, shape),
+                    RNG.normal(0, 0.3, shape),
+                    RNG.uniform(0.5, 2, shape),
+                ]
+            )
+    folded = fold_batch_norms(head, taps, base_width=16, min_width=8)
+    assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in folded.layers)
+    inputs = _inputs(taps, 32)
+    np.testing.assert_allclose(folded(inputs).numpy(), head(inputs, training=False).numpy(), atol=1e-4)
+
+
+def test_head_needs_taps() -> None:
+    with pytest.raises(ValueError, match="at least one tap"):
+        build_head(())
