@@ -47,7 +47,7 @@ SHIPPED_HEADS = {
     "regression": WEIGHTS_DIR / "vgg16_regression.weights.h5",
     "classification": WEIGHTS_DIR / "vgg16_classification.weights.h5",
 }
-DEFAULT_HEAD = "regression"  # chosen by the evaluation in README.md
+DEFAULT_HEAD = "classification"  # chosen by the evaluation in README.md
 DEFAULT_WEIGHTS = SHIPPED_HEADS[DEFAULT_HEAD]
 _WEIGHTS_SUFFIX = ".weights.h5"
 _COMPOSE_CHUNKS = (2**18, 2**16)  # pixels per XLA call, largest first
@@ -83,6 +83,7 @@ class ModelCard:
     bins: list = field(default_factory=list)  # classification: ab centres (Q, 2)
     bin_weights: list = field(default_factory=list)  # classification: rebalancing weights (Q,)
     temperature: float = DEFAULT_TEMPERATURE  # classification: default annealed-mean temperature
+    saturation: float = 1.0  # default scale of the predicted chroma
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
@@ -153,6 +154,7 @@ class Colorizer:
             msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
             raise ValueError(msg)
         temperature = self.card.temperature if temperature is None else temperature
+        saturation = self.card.saturation if saturation is None else saturation
         for name, value, low in (("temperature", temperature, 1e-3), ("saturation", saturation, 0.0)):
             if not isinstance(value, (int, float)) or not np.isfinite(value) or value < low:
                 msg = f"{name} must be a finite number >= {low:g}, got {value!r}"
@@ -185,7 +187,9 @@ class Colorizer:
             chroma = output
         return saturation * chroma[:, : small[0], : small[1], :]
 
-    def predict_chroma(self, image, *, temperature: float | None = None, saturation: float = 1.0) -> list[np.ndarray]:
+    def predict_chroma(
+        self, image, *, temperature: float | None = None, saturation: float | None = None
+    ) -> list[np.ndarray]:
         """Lab chroma (h, w, 2) at the working shape for each image (or one array for one image)."""
         batch = as_image_batch(image)
         chroma = [c for _, c in self._chroma_batches(batch, self._knobs(temperature, saturation))]
@@ -199,7 +203,7 @@ class Colorizer:
             lightnesses = [lightness(batch, index) for index in range(start, stop)]
             yield lightnesses, self._predict_chroma(tf.constant(np.stack(lightnesses)), *knobs)
 
-    def colorize(self, image, *, temperature: float | None = None, saturation: float = 1.0) -> np.ndarray:
+    def colorize(self, image, *, temperature: float | None = None, saturation: float | None = None) -> np.ndarray:
         """Colorizes one image or a batch; see :func:`hypercol.colorize`."""
         batch = as_image_batch(image)
         knobs = self._knobs(temperature, saturation)
@@ -287,7 +291,7 @@ def colorize(
     head: str | None = None,
     weights: str | Path | None = None,
     temperature: float | None = None,
-    saturation: float = 1.0,
+    saturation: float | None = None,
 ) -> np.ndarray:
     """Colorizes gray photographs.
 
@@ -300,6 +304,7 @@ def colorize(
     :data:`DEFAULT_HEAD`); ``weights`` loads your own ``.weights.h5`` instead.
     ``temperature`` (classification heads): annealed-mean temperature, 1 = the mean
     (safe, desaturated), small = towards the mode (vivid); default from the model card.
-    ``saturation`` scales the predicted chroma (1 = as predicted; 0 = gray).
+    ``saturation`` scales the predicted chroma (1 = as predicted, 0 = gray; default
+    from the model card).
     """
     return get_colorizer(weights, head).colorize(image, temperature=temperature, saturation=saturation)

@@ -33,7 +33,7 @@ def evaluate_images(
     colorizer: Colorizer | None = None,
     *,
     temperature: float | None = None,
-    saturation: float = 1.0,
+    saturation: float | None = None,
 ) -> dict:
     """Per-image and mean metrics of the model and the gray baseline, plus the truth's colorfulness."""
     colorizer = colorizer or get_colorizer()
@@ -65,7 +65,7 @@ def evaluate_images(
         "weights": str(colorizer.weights),
         "head_type": colorizer.card.head_type,
         "temperature": (temperature or colorizer.card.temperature) if colorizer.is_classification else None,
-        "saturation": saturation,
+        "saturation": colorizer.card.saturation if saturation is None else saturation,
         "images": len(per_image),
         "mean": mean,
         "per_image": per_image,

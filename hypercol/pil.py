@@ -68,7 +68,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         *,
         head: str | None = None,
         temperature: float | None = None,
-        saturation: float = 1.0,
+        saturation: float | None = None,
     ) -> None:
         from hypercol.colorizer import resolve_weights
 
@@ -77,7 +77,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
             msg = f"head weights {str(weights)!r} not found"
             raise ValueError(msg)
         for name, value in (("temperature", temperature), ("saturation", saturation)):
-            if value is not None and (not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0):
+            if value is not None and (not isinstance(value, int | float) or not np.isfinite(value) or value < 0):
                 msg = f"{name} must be a finite number >= 0, got {value!r}"
                 raise ValueError(msg)
         self.weights = weights
