@@ -22,3 +22,27 @@ def test_shipped_head_colorizes_a_photograph(head) -> None:
     expected_lightness = skcolor.rgb2lab(np.dstack([gray] * 3))[..., 0]
     assert np.abs(lab[..., 0] - expected_lightness).max() <= 1.0
     assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 2
+
+
+def test_both_shipped_heads_run_through_the_filter_and_the_cli(tmp_path) -> None:
+    from PIL import Image
+
+    from hypercol import ColorizeFilter
+    from hypercol.cli import main
+
+    photo = Image.fromarray(data.camera()[::4, ::4])
+    for head in sorted(SHIPPED_HEADS):
+        knobs = {"temperature": 0.5} if head == "classification" else {}
+        colored = photo.filter(ColorizeFilter(head=head, saturation=0.8, **knobs))
+        assert colored.mode == "RGB" and colored.size == photo.size
+    source = tmp_path / "camera.png"
+    photo.save(source)
+    assert (
+        main(["colorize", str(source), "-o", str(tmp_path / "out"), "--head", "classification", "--temperature", "0.5"])
+        == 0
+    )
+    assert (
+        main(["colorize", str(source), "-o", str(tmp_path / "out2"), "--head", "regression", "--saturation", "0.7"])
+        == 0
+    )
+    assert (tmp_path / "out" / "camera_color.png").exists() and (tmp_path / "out2" / "camera_color.png").exists()
