@@ -148,7 +148,7 @@ class Colorizer:
     def is_classification(self) -> bool:
         return self.card.head_type == "classification"
 
-    def _knobs(self, temperature: float | None, saturation: float) -> tuple[tf.Tensor, tf.Tensor]:
+    def _knobs(self, temperature: float | None, saturation: float | None) -> tuple[tf.Tensor, tf.Tensor]:
         """Validated (temperature, saturation) as graph inputs."""
         if temperature is not None and not self.is_classification:
             msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
@@ -156,15 +156,10 @@ class Colorizer:
         temperature = self.card.temperature if temperature is None else temperature
         saturation = self.card.saturation if saturation is None else saturation
         for name, value, low in (("temperature", temperature, 1e-3), ("saturation", saturation, 0.0)):
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < low:
+            if not isinstance(value, int | float) or not np.isfinite(value) or value < low:
                 msg = f"{name} must be a finite number >= {low:g}, got {value!r}"
                 raise ValueError(msg)
         return tf.constant(float(temperature), tf.float32), tf.constant(float(saturation), tf.float32)
-
-    def working_shape(self, height: int, width: int) -> tuple[int, int]:
-        """Size the network sees an image of ``height`` x ``width`` at: long side = working size."""
-        scale = self.working_size / max(height, width)
-        return max(1, round(height * scale)), max(1, round(width * scale))
 
     def _chroma_graph(self, lightness: tf.Tensor, temperature: tf.Tensor, saturation: tf.Tensor) -> tf.Tensor:
         """(N, H, W) CIE L -> (N, h, w, 2) Lab chroma at the working shape, times ``saturation``."""
@@ -186,15 +181,6 @@ class Colorizer:
         else:
             chroma = output
         return saturation * chroma[:, : small[0], : small[1], :]
-
-    def predict_chroma(
-        self, image, *, temperature: float | None = None, saturation: float | None = None
-    ) -> list[np.ndarray]:
-        """Lab chroma (h, w, 2) at the working shape for each image (or one array for one image)."""
-        batch = as_image_batch(image)
-        chroma = [c for _, c in self._chroma_batches(batch, self._knobs(temperature, saturation))]
-        chroma = [item for chunk in chroma for item in chunk.numpy()]
-        return chroma if batch.batched else chroma[0]
 
     def _chroma_batches(self, batch: ImageBatch, knobs: tuple[tf.Tensor, tf.Tensor]):
         """Yields (lightness list, chroma (n, h, w, 2)) per network batch."""

@@ -137,16 +137,19 @@ class ExampleReader:
         return colorfulness(np.asarray(thumbnail.convert("RGB"))) >= self.min_colorfulness
 
     def _open(self, path: str) -> Image.Image | None:
-        if self._usable.get(path) is False:
-            return None
+        """The photo, lazily opened; None (and counted) when unreadable or near-gray.
+
+        Each file gets one cheap look (a 1/8-scale JPEG draft) the first time it is met.
+        """
+        usable = self._usable.get(path)
         try:
-            image = Image.open(path)
-            image.draft("RGB", (image.width // 8, image.height // 8))  # a cheap look first
-            image = image.convert("RGB")
-            usable = self._is_colorful(image)
-            if not usable:
-                with self._lock:
-                    self.grayscale.add(path)
+            if usable is None:
+                look = Image.open(path)
+                look.draft("RGB", (look.width // 8, look.height // 8))
+                usable = self._is_colorful(look.convert("RGB"))
+                if not usable:
+                    with self._lock:
+                        self.grayscale.add(path)
             image = Image.open(path) if usable else None
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             with self._lock:
