@@ -68,7 +68,9 @@ def _add_colorize(subparsers) -> None:
 
 def _add_knobs(parser) -> None:
     parser.add_argument(
-        "--head", choices=("regression", "classification"), help="a shipped head (default: the default)"
+        "--head",
+        choices=("regression", "classification"),
+        help="a shipped head (default: the package default, classification)",
     )
     parser.add_argument(
         "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"
