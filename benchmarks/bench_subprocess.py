@@ -29,16 +29,16 @@ def _child(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_memory_8000(benchmark, random_weights):
+def test_memory_8000(benchmark, default_weights):
     benchmark.group = "memory"
-    result = benchmark.pedantic(_child, args=("memory", str(random_weights), str(MEMORY_SIZE)), rounds=1, iterations=1)
+    result = benchmark.pedantic(_child, args=("memory", str(default_weights), str(MEMORY_SIZE)), rounds=1, iterations=1)
     benchmark.extra_info.update(
         kind="memory", name=f"colorize {MEMORY_SIZE}x{MEMORY_SIZE} uint8 (subprocess)", **result
     )
 
 
-def test_hypercol_float32(benchmark, random_weights):
+def test_hypercol_float32(benchmark, default_weights):
     specs = [f"{size}:{batch}:{repeats}" for (size, batch), repeats in HYPERCOL_FLOAT32.items()]
     benchmark.group = "hypercol float32"
-    result = benchmark.pedantic(_child, args=("float32", str(random_weights), *specs), rounds=1, iterations=1)
+    result = benchmark.pedantic(_child, args=("float32", str(default_weights), *specs), rounds=1, iterations=1)
     benchmark.extra_info.update(kind="hypercol_float32", name="hypercol colorize, HYPERCOL_PRECISION=float32", **result)

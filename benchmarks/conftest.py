@@ -27,32 +27,20 @@ _SESSION = {"start": time.time(), "loadavg_start": os.getloadavg(), "busy_start"
 
 
 @pytest.fixture(scope="session")
-def random_weights(tmp_path_factory) -> Path:
-    """A head with the default architecture (vgg16 taps) and random weights, with its card.
+def default_weights() -> Path:
+    """The shipped default head: what ``colorize`` runs."""
+    from hypercol.colorizer import DEFAULT_WEIGHTS
 
-    Speed does not depend on the weights, and the shipped head may not exist yet.
-    """
-    from hypercol.backbones import load_backbone
-    from hypercol.colorizer import ModelCard, card_path
-    from hypercol.head import build_head
-
-    backbone = load_backbone("vgg16")
-    head = build_head(backbone.spec.taps)
-    folder = tmp_path_factory.mktemp("random_head")
-    weights = folder / "random.weights.h5"
-    head.save_weights(str(weights))
-    card = ModelCard(backbone="vgg16", taps=[tap.key for tap in backbone.spec.taps], working_size=256)
-    card_path(weights).write_text(card.to_json())
-    return weights
+    return DEFAULT_WEIGHTS
 
 
 @pytest.fixture(scope="session")
-def colorizer(random_weights):
+def colorizer(default_weights):
     import numpy as np
 
     from hypercol.colorizer import Colorizer
 
-    colorizer = Colorizer(random_weights)
+    colorizer = Colorizer(default_weights)
     colorizer.colorize(np.zeros((256, 256), np.uint8))  # traces and compiles once, outside any timing
     return colorizer
 

@@ -278,8 +278,8 @@ def build(data: dict) -> str:
         "warm-up call (tracing, oneDNN primitive creation). ms / image = median call time ÷ images per call."
     )
     add(
-        "- **Weights are random** for the peers and for hypercol's head (the default head architecture, built "
-        "from the vgg16 taps). Speed does not depend on the weights."
+        "- **Weights are random** for the peers (speed does not depend on the weights); hypercol runs its shipped "
+        "default head (hypercol/weights/, working size from its model card)."
     )
     add(
         "- **Precision.** The oneDNN bf16 graph rewrite is process-global and applies to every `tf.function` graph "
@@ -292,7 +292,7 @@ def build(data: dict) -> str:
         "-> chroma resized to the image and joined with the full-resolution L (hypercol.colorizer.compose) -> "
         "RGB uint8`, the path `colorize` takes; only the network differs. plain_cnn, global_local_fusion and "
         "naive_hypercolumn run at the image's full resolution; zhang_eccv16 runs at 256x256 as published (its "
-        "ab output is upsampled); hypercol runs on a 256x256 working canvas whatever the image size. "
+        "ab output is upsampled); hypercol runs on its working canvas (long side from its model card) whatever the image size. "
         "Architectures: benchmarks/peers.py."
     )
     add(
@@ -335,7 +335,8 @@ def _where_slower(slower: list[tuple], hypercol, peers: list[Row]) -> str:
             else ""
         )
         why.append(
-            f"hypercol always runs its network (VGG16 conv stack + head) on a 256x256 canvas: {gflop} GFLOP per "
+            f"hypercol always runs its network (VGG16 conv stack + head) on its {reference.get('network_input')}"
+            f"x{reference.get('network_input')} working canvas: {gflop} GFLOP per "
             f"image whatever the image size{flat}."
         )
         parity = []
@@ -371,7 +372,7 @@ def _where_slower(slower: list[tuple], hypercol, peers: list[Row]) -> str:
         zhang = [r for r in peers if r.get("name") == "zhang_eccv16" and "eager" not in r.get("precision")]
         if any(r.per_image < _interleaved(r) for r in zhang):
             why.append(
-                "zhang_eccv16 runs on the same 256x256 canvas as hypercol with more FLOPs, so where it wins, "
+                "zhang_eccv16 runs on a fixed 256x256 canvas with more FLOPs than hypercol, so where it wins, "
                 "that is per-FLOP efficiency alone."
             )
     return " ".join(text) + "\n\nWhy, from the numbers above:\n\n" + "\n".join(f"- {line}" for line in why)

@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("head", choices=sorted(SHIPPED_HEADS))
     parser.add_argument("reserved", type=Path, help="folder written by examples/reserved_photos.py")
     parser.add_argument("--temperatures", type=float, nargs="*", default=[1.0, 0.6, 0.38, 0.2])
+    parser.add_argument("--working-size", type=int, help="override the inference working size of the card")
     parser.add_argument(
         "--corpus",
         type=Path,
@@ -56,6 +57,8 @@ def main() -> None:
     card = ModelCard.load(card_path(args.weights))
     if args.default_temperature is not None:
         card.temperature = args.default_temperature
+    if args.working_size is not None:
+        card.working_size = args.working_size
     staged = args.weights.with_name("staged.weights.h5")  # the card's defaults take part in the evaluation
     shutil.copyfile(args.weights, staged)
     card_path(staged).write_text(card.to_json())
