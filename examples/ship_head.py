@@ -9,7 +9,6 @@ Writes hypercol/weights/vgg16_<type>.weights.h5 and its model card, with the eva
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,7 +19,7 @@ from reserved_photos import centre_crop
 
 from hypercol.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path
 from hypercol.evaluate import evaluate_images, format_table
-from hypercol.train import find_images, split_validation
+from hypercol.train import find_images, split_validation, write_atomically
 
 
 def choose_saturation(colorizer: Colorizer, corpus: Path) -> float:
@@ -86,14 +85,9 @@ def main() -> None:
     }
     target = SHIPPED_HEADS[args.head]
     target.parent.mkdir(parents=True, exist_ok=True)
-    for source_write, destination in (
-        (lambda tmp: shutil.copyfile(args.weights, tmp), target),
-        (lambda tmp: tmp.write_text(card.to_json() + "\n"), card_path(target)),
-    ):
-        temporary = destination.with_name(f".{destination.name}.tmp")
-        source_write(temporary)
-        os.replace(temporary, destination)
-        print(destination)
+    write_atomically(target, lambda temporary: shutil.copyfile(args.weights, temporary))
+    write_atomically(card_path(target), lambda temporary: temporary.write_text(card.to_json() + "\n"))
+    print(target, card_path(target), sep="\n")
 
 
 if __name__ == "__main__":

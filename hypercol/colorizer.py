@@ -31,6 +31,7 @@ from hypercol.precision import configure_precision
 __all__ = [
     "ModelCard",
     "chroma_from_gray",
+    "check_knobs",
     "Colorizer",
     "colorize",
     "get_colorizer",
@@ -62,6 +63,14 @@ def card_path(weights: str | Path) -> Path:
         msg = f"head weights must be a Keras '{_WEIGHTS_SUFFIX}' file, got {weights.name!r}"
         raise ValueError(msg)
     return weights.with_name(weights.name[: -len(_WEIGHTS_SUFFIX)] + ".json")
+
+
+def check_knobs(temperature: float | None, saturation: float | None) -> None:
+    """Raises ValueError unless each given knob is a finite number in range (None is "the default")."""
+    for name, value, low in (("temperature", temperature, 1e-3), ("saturation", saturation, 0.0)):
+        if value is not None and (not isinstance(value, int | float) or not np.isfinite(value) or value < low):
+            msg = f"{name} must be a finite number >= {low:g}, got {value!r}"
+            raise ValueError(msg)
 
 
 def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool) -> tf.Tensor:
@@ -148,18 +157,19 @@ class Colorizer:
     def is_classification(self) -> bool:
         return self.card.head_type == "classification"
 
-    def _knobs(self, temperature: float | None, saturation: float | None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Validated (temperature, saturation) as graph inputs."""
+    def settings(self, temperature: float | None = None, saturation: float | None = None) -> tuple[float, float]:
+        """The (temperature, saturation) a call runs with: the given values or the card's defaults, checked."""
         if temperature is not None and not self.is_classification:
             msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
             raise ValueError(msg)
         temperature = self.card.temperature if temperature is None else temperature
         saturation = self.card.saturation if saturation is None else saturation
-        for name, value, low in (("temperature", temperature, 1e-3), ("saturation", saturation, 0.0)):
-            if not isinstance(value, int | float) or not np.isfinite(value) or value < low:
-                msg = f"{name} must be a finite number >= {low:g}, got {value!r}"
-                raise ValueError(msg)
-        return tf.constant(float(temperature), tf.float32), tf.constant(float(saturation), tf.float32)
+        check_knobs(temperature, saturation)
+        return float(temperature), float(saturation)
+
+    def _knobs(self, temperature: float | None, saturation: float | None) -> tuple[tf.Tensor, tf.Tensor]:
+        """:meth:`settings` as graph inputs."""
+        return tuple(tf.constant(value, tf.float32) for value in self.settings(temperature, saturation))
 
     def _chroma_graph(self, lightness: tf.Tensor, temperature: tf.Tensor, saturation: tf.Tensor) -> tf.Tensor:
         """(N, H, W) CIE L -> (N, h, w, 2) Lab chroma at the working shape, times ``saturation``."""

@@ -37,6 +37,7 @@ def evaluate_images(
 ) -> dict:
     """Per-image and mean metrics of the model and the gray baseline, plus the truth's colorfulness."""
     colorizer = colorizer or get_colorizer()
+    used_temperature, used_saturation = colorizer.settings(temperature, saturation)
     images = []
     for path in paths:
         with Image.open(path) as image:
@@ -64,8 +65,8 @@ def evaluate_images(
     return {
         "weights": str(colorizer.weights),
         "head_type": colorizer.card.head_type,
-        "temperature": (temperature or colorizer.card.temperature) if colorizer.is_classification else None,
-        "saturation": colorizer.card.saturation if saturation is None else saturation,
+        "temperature": used_temperature if colorizer.is_classification else None,
+        "saturation": used_saturation,
         "images": len(per_image),
         "mean": mean,
         "per_image": per_image,

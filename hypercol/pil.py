@@ -70,16 +70,13 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         temperature: float | None = None,
         saturation: float | None = None,
     ) -> None:
-        from hypercol.colorizer import resolve_weights
+        from hypercol.colorizer import check_knobs, resolve_weights
 
         resolve_weights(weights, head)  # validates the choice now, loads at the first use
+        check_knobs(temperature, saturation)
         if weights is not None and not Path(weights).exists():
             msg = f"head weights {str(weights)!r} not found"
             raise ValueError(msg)
-        for name, value in (("temperature", temperature), ("saturation", saturation)):
-            if value is not None and (not isinstance(value, int | float) or not np.isfinite(value) or value < 0):
-                msg = f"{name} must be a finite number >= 0, got {value!r}"
-                raise ValueError(msg)
         self.weights = weights
         self.head = head
         self.temperature = temperature

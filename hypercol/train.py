@@ -41,6 +41,7 @@ __all__ = [
     "pick_strategy",
     "train",
     "TrainResult",
+    "write_atomically",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -302,7 +303,7 @@ def pick_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strateg
     return tf.distribute.get_strategy()
 
 
-def _write_atomically(path: Path, write) -> None:
+def write_atomically(path: Path, write) -> None:
     """Calls ``write(temporary path)`` beside ``path``, then renames over it."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes[-2:])}")
     try:
@@ -486,7 +487,7 @@ def train(
         if step % checkpoint_every == 0 or step == last_step or out_of_time:
             manager.save(checkpoint_number=step)
             state = json.dumps({"step": step, "wall_time_s": previous_wall_time + time.perf_counter() - begin})
-            _write_atomically(progress_file, lambda p, text=state: p.write_text(text))
+            write_atomically(progress_file, lambda p, text=state: p.write_text(text))
         history.append(record)
         if out_of_time:
             break
@@ -494,7 +495,7 @@ def train(
     wall_time = previous_wall_time + time.perf_counter() - begin
 
     weights_path = out / "head.weights.h5"
-    _write_atomically(weights_path, lambda p: model_head.save_weights(str(p)))
+    write_atomically(weights_path, lambda p: model_head.save_weights(str(p)))
     final_validation = next((r["validation_loss"] for r in reversed(history) if "validation_loss" in r), None)
     card = ModelCard(
         backbone=frozen.spec.name,
@@ -526,7 +527,7 @@ def train(
         },
     )
     card_file = out / "head.json"
-    _write_atomically(card_file, lambda p: p.write_text(card.to_json()))
+    write_atomically(card_file, lambda p: p.write_text(card.to_json()))
     if reader.unreadable or reader.grayscale:
         print(f"skipped {len(reader.unreadable)} unreadable and {len(reader.grayscale)} near-gray photos")
     return TrainResult(weights_path, card_file, card, history)
