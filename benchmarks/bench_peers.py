@@ -60,8 +60,9 @@ class PeerPipeline:
         network_input = tf.constant(np.stack(lightnesses)[..., np.newaxis])
         if self.network_size is not None:
             network_input = tf.image.resize(network_input, (self.network_size,) * 2, method="area")
-        chroma = tf.cast(self.forward(network_input), tf.float32).numpy()
-        return np.stack([compose(l, c, as_uint8=True) for l, c in zip(lightnesses, chroma)])
+        chroma = tf.cast(self.forward(network_input), tf.float32)
+        coefficients = tf.concat([tf.zeros_like(chroma), chroma], axis=-1).numpy()  # plain bilinear upsampling
+        return np.stack([compose(l, c, as_uint8=True) for l, c in zip(lightnesses, coefficients)])
 
 
 def _available_bytes() -> int:

@@ -240,6 +240,14 @@ def build(data: dict) -> str:
                 f"{_rate(row.per_image)} | {_memory(row.info)} | {row.get('precision')} |"
             )
     add("")
+    for row in by_kind.get("train_step", []):
+        if row.get("reference_median_s"):
+            online = row.get("reference_median_s") / row.images
+            add(
+                f"Training from the feature cache costs {_ms(row.per_image)} ms per example against {_ms(online)} ms "
+                f"for the step from photos, timed in alternating rounds: **{online / row.per_image:.1f}x cheaper**."
+            )
+            add("")
     memory = next(iter(by_kind.get("memory", [])), None)
     if memory:
         info = memory.info

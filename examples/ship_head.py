@@ -1,90 +1,154 @@
-"""Evaluates a trained head on the reserved photos and installs it as a shipped head.
+"""Chooses a trained head's defaults on validation photos, evaluates it and installs it as a shipped head.
 
-    python examples/ship_head.py runs/vgg16_default/head.weights.h5 regression data/reserved --corpus data/corpus
+    python examples/ship_head.py runs/mixed/head.weights.h5 classification \
+        --sets data/sets.json --choose-on imagenet --report imagenet people-scenes faces-lfw \
+        --reserved data/reserved
 
-Writes hypercol/weights/vgg16_<type>.weights.h5 and its model card, with the evaluation
-(model, gray baseline, truth) added under "metrics". Both files are written atomically.
+1. Defaults (working size, temperature, saturation, uncertainty fallback) are chosen on
+   the validation split of the ``--choose-on`` sets of the photo-set manifest, never on
+   the reserved photos: the setting with the best mean PSNR among those whose outputs
+   reach ``--min-colorfulness`` x the truth's colorfulness. The network runs once per
+   photo and working size; every knob setting is decoded from its output.
+2. The chosen defaults are evaluated on the validation split of every ``--report`` set
+   and on the reserved photos (model, gray baseline, truth) and written into the card.
+3. The weights and the card are installed into ``hypercol/weights`` atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
-from reserved_photos import centre_crop
 
-from hypercol.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path
-from hypercol.evaluate import evaluate_images, format_table
-from hypercol.train import find_images, split_validation, write_atomically
+from hypercol._arrays import as_image_batch, lightness
+from hypercol.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path, compose
+from hypercol.evaluate import evaluate_images, format_table, gray_baseline
+from hypercol.metrics import auc_rgb, colorfulness, psnr
+from hypercol.train import find_images, write_atomically
+
+WORKING_SIZES = (224, 256)
+TEMPERATURES = (1.0, 0.6, 0.38)
+SATURATIONS = (0.75, 1.0, 1.25, 1.5)
+FALLBACKS = (0.0, 0.5, 1.0)
 
 
-def choose_saturation(colorizer: Colorizer, corpus: Path) -> float:
-    """The largest saturation whose outputs on the held-out training photos are no more colorful than the truth."""
-    _, validation = split_validation(find_images([corpus]), 0.1)
-    with tempfile.TemporaryDirectory() as folder:
-        for path in validation:
-            crop = centre_crop(np.asarray(Image.open(path).convert("RGB")))
-            Image.fromarray(crop).save(Path(folder) / (Path(path).stem + ".png"))
-        crops = find_images([folder])
-        for saturation in (1.0, 0.875, 0.75, 0.625, 0.5):
-            mean = evaluate_images(crops, colorizer, saturation=saturation)["mean"]
-            if mean["model"]["colorfulness"] <= mean["truth"]["colorfulness"]:
-                return saturation
-    return 0.5
+def validation_photos(sets_manifest: Path, names: list[str]) -> list[Path]:
+    sets = json.loads(sets_manifest.read_text())["sets"]
+    return [Path(sets[name]["root"]) / item["file"] for name in names for item in sets[name]["validation"]]
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def sweep(weights: Path, card: ModelCard, photos: list[np.ndarray]) -> list[dict]:
+    """Mean PSNR, AuC and colorfulness of every (working size, T, s, fallback), and the photos' gray/truth figures."""
+    rows = []
+    classification = card.head_type == "classification"
+    grid = list(
+        itertools.product(
+            TEMPERATURES if classification else (None,), SATURATIONS, FALLBACKS if classification else (0.0,)
+        )
+    )
+    for size in WORKING_SIZES:
+        card.working_size = size
+        colorizer = Colorizer(weights, card=card)
+        scores = np.zeros((len(grid), len(photos), 3))
+        for index, truth in enumerate(photos):
+            full = lightness(as_image_batch(truth), 0)
+            output, small = colorizer.run_network(tf.constant(full[np.newaxis]))
+            for setting, (temperature, saturation, fallback) in enumerate(grid):
+                knobs = colorizer._knobs(temperature, saturation, fallback)
+                coefficients = colorizer.decode(output, small, *knobs)[0].numpy()
+                predicted = compose(full, coefficients, as_uint8=True)
+                scores[setting, index] = psnr(truth, predicted), auc_rgb(truth, predicted), colorfulness(predicted)
+        for (temperature, saturation, fallback), score in zip(grid, scores):
+            mean = score.mean(axis=0)
+            rows.append(
+                {
+                    "working_size": size,
+                    "temperature": temperature,
+                    "saturation": saturation,
+                    "fallback": fallback,
+                    "psnr": mean[0],
+                    "auc": mean[1],
+                    "colorfulness": mean[2],
+                    "psnr_per_image": score[:, 0].tolist(),
+                }
+            )
+    return rows
+
+
+def baseline(photos: list[np.ndarray]) -> dict:
+    grays = [gray_baseline(truth) for truth in photos]
+    return {
+        "psnr": float(np.mean([psnr(t, g) for t, g in zip(photos, grays)])),
+        "auc": float(np.mean([auc_rgb(t, g) for t, g in zip(photos, grays)])),
+        "truth_colorfulness": float(np.mean([colorfulness(t) for t in photos])),
+        "psnr_per_image": [psnr(t, g) for t, g in zip(photos, grays)],
+    }
+
+
+def choose(rows: list[dict], gray: dict, min_colorfulness: float) -> dict:
+    """Best mean PSNR among settings at least ``min_colorfulness`` x as colorful as the truth (else the most colorful)."""
+    colorful = [r for r in rows if r["colorfulness"] >= min_colorfulness * gray["truth_colorfulness"]]
+    return max(colorful, key=lambda r: r["psnr"]) if colorful else max(rows, key=lambda r: r["colorfulness"])
+
+
+def report(colorizer: Colorizer, name: str, paths: list[Path]) -> dict:
+    result = evaluate_images(paths, colorizer)
+    beats = np.mean([row["model"]["psnr"] > row["gray"]["psnr"] for row in result["per_image"]])
+    print(f"\n{name}: {len(paths)} photos, model beats gray on PSNR for {100 * beats:.0f}%\n{format_table(result)}")
+    return {"photos": len(paths), "mean": result["mean"], "beats_gray_psnr_fraction": float(beats)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("weights", type=Path)
     parser.add_argument("head", choices=sorted(SHIPPED_HEADS))
-    parser.add_argument("reserved", type=Path, help="folder written by examples/reserved_photos.py")
-    parser.add_argument("--temperatures", type=float, nargs="*", default=[1.0, 0.6, 0.38, 0.2])
-    parser.add_argument("--working-size", type=int, help="override the inference working size of the card")
+    parser.add_argument("--sets", type=Path, required=True, help="photo-set manifest (examples/build_photo_sets.py)")
     parser.add_argument(
-        "--corpus",
-        type=Path,
-        help="choose the card's saturation on this corpus's validation split (never on the reserved photos): "
-        "the largest of 1, 7/8, ..., 1/2 whose outputs are no more colorful than the truth",
+        "--choose-on", nargs="+", default=["imagenet"], help="sets whose validation split picks the defaults"
     )
-    parser.add_argument("--default-temperature", type=float, help="classification: the temperature the card ships with")
+    parser.add_argument("--report", nargs="+", default=["imagenet"], help="sets whose validation split is reported")
+    parser.add_argument("--reserved", type=Path, help="folder written by examples/reserved_photos.py")
+    parser.add_argument("--min-colorfulness", type=float, default=0.65, help="x the truth's colorfulness")
+    parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     args = parser.parse_args()
 
     card = ModelCard.load(card_path(args.weights))
-    if args.default_temperature is not None:
-        card.temperature = args.default_temperature
-    if args.working_size is not None:
-        card.working_size = args.working_size
-    staged = args.weights.with_name("staged.weights.h5")  # the card's defaults take part in the evaluation
-    shutil.copyfile(args.weights, staged)
-    card_path(staged).write_text(card.to_json())
-    colorizer = Colorizer(staged)
-    if args.corpus:
-        card.saturation = choose_saturation(colorizer, args.corpus)
-        card_path(staged).write_text(card.to_json())
-        colorizer = Colorizer(staged)
-        print(f"saturation chosen on the validation split of {args.corpus}: {card.saturation:g}")
-    photos = find_images([args.reserved])
-    settings = [(None, None), (None, 1.0)]
-    if colorizer.is_classification:
-        settings += [(t, s) for t in args.temperatures for s in (None, 1.0)]
-    evaluations = {}
-    for temperature, saturation in settings:
-        result = evaluate_images(photos, colorizer, temperature=temperature, saturation=saturation)
-        label = f"T={result['temperature']}, saturation={result['saturation']:g}"
-        print(f"\n{args.head} {label}\n{format_table(result)}")
-        evaluations[label] = {"mean": result["mean"], "per_image": result["per_image"]}
-
+    photos = [load_rgb(p) for p in validation_photos(args.sets, args.choose_on)]
+    gray = baseline(photos)
+    rows = sweep(args.weights, card, photos)
+    for row in sorted(rows, key=lambda r: -r["psnr"])[:12]:
+        print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"})
+    best = choose(rows, gray, args.min_colorfulness)
+    print(f"gray: PSNR {gray['psnr']:.3f} AuC {gray['auc']:.3f}; truth colorfulness {gray['truth_colorfulness']:.2f}")
+    print(f"chosen: { ({k: v for k, v in best.items() if k != 'psnr_per_image'}) }")
+    card.working_size = best["working_size"]
+    card.saturation = best["saturation"]
+    if best["temperature"] is not None:
+        card.temperature, card.uncertainty_fallback = best["temperature"], best["fallback"]
+    colorizer = Colorizer(args.weights, card=card)
+    evaluations = {name: report(colorizer, name, validation_photos(args.sets, [name])) for name in args.report}
+    if args.reserved:
+        evaluations["reserved"] = report(colorizer, "reserved", [Path(p) for p in find_images([args.reserved])])
     card.metrics = {
-        "evaluated_on": "256x256 centre crops of the reserved photos (examples/reserved_photos.py): "
-        + ", ".join(Path(p).stem for p in photos),
-        "results": evaluations,
+        "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): best PSNR with "
+        f"colorfulness >= {args.min_colorfulness} x truth",
+        "sweep": [{k: v for k, v in r.items() if k != "psnr_per_image"} for r in rows],
+        "validation": evaluations,
     }
+    if args.dry_run:
+        return
     target = SHIPPED_HEADS[args.head]
-    target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, lambda temporary: shutil.copyfile(args.weights, temporary))
     write_atomically(card_path(target), lambda temporary: temporary.write_text(card.to_json() + "\n"))
     print(target, card_path(target), sep="\n")

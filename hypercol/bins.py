@@ -24,6 +24,7 @@ __all__ = [
     "rebalancing_weights",
     "soft_encode",
     "annealed_mean",
+    "normalised_entropy",
 ]
 
 GRID = 10.0
@@ -92,3 +93,11 @@ def annealed_mean(logits: tf.Tensor, centres: tf.Tensor, temperature: tf.Tensor 
     temperature = tf.maximum(tf.cast(temperature, tf.float32), 1e-3)
     probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) / temperature, axis=-1)
     return tf.tensordot(probabilities, tf.convert_to_tensor(centres, tf.float32), axes=[[-1], [0]])
+
+
+def normalised_entropy(logits: tf.Tensor) -> tf.Tensor:
+    """(..., Q) logits -> (...) entropy of softmax(logits) / log Q, in [0, 1] (1 = uniform, unsure)."""
+    logits = tf.cast(logits, tf.float32)
+    log_probabilities = tf.nn.log_softmax(logits, axis=-1)
+    entropy = -tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, axis=-1)
+    return tf.clip_by_value(entropy / tf.math.log(tf.cast(tf.shape(logits)[-1], tf.float32)), 0.0, 1.0)

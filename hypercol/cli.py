@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import sys
 import tempfile
@@ -298,7 +299,9 @@ def _add_train(subparsers) -> None:
             "Under TF_CONFIG it trains with MultiWorkerMirroredStrategy; on several GPUs with MirroredStrategy."
         ),
     )
-    parser.add_argument("data", nargs="+", metavar="DATA", help="folder of photos or text file listing images")
+    parser.add_argument(
+        "data", nargs="+", metavar="DATA", help="folder of photos, text file listing images, or a feature cache"
+    )
     parser.add_argument("--out", required=True, type=Path, help="run folder")
     parser.add_argument("--backbone", default="vgg16", help="registered backbone name or TF Hub handle")
     parser.add_argument("--taps", nargs="+", help="tap keys (required for an unregistered handle)")
@@ -309,6 +312,13 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--head", choices=("regression", "classification"), default="regression")
     parser.add_argument("--loss", choices=("dahl", "l2"), default="dahl", help="regression head loss")
+    parser.add_argument(
+        "--set-weights",
+        type=_set_weights,
+        metavar="SET=W,...",
+        help="feature cache: sampling weight of each photo set (default: uniform over examples; unlisted sets: 0)",
+    )
+    parser.add_argument("--global-context", action="store_true", help="add the image-wide feature mean to the head")
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
@@ -316,6 +326,20 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--stop-at", type=int, help="stop (with a checkpoint) at this step; --resume continues")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corpus", default="", help="description of the photos, for the model card")
+
+
+def _set_weights(text: str) -> dict[str, float]:
+    """'imagenet=2,faces-lfw=0.5' -> {'imagenet': 2.0, 'faces-lfw': 0.5}."""
+    weights = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected SET=WEIGHT[,SET=WEIGHT...], got {item!r}")
+    return weights
 
 
 def _run_train(args) -> int:
@@ -334,6 +358,8 @@ def _run_train(args) -> int:
             working_size=args.working_size,
             learning_rate=args.learning_rate,
             loss=args.loss,
+            set_weights=args.set_weights,
+            head_config={"global_context": True} if args.global_context else None,
             checkpoint_every=args.checkpoint_every,
             validate_every=args.validate_every,
             resume=args.resume,
@@ -346,6 +372,52 @@ def _run_train(args) -> int:
         raise UsageError(str(error)) from error
     print(f"head weights: {result.weights}")
     print(f"model card:   {result.card}")
+    return EXIT_OK
+
+
+# --- cache --------------------------------------------------------------------
+
+
+def _add_cache(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "cache",
+        help="compute the backbone's taps for fixed training crops once",
+        description=(
+            "Build (or resume building) a feature cache from a photo-set manifest "
+            "(examples/build_photo_sets.py): fixed random crops of every training photo, with cut-out photos "
+            "pasted onto some, their backbone taps (float16) and target chroma. `hypercol train CACHE "
+            "--head classification` then trains without running the backbone."
+        ),
+    )
+    parser.add_argument("sets", type=Path, metavar="SETS_JSON", help="photo-set manifest")
+    parser.add_argument("--out", required=True, type=Path, help="cache folder")
+    parser.add_argument("--backbone", default="vgg16")
+    parser.add_argument("--crop-size", type=int, default=224)
+    parser.add_argument("--only", nargs="+", metavar="SET", help="cache only these sets")
+    parser.add_argument("--paste-probability", type=float, default=0.3, help="share of crops with pasted cut-outs")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _run_cache(args) -> int:
+    from hypercol.features import build_feature_cache
+
+    if not args.sets.is_file():
+        raise UsageError(f"{str(args.sets)!r} is not a file")
+    try:
+        cache = build_feature_cache(
+            args.sets,
+            args.out,
+            backbone=args.backbone,
+            crop_size=args.crop_size,
+            sets=args.only,
+            seed=args.seed,
+            paste_probability=args.paste_probability,
+        )
+    except (ValueError, KeyError, json.JSONDecodeError) as error:
+        raise UsageError(f"{type(error).__name__}: {error}") from error
+    for name, count in sorted(cache.parts("train").items()):
+        print(f"{name}: {count} training crops")
+    print(f"feature cache: {cache.folder}")
     return EXIT_OK
 
 
@@ -368,8 +440,6 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _run_evaluate(args) -> int:
-    import json
-
     from hypercol.evaluate import evaluate_folder, format_table
 
     if not args.folder.is_dir():
@@ -389,6 +459,7 @@ def _run_evaluate(args) -> int:
 # (name, add parser, run): the order is the order of --help.
 _SUBCOMMANDS = [
     ("colorize", _add_colorize, _run_colorize),
+    ("cache", _add_cache, _run_cache),
     ("train", _add_train, _run_train),
     ("evaluate", _add_evaluate, _run_evaluate),
     ("backbones", _add_backbones, _run_backbones),

@@ -2,7 +2,8 @@
 
 The network sees the gray image at a fixed working size (long side = the card's
 ``working_size``, aspect kept, edge-padded to a square canvas, so one trace serves
-every input size). Its chroma is cropped, upsampled bilinearly to the input size and
+every input size). Its chroma is cropped and upsampled to the input size edge-aware
+(:mod:`hypercol.guided`: color follows the full-resolution lightness edges), then
 joined with the input's own full-resolution CIE lightness, so output lightness equals
 input lightness.
 
@@ -24,7 +25,8 @@ import tensorflow as tf
 from hypercol import color
 from hypercol._arrays import ImageBatch, as_image_batch, lightness
 from hypercol.backbones import Backbone, load_backbone
-from hypercol.bins import annealed_mean
+from hypercol.bins import annealed_mean, normalised_entropy
+from hypercol.guided import apply_coefficients, guided_coefficients
 from hypercol.head import build_head, fold_batch_norms
 from hypercol.precision import configure_precision
 
@@ -54,6 +56,10 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 _COMPOSE_CHUNKS = (2**18, 2**16)  # pixels per XLA call, largest first
 HEAD_TYPES = ("regression", "classification")
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al.'s choice; a card may set its own from evaluation
+# Guided upsampling at the working size: one window spans about two cells of the
+# classification head's stride-4 output; epsilon = (3 L units)^2 in the [0, 1] guide.
+GUIDED_RADIUS = 4
+GUIDED_EPSILON = 0.03**2
 
 
 def card_path(weights: str | Path) -> Path:
@@ -93,6 +99,8 @@ class ModelCard:
     bin_weights: list = field(default_factory=list)  # classification: rebalancing weights (Q,)
     temperature: float = DEFAULT_TEMPERATURE  # classification: default annealed-mean temperature
     saturation: float = 1.0  # default scale of the predicted chroma
+    # classification: chroma is scaled by (1 - normalised entropy) ** this; 0 = off
+    uncertainty_fallback: float = 0.0
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
@@ -118,16 +126,26 @@ class Colorizer:
     """A loaded backbone + head. Thread-safe; build once, call many times.
 
     ``Colorizer(weights)`` loads ``weights`` (a ``.weights.h5`` with its ``.json``
-    card); the default is the shipped VGG16 head.
+    card, or the ``card`` given); the default is the shipped VGG16 head.
+    ``edge_aware=False`` upsamples the chroma bilinearly instead of with the guided filter.
     """
 
-    def __init__(self, weights: str | Path | None = None, *, batch_size: int = 8, precision: str | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        *,
+        batch_size: int = 8,
+        precision: str | None = None,
+        edge_aware: bool = True,
+        card: ModelCard | None = None,
+    ) -> None:
         if batch_size < 1:
             msg = f"batch_size must be at least 1, got {batch_size}"
             raise ValueError(msg)
         self.precision = configure_precision(precision)
         self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-        self.card = ModelCard.load(card_path(self.weights))
+        self.card = card if card is not None else ModelCard.load(card_path(self.weights))
+        self.edge_aware = edge_aware
         if not self.weights.exists():
             msg = f"head weights {str(self.weights)!r} not found"
             raise ValueError(msg)
@@ -150,6 +168,7 @@ class Colorizer:
                 tf.TensorSpec([None, None, None], tf.float32),
                 tf.TensorSpec([], tf.float32),
                 tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.float32),
             ],
         )
 
@@ -167,12 +186,23 @@ class Colorizer:
         check_knobs(temperature, saturation)
         return float(temperature), float(saturation)
 
-    def _knobs(self, temperature: float | None, saturation: float | None) -> tuple[tf.Tensor, tf.Tensor]:
-        """:meth:`settings` as graph inputs."""
-        return tuple(tf.constant(value, tf.float32) for value in self.settings(temperature, saturation))
+    def _knobs(
+        self, temperature: float | None, saturation: float | None, fallback: float | None
+    ) -> tuple[tf.Tensor, ...]:
+        """:meth:`settings` and the uncertainty fallback as graph inputs."""
+        fallback = self.card.uncertainty_fallback if fallback is None else fallback
+        if not np.isfinite(fallback) or fallback < 0:
+            msg = f"uncertainty fallback must be a finite number >= 0, got {fallback!r}"
+            raise ValueError(msg)
+        values = (*self.settings(temperature, saturation), fallback)
+        return tuple(tf.constant(value, tf.float32) for value in values)
 
-    def _chroma_graph(self, lightness: tf.Tensor, temperature: tf.Tensor, saturation: tf.Tensor) -> tf.Tensor:
-        """(N, H, W) CIE L -> (N, h, w, 2) Lab chroma at the working shape, times ``saturation``."""
+    def _chroma_graph(self, lightness, temperature: tf.Tensor, saturation: tf.Tensor, fallback: tf.Tensor) -> tf.Tensor:
+        """(N, H, W) CIE L -> (N, h, w, 4) guided-upsampling coefficients at the working shape."""
+        return self.decode(*self.run_network(lightness), temperature, saturation, fallback)
+
+    def run_network(self, lightness: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(N, H, W) CIE L -> (head output on the square canvas, (N, h, w) CIE L at the working shape)."""
         size = self.working_size
         full = tf.shape(lightness)[1:3]
         scale = size / tf.cast(tf.reduce_max(full), tf.float64)
@@ -184,25 +214,48 @@ class Colorizer:
         cols = tf.minimum(tf.range(size), small[1] - 1)
         canvas = tf.gather(tf.gather(gray, rows, axis=1), cols, axis=2)
         canvas = tf.ensure_shape(canvas, [None, size, size, 1])
-        output = chroma_from_gray(self.backbone, self.head, canvas, training=False)
+        return chroma_from_gray(self.backbone, self.head, canvas, training=False), small_lightness[..., 0]
+
+    def decode(self, output, small_lightness, temperature, saturation, fallback) -> tf.Tensor:
+        """Head output -> (N, h, w, 4) guided-upsampling coefficients (see :mod:`hypercol.guided`).
+
+        The chroma is the head's (times ``saturation``); for a classification head, the
+        annealed mean at ``temperature`` scaled by its certainty ** ``fallback``.
+        """
+        size = self.working_size
+        small = tf.shape(small_lightness)[1:3]
         if self.is_classification:
-            chroma = annealed_mean(output, self._centres, temperature)
+            certainty = 1.0 - normalised_entropy(output)
+            chroma = annealed_mean(output, self._centres, temperature) * tf.pow(certainty, fallback)[..., tf.newaxis]
             chroma = tf.image.resize(chroma, [size, size], method="bilinear")
         else:
             chroma = output
-        return saturation * chroma[:, : small[0], : small[1], :]
+        chroma = saturation * chroma[:, : small[0], : small[1], :]
+        if not self.edge_aware:
+            return tf.concat([tf.zeros_like(chroma), chroma], axis=-1)
+        return guided_coefficients(small_lightness, chroma, GUIDED_RADIUS, GUIDED_EPSILON)
 
-    def _chroma_batches(self, batch: ImageBatch, knobs: tuple[tf.Tensor, tf.Tensor]):
-        """Yields (lightness list, chroma (n, h, w, 2)) per network batch."""
+    def _chroma_batches(self, batch: ImageBatch, knobs: tuple[tf.Tensor, ...]):
+        """Yields (lightness list, coefficients (n, h, w, 4)) per network batch."""
         for start in range(0, len(batch.pixels), self.batch_size):
             stop = min(start + self.batch_size, len(batch.pixels))
             lightnesses = [lightness(batch, index) for index in range(start, stop)]
             yield lightnesses, self._predict_chroma(tf.constant(np.stack(lightnesses)), *knobs)
 
-    def colorize(self, image, *, temperature: float | None = None, saturation: float | None = None) -> np.ndarray:
-        """Colorizes one image or a batch; see :func:`hypercol.colorize`."""
+    def colorize(
+        self,
+        image,
+        *,
+        temperature: float | None = None,
+        saturation: float | None = None,
+        fallback: float | None = None,
+    ) -> np.ndarray:
+        """Colorizes one image or a batch; see :func:`hypercol.colorize`.
+
+        ``fallback`` overrides the card's uncertainty fallback (classification heads).
+        """
         batch = as_image_batch(image)
-        knobs = self._knobs(temperature, saturation)
+        knobs = self._knobs(temperature, saturation, fallback)
         output_dtype = np.uint8 if batch.is_integer else np.float32
         outputs = []
         for lightnesses, chroma in self._chroma_batches(batch, knobs):
@@ -218,9 +271,13 @@ class Colorizer:
 
 
 def _compose_kernel(pixels: int, as_uint8: bool):
-    spec = [tf.TensorSpec([pixels], tf.float32), tf.TensorSpec([pixels, 2], tf.float32)]
-    function = color.rgb8_from_lightness_and_chroma if as_uint8 else color.rgb_from_lightness_and_chroma
-    return tf.function(function, input_signature=spec, jit_compile=True)
+    spec = [tf.TensorSpec([pixels], tf.float32), tf.TensorSpec([pixels, 4], tf.float32)]
+    to_rgb = color.rgb8_from_lightness_and_chroma if as_uint8 else color.rgb_from_lightness_and_chroma
+
+    def kernel(lightness, coefficients):
+        return to_rgb(lightness, apply_coefficients(lightness, coefficients))
+
+    return tf.function(kernel, input_signature=spec, jit_compile=True)
 
 
 # One XLA kernel per (chunk size, output type): large chunks for the bulk of big images
@@ -230,14 +287,15 @@ _COMPOSE_KERNELS = {
 }
 
 
-def compose(lightness: np.ndarray, chroma: np.ndarray, *, as_uint8: bool) -> np.ndarray:
-    """(H, W) CIE L + (h, w, 2) chroma -> (H, W, 3) sRGB, uint8 or float32 in [0, 1].
+def compose(lightness: np.ndarray, coefficients: np.ndarray, *, as_uint8: bool) -> np.ndarray:
+    """(H, W) CIE L + (h, w, 4) guided coefficients -> (H, W, 3) sRGB, uint8 or float32 in [0, 1].
 
-    The chroma is upsampled bilinearly; the lightness is kept exactly.
+    The coefficients are upsampled bilinearly and applied to the full-resolution
+    lightness (:func:`hypercol.guided.apply_coefficients`); the lightness is kept exactly.
     """
     height, width = lightness.shape
     pixels = height * width
-    full_chroma = tf.reshape(tf.image.resize(chroma, (height, width), method="bilinear"), [pixels, 2])
+    full_chroma = tf.reshape(tf.image.resize(coefficients, (height, width), method="bilinear"), [pixels, 4])
     flat_lightness = tf.reshape(tf.constant(lightness, tf.float32), [pixels])
     padding = -pixels % _COMPOSE_CHUNKS[-1]
     if padding:

@@ -98,6 +98,7 @@ def build_head(
     outputs: int = 2,
     output_stride: int = 1,
     batch_norm: bool = True,
+    global_context: bool = False,
 ) -> keras.Model:
     """Inputs ``[gray (N, H, W, 1), tap_1, ..., tap_k]`` -> (N, H/s, W/s, outputs) float32.
 
@@ -106,6 +107,9 @@ def build_head(
     path stops at the shallowest tap of stride >= s: logits over hundreds of bins at
     full resolution would cost more than the rest of the network.
     ``batch_norm=False`` builds the inference twin used by :func:`fold_batch_norms`.
+    ``global_context`` adds the image-wide mean of the deepest projection, through a
+    1x1 conv + ReLU, to every position (Iizuka et al.'s global features): what the
+    whole scene is steers the colors of each part of it.
     """
     if not taps:
         msg = "the head needs at least one tap"
@@ -120,6 +124,10 @@ def build_head(
     width = base_width
     deepest = taps[order[0]]
     x = _conv_bn(tap_inputs[deepest.key], width, 1, f"level0_{_safe_name(deepest.key)}_project", batch_norm)
+    if global_context:
+        scene = keras.layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
+        scene = keras.layers.Conv2D(width, 1, activation="relu", name="global_context")(scene)
+        x = keras.layers.Add(name="global_join")([x, scene])
     for level, index in enumerate(order[1:], start=1):
         tap = taps[index]
         name = f"level{level}_{_safe_name(tap.key)}"

@@ -314,12 +314,185 @@ def write_atomically(path: Path, write) -> None:
             temporary.unlink()
 
 
+class PhotoData:
+    """Training data decoded from photos at every step; the backbone runs inside the training step."""
+
+    def __init__(
+        self,
+        data: Sequence[str | Path],
+        crop_size: int,
+        *,
+        seed: int,
+        validation_fraction: float,
+        max_validation_images: int,
+    ) -> None:
+        paths = find_images(data)
+        train_paths, validation_paths = split_validation(paths, validation_fraction)
+        if not train_paths:
+            msg = f"no training images found in {[str(d) for d in data]}"
+            raise ValueError(msg)
+        self.reader = ExampleReader(train_paths, crop_size, seed=seed)
+        self.training_images = len(train_paths)
+        crops = [
+            c for c in (self.reader.center_crop(p) for p in validation_paths[:max_validation_images]) if c is not None
+        ]
+        self.validation = to_lightness_and_chroma(np.stack(crops)) if crops else None
+        self.validation_images = len(crops)
+        self.tap_keys = None  # every tap of the backbone
+
+    def color_prior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return estimate_color_prior(self.reader)
+
+    def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
+        return make_dataset(self.reader, batch_size=per_replica, start=first, stride=stride)
+
+    @staticmethod
+    def forward(backbone: Backbone, head, batch, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """A batch of (lightness, chroma) -> (head output, target chroma)."""
+        lightness, chroma = batch
+        gray = color.linear_to_srgb(color.luminance_from_lightness(lightness))[..., tf.newaxis]
+        return chroma_from_gray(backbone, head, gray, training=training), chroma
+
+    def card_counts(self) -> dict:
+        return {
+            "training_images": self.training_images,
+            "validation_images": self.validation_images,
+            "skipped_unreadable": len(self.reader.unreadable),
+            "dropped_grayscale": len(self.reader.grayscale),
+        }
+
+
+class CachedData:
+    """Training data from a feature cache (:mod:`hypercol.features`): no backbone in the step.
+
+    Example ``i`` is drawn from set ``s`` with probability proportional to
+    ``set_weights[s]`` (default: each set's example count, i.e. uniform over
+    examples), then uniformly within the set; a pure function of (seed, i).
+    """
+
+    def __init__(
+        self, folder: str | Path, *, seed: int, set_weights: dict[str, float] | None, max_validation_images: int
+    ) -> None:
+        from hypercol.features import CHROMA, FeatureCache
+
+        self.cache = FeatureCache.open(folder)
+        self.tap_keys = self.cache.tap_keys
+        self.keys = [*self.tap_keys, CHROMA]
+        counts = self.cache.parts("train")
+        weights = dict(counts) if set_weights is None else dict(set_weights)
+        unknown = sorted(set(weights) - set(counts))
+        if unknown:
+            msg = f"set weights name sets the cache does not hold: {unknown}; it holds {sorted(counts)}"
+            raise ValueError(msg)
+        if any(not np.isfinite(w) or w < 0 for w in weights.values()) or not any(weights.values()):
+            msg = f"set weights must be finite, >= 0 and not all 0, got {weights}"
+            raise ValueError(msg)
+        self.parts = [name for name in sorted(weights) if weights[name] > 0]
+        self.set_weights = {name: float(weights[name]) for name in self.parts}
+        total = sum(self.set_weights.values())
+        self.probabilities = np.array([self.set_weights[name] / total for name in self.parts])
+        self.counts = np.array([counts[name] for name in self.parts])
+        self.arrays = [self.cache.arrays(name) for name in self.parts]
+        self.seed = seed
+        self.validation = self._validation(max_validation_images)
+
+    def _validation(self, limit: int):
+        parts = self.cache.parts("validation")
+        chosen = [(name, count) for name, count in sorted(parts.items()) if name.split(".")[0] in self.set_weights]
+        rows = {key: [] for key in self.keys}
+        per_part = max(1, limit // max(1, len(chosen)))
+        for name, count in chosen:
+            arrays = self.cache.arrays(name)
+            for key in self.keys:
+                rows[key].append(np.asarray(arrays[key][: min(count, per_part)], np.float32))
+        self.validation_images = sum(len(r) for r in rows[self.keys[-1]])
+        if not self.validation_images:
+            return None
+        return tuple(tf.constant(np.concatenate(rows[key])) for key in self.keys)
+
+    def example(self, index) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, int(index)])
+        part = int(rng.choice(len(self.parts), p=self.probabilities))
+        row = int(rng.integers(self.counts[part]))
+        return [np.asarray(self.arrays[part][key][row]) for key in self.keys]
+
+    def color_prior(self, examples: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        histogram = np.zeros(len(bins.grid_centres()), np.float64)
+        for index in range(examples):
+            histogram += bins.ab_histogram(self.example(index)[-1].astype(np.float32))
+        centres, probabilities = bins.select_bins(histogram)
+        return centres, probabilities, bins.rebalancing_weights(centres, probabilities)
+
+    def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
+        shapes = [self.arrays[0][key].shape[1:] for key in self.keys]
+
+        def read(index):
+            values = tf.numpy_function(self.example, [index], [tf.float16] * len(self.keys), stateful=False)
+            return tuple(tf.cast(tf.ensure_shape(v, s), tf.float32) for v, s in zip(values, shapes))
+
+        examples = tf.data.Dataset.range(first, 2**62, stride)
+        return (
+            examples.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .batch(per_replica, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    @staticmethod
+    def forward(backbone: Backbone, head, batch, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """A batch of (*taps, chroma) -> (head output, target chroma). The gray input is unused at stride 4."""
+        *taps, chroma = batch
+        gray = tf.zeros([tf.shape(chroma)[0], 1, 1, 1])
+        return tf.cast(head([gray, *taps], training=training), tf.float32), chroma
+
+    def card_counts(self) -> dict:
+        return {
+            "training_examples": {name: int(count) for name, count in zip(self.parts, self.counts)},
+            "set_weights": self.set_weights,
+            "validation_images": self.validation_images,
+            "feature_cache": {
+                key: self.cache.meta[key] for key in ("crop_size", "seed", "paste_probability", "sets_manifest_sha256")
+            },
+        }
+
+
 @dataclass
 class TrainResult:
     weights: Path
     card: Path
     card_data: ModelCard
     history: list[dict] = field(default_factory=list)
+
+
+def _check_train_arguments(loss: str, head: str, steps: int, batch_size: int, crop_size: int) -> None:
+    if loss not in LOSSES:
+        msg = f"loss must be one of {sorted(LOSSES)}, got {loss!r}"
+        raise ValueError(msg)
+    if head not in HEAD_TYPES:
+        msg = f"head must be one of {HEAD_TYPES}, got {head!r}"
+        raise ValueError(msg)
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("crop_size", crop_size)):
+        if value < 1:
+            msg = f"{name} must be at least 1, got {value}"
+            raise ValueError(msg)
+
+
+def _open_data(
+    data, head: str, crop_size: int, seed: int, set_weights, validation_fraction: float, max_validation_images: int
+):
+    """A :class:`CachedData` for one feature-cache folder, else a :class:`PhotoData`."""
+    from hypercol.features import FeatureCache
+
+    if len(data) == 1 and FeatureCache.is_cache(data[0]):
+        if head != "classification":
+            msg = "a feature cache holds the taps of stride >= 4 only: train a classification head from it (--head classification)"
+            raise ValueError(msg)
+        return CachedData(data[0], seed=seed, set_weights=set_weights, max_validation_images=max_validation_images)
+    if set_weights:
+        msg = "set weights apply to a feature cache (see `hypercol cache`), not to photo folders"
+        raise ValueError(msg)
+    return PhotoData(
+        data, crop_size, seed=seed, validation_fraction=validation_fraction, max_validation_images=max_validation_images
+    )
 
 
 def train(
@@ -336,6 +509,7 @@ def train(
     learning_rate: float = 1e-3,
     loss: str = "dahl",
     head_config: dict | None = None,
+    set_weights: dict[str, float] | None = None,
     checkpoint_every: int = 200,
     validate_every: int = 200,
     validation_fraction: float = 0.1,
@@ -351,23 +525,15 @@ def train(
 ) -> TrainResult:
     """Trains a head on photos under ``data`` into ``out`` (weights, card, checkpoints, TensorBoard logs).
 
+    ``data`` is photo folders, files or lists, or one feature-cache folder built by
+    :func:`hypercol.features.build_feature_cache` (much faster: the backbone's taps
+    are read, not computed; ``set_weights`` then weighs its photo sets).
     With ``resume=True`` an interrupted run continues from its last checkpoint and ends
     where the uninterrupted run would have. ``stop_at`` (a step) and ``time_limit``
     (seconds) end this session early with a checkpoint, as an interruption would; the
     weights and card written then describe the steps completed so far.
     """
-    from tqdm import tqdm
-
-    if loss not in LOSSES:
-        msg = f"loss must be one of {sorted(LOSSES)}, got {loss!r}"
-        raise ValueError(msg)
-    if head not in HEAD_TYPES:
-        msg = f"head must be one of {HEAD_TYPES}, got {head!r}"
-        raise ValueError(msg)
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("crop_size", crop_size)):
-        if value < 1:
-            msg = f"{name} must be at least 1, got {value}"
-            raise ValueError(msg)
+    _check_train_arguments(loss, head, steps, batch_size, crop_size)
     out = Path(out)
     checkpoints = out / "checkpoints"
     if not resume and checkpoints.exists() and any(checkpoints.iterdir()):
@@ -375,37 +541,25 @@ def train(
         raise ValueError(msg)
     out.mkdir(parents=True, exist_ok=True)
     active_precision = configure_precision(precision)
-    paths = find_images(data)
-    train_paths, validation_paths = split_validation(paths, validation_fraction)
-    if not train_paths:
-        msg = f"no training images found in {[str(d) for d in data]}"
-        raise ValueError(msg)
+    source = _open_data(data, head, crop_size, seed, set_weights, validation_fraction, max_validation_images)
     strategy = pick_strategy(devices)
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         msg = f"batch_size {batch_size} must be a multiple of the {replicas} replicas"
         raise ValueError(msg)
     head_config = dict(head_config or {})
-    reader = ExampleReader(train_paths, crop_size, seed=seed)
     prior: dict = {}
     if head == "classification":
-        centres, _, weights = estimate_color_prior(reader)
+        centres, _, weights = source.color_prior()
         head_config.update(outputs=len(centres), output_stride=CLASSIFICATION_OUTPUT_STRIDE)
         loss, loss_fn = "rebalanced_cross_entropy", rebalanced_cross_entropy(centres, weights)
         prior = {"bins": centres.tolist(), "bin_weights": weights.tolist()}
-
-        def decode(output: tf.Tensor) -> tf.Tensor:
-            return bins.annealed_mean(output, centres, DEFAULT_TEMPERATURE)
-
     else:
         loss_fn = LOSSES[loss]
 
-        def decode(output: tf.Tensor) -> tf.Tensor:
-            return output
-
     keras.utils.set_random_seed(seed)  # the head's initial weights are part of the run's identity
     with strategy.scope():
-        frozen: Backbone = load_backbone(backbone, taps=taps)
+        frozen: Backbone = load_backbone(backbone, taps=source.tap_keys or taps)
         model_head = build_head(frozen.spec.taps, **head_config)
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, steps, alpha=0.05, warmup_target=learning_rate, warmup_steps=max(1, steps // 20)
@@ -420,20 +574,15 @@ def train(
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         per_replica = context.get_per_replica_batch_size(batch_size)
-        pipelines = context.num_input_pipelines
         first = start_step * batch_size + context.input_pipeline_id
-        return make_dataset(reader, batch_size=per_replica, start=first, stride=pipelines)
+        return source.dataset(per_replica, first, context.num_input_pipelines)
 
     batches = iter(strategy.distribute_datasets_from_function(dataset_fn))
 
-    def forward(lightness, training):
-        gray = color.linear_to_srgb(color.luminance_from_lightness(lightness))[..., tf.newaxis]
-        return chroma_from_gray(frozen, model_head, gray, training=training)
-
-    def replica_step(lightness, chroma):
+    def replica_step(*batch):
         with tf.GradientTape() as tape:
-            per_example = loss_fn(chroma, forward(lightness, True))
-            step_loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
+            output, target = source.forward(frozen, model_head, batch, True)
+            step_loss = tf.nn.compute_average_loss(loss_fn(target, output), global_batch_size=batch_size)
         gradients = tape.gradient(step_loss, model_head.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model_head.trainable_variables))
         return step_loss
@@ -443,60 +592,31 @@ def train(
         per_replica = strategy.run(replica_step, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    validation_crops = [
-        c for c in (reader.center_crop(p) for p in validation_paths[:max_validation_images]) if c is not None
-    ]
-    validation = to_lightness_and_chroma(np.stack(validation_crops)) if validation_crops else None
-
     @tf.function
-    def validation_loss(lightness, chroma):
-        return tf.reduce_mean(loss_fn(chroma, forward(lightness, False)))
+    def validation_loss(batch):
+        output, target = source.forward(frozen, model_head, batch, False)
+        return tf.reduce_sum(loss_fn(target, output))
 
-    progress_file = out / "progress.json"
-    previous_wall_time = (
-        json.loads(progress_file.read_text())["wall_time_s"] if start_step and progress_file.exists() else 0.0
-    )
-    last_step = min(steps, stop_at) if stop_at is not None else steps
-    writer = tf.summary.create_file_writer(str(out / "tensorboard"))
-    history: list[dict] = []
-    begin = time.perf_counter()
-    images_done = 0
-    last_loss = float("nan")
-    bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", desc="training")
-    step = start_step
-    while step < last_step:
+    def validate() -> float:
+        count = int(source.validation[0].shape[0])
+        total = sum(
+            float(validation_loss(tuple(t[start : start + 32] for t in source.validation)))
+            for start in range(0, count, 32)
+        )
+        return total / count
+
+    loop = _TrainingLoop(out, start_step, steps, stop_at, time_limit, checkpoint_every, progress)
+    while loop.running():
         last_loss = float(train_step(next(batches)))
-        step += 1
-        images_done += batch_size
-        rate = images_done / (time.perf_counter() - begin)
-        bar.update(1)
-        bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{rate:.1f}")
-        with writer.as_default(step=step):
-            tf.summary.scalar("loss", last_loss)
-            tf.summary.scalar("images_per_second", rate)
-        record = {"step": step, "loss": last_loss}
-        if validation is not None and (step % validate_every == 0 or step == steps):
-            record["validation_loss"] = float(validation_loss(*validation))
-            with writer.as_default(step=step):
-                tf.summary.scalar("validation_loss", record["validation_loss"])
-                sample_chroma = decode(forward(validation[0][:4], False))
-                sample_chroma = tf.image.resize(sample_chroma, tf.shape(validation[0])[1:3])
-                samples = color.lab_to_rgb(tf.concat([validation[0][:4, ..., tf.newaxis], sample_chroma], axis=-1))
-                tf.summary.image("colorized", samples, max_outputs=4)
-        out_of_time = time_limit is not None and time.perf_counter() - begin > time_limit
-        if step % checkpoint_every == 0 or step == last_step or out_of_time:
-            manager.save(checkpoint_number=step)
-            state = json.dumps({"step": step, "wall_time_s": previous_wall_time + time.perf_counter() - begin})
-            write_atomically(progress_file, lambda p, text=state: p.write_text(text))
-        history.append(record)
-        if out_of_time:
-            break
-    bar.close()
-    wall_time = previous_wall_time + time.perf_counter() - begin
+        due = source.validation is not None and ((loop.step + 1) % validate_every == 0 or loop.step + 1 == steps)
+        loop.record(last_loss, batch_size, validate() if due else None)
+        if due and isinstance(source, PhotoData):
+            _sample_images(loop.writer, loop.step, source, frozen, model_head, prior.get("bins"))
+        loop.maybe_checkpoint(manager)
+    wall_time = loop.close()
 
     weights_path = out / "head.weights.h5"
     write_atomically(weights_path, lambda p: model_head.save_weights(str(p)))
-    final_validation = next((r["validation_loss"] for r in reversed(history) if "validation_loss" in r), None)
     card = ModelCard(
         backbone=frozen.spec.name,
         taps=[tap.key for tap in frozen.spec.taps],
@@ -506,11 +626,8 @@ def train(
         **prior,
         training={
             "corpus": corpus or ", ".join(str(d) for d in data),
-            "training_images": len(train_paths),
-            "validation_images": len(validation_crops),
-            "skipped_unreadable": len(reader.unreadable),
-            "dropped_grayscale": len(reader.grayscale),
-            "steps": step,
+            **source.card_counts(),
+            "steps": loop.step,
             "steps_planned": steps,
             "batch_size": batch_size,
             "crop_size": crop_size,
@@ -521,13 +638,92 @@ def train(
             "replicas": replicas,
             "strategy": type(strategy).__name__,
             "wall_time_s": round(wall_time, 1),
-            "images_per_second": round(images_done / (wall_time - previous_wall_time), 2) if images_done else None,
-            "final_loss": last_loss,
-            "validation_loss": final_validation,
+            "images_per_second": loop.images_per_second(),
+            "final_loss": loop.last_loss,
+            "validation_loss": loop.last_validation_loss(),
         },
     )
     card_file = out / "head.json"
     write_atomically(card_file, lambda p: p.write_text(card.to_json()))
-    if reader.unreadable or reader.grayscale:
-        print(f"skipped {len(reader.unreadable)} unreadable and {len(reader.grayscale)} near-gray photos")
-    return TrainResult(weights_path, card_file, card, history)
+    if isinstance(source, PhotoData) and (source.reader.unreadable or source.reader.grayscale):
+        print(f"skipped {len(source.reader.unreadable)} unreadable and {len(source.reader.grayscale)} near-gray photos")
+    return TrainResult(weights_path, card_file, card, loop.history)
+
+
+def _sample_images(writer, step: int, source: PhotoData, frozen: Backbone, model_head, centres) -> None:
+    """Four validation crops colorized, for TensorBoard."""
+    lightness = source.validation[0][:4]
+    output, _ = source.forward(frozen, model_head, (lightness, source.validation[1][:4]), False)
+    chroma = output if centres is None else bins.annealed_mean(output, centres, DEFAULT_TEMPERATURE)
+    chroma = tf.image.resize(chroma, tf.shape(lightness)[1:3])
+    samples = color.lab_to_rgb(tf.concat([lightness[..., tf.newaxis], chroma], axis=-1))
+    with writer.as_default(step=step):
+        tf.summary.image("colorized", samples, max_outputs=4)
+
+
+class _TrainingLoop:
+    """Step counting, progress bar, TensorBoard scalars, checkpoints and the time budget of one session."""
+
+    def __init__(
+        self, out: Path, start_step: int, steps: int, stop_at, time_limit, checkpoint_every: int, progress: bool
+    ) -> None:
+        from tqdm import tqdm
+
+        self.progress_file = out / "progress.json"
+        self.previous_wall_time = (
+            json.loads(self.progress_file.read_text())["wall_time_s"]
+            if start_step and self.progress_file.exists()
+            else 0.0
+        )
+        self.step = start_step
+        self.steps = steps
+        self.last_step = min(steps, stop_at) if stop_at is not None else steps
+        self.time_limit = time_limit
+        self.checkpoint_every = checkpoint_every
+        self.writer = tf.summary.create_file_writer(str(out / "tensorboard"))
+        self.history: list[dict] = []
+        self.begin = time.perf_counter()
+        self.images_done = 0
+        self.last_loss = float("nan")
+        self.out_of_time = False
+        self.bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", desc="training")
+
+    def running(self) -> bool:
+        return self.step < self.last_step and not self.out_of_time
+
+    def record(self, loss: float, images: int, validation_loss: float | None) -> None:
+        self.step += 1
+        self.images_done += images
+        self.last_loss = loss
+        rate = self.images_done / (time.perf_counter() - self.begin)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.1f}")
+        record = {"step": self.step, "loss": loss}
+        with self.writer.as_default(step=self.step):
+            tf.summary.scalar("loss", loss)
+            tf.summary.scalar("images_per_second", rate)
+            if validation_loss is not None:
+                record["validation_loss"] = validation_loss
+                tf.summary.scalar("validation_loss", validation_loss)
+        self.history.append(record)
+        self.out_of_time = self.time_limit is not None and time.perf_counter() - self.begin > self.time_limit
+
+    def wall_time(self) -> float:
+        return self.previous_wall_time + time.perf_counter() - self.begin
+
+    def maybe_checkpoint(self, manager: tf.train.CheckpointManager) -> None:
+        if self.step % self.checkpoint_every == 0 or self.step == self.last_step or self.out_of_time:
+            manager.save(checkpoint_number=self.step)
+            state = json.dumps({"step": self.step, "wall_time_s": self.wall_time()})
+            write_atomically(self.progress_file, lambda p, text=state: p.write_text(text))
+
+    def close(self) -> float:
+        self.bar.close()
+        return self.wall_time()
+
+    def images_per_second(self) -> float | None:
+        elapsed = time.perf_counter() - self.begin
+        return round(self.images_done / elapsed, 2) if self.images_done else None
+
+    def last_validation_loss(self) -> float | None:
+        return next((r["validation_loss"] for r in reversed(self.history) if "validation_loss" in r), None)

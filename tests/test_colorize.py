@@ -220,7 +220,10 @@ def test_bad_weights(tiny_weights, tmp_path) -> None:
 def test_head_selection_is_validated(tiny_weights) -> None:
     from hypercol.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, resolve_weights
 
-    assert resolve_weights() == DEFAULT_WEIGHTS and resolve_weights(head="classification") == SHIPPED_HEADS["classification"]
+    assert (
+        resolve_weights() == DEFAULT_WEIGHTS
+        and resolve_weights(head="classification") == SHIPPED_HEADS["classification"]
+    )
     assert resolve_weights(tiny_weights) == tiny_weights
     with pytest.raises(ValueError, match="head must be one of"):
         colorize(np.zeros((4, 4), np.uint8), head="rainbow")

@@ -1,0 +1,145 @@
+"""The feature cache: building, resuming, copy-paste augmentation, and training a head from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hypercol.features import CHROMA, FeatureCache, build_feature_cache, paste_cutouts
+from hypercol.train import train
+
+CROP = 32
+
+
+def _photos(folder: Path, count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    names = []
+    for index in range(count):
+        top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        ramp = np.linspace(0, 1, 48)[:, None, None]
+        pixels = top * ramp + bottom * (1 - ramp) + rng.normal(0, 12, (48, 64, 3))
+        name = f"p{index}.png"
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / name)
+        names.append(name)
+    return names
+
+
+@pytest.fixture(scope="module")
+def sets_manifest(tmp_path_factory) -> Path:
+    """Two photo sets (one with a gray and a corrupt photo) and a set of cut-outs."""
+    root = tmp_path_factory.mktemp("sets")
+    scenes = _photos(root / "scenes", 6, 1)
+    Image.fromarray(np.full((40, 40), 90, np.uint8)).save(root / "scenes" / "gray.png")
+    (root / "scenes" / "corrupt.png").write_bytes(b"no png")
+    faces = _photos(root / "faces", 4, 2)
+    (root / "cutouts").mkdir()
+    cutout = np.zeros((20, 20, 4), np.uint8)
+    cutout[5:15, 5:15] = (255, 0, 0, 255)
+    Image.fromarray(cutout).save(root / "cutouts" / "red.png")
+    entry = lambda names: [{"file": n, "sha256": ""} for n in names]
+    sets = {
+        "scenes": {
+            "kind": "photos",
+            "root": str(root / "scenes"),
+            "crops_per_photo": 2,
+            "train": entry([*scenes[:5], "gray.png", "corrupt.png"]),
+            "validation": entry(scenes[5:]),
+        },
+        "faces": {
+            "kind": "photos",
+            "root": str(root / "faces"),
+            "train": entry(faces[:3]),
+            "validation": entry(faces[3:]),
+        },
+        "stamps": {"kind": "cutouts", "root": str(root / "cutouts"), "train": entry(["red.png"]), "validation": []},
+    }
+    path = root / "sets.json"
+    path.write_text(json.dumps({"sets": sets}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache(sets_manifest, tiny_spec, tmp_path_factory) -> FeatureCache:
+    out = tmp_path_factory.mktemp("cache")
+    return build_feature_cache(sets_manifest, out, backbone="tiny_vgg", crop_size=CROP, progress=False)
+
+
+def test_cache_holds_taps_of_stride_4_and_up_and_the_chroma(cache, tiny_spec) -> None:
+    deep = [tap for tap in tiny_spec.taps if tap.stride >= 4]
+    assert cache.tap_keys == [tap.key for tap in deep]
+    # gray and corrupt photos leave no rows: 5 colorful photos x 2 crops
+    assert cache.parts("train") == {"scenes": 10, "faces": 3}
+    assert cache.parts("validation") == {"scenes.validation": 1, "faces.validation": 1}
+    arrays = cache.arrays("scenes")
+    for tap in deep:
+        assert arrays[tap.key].shape == (14, CROP // tap.stride, CROP // tap.stride, tap.channels)
+        assert arrays[tap.key].dtype == np.float16
+    chroma = np.asarray(arrays[CHROMA][:10], np.float32)
+    assert chroma.shape == (10, CROP // 4, CROP // 4, 2) and np.abs(chroma).max() > 5  # colorful crops
+
+
+def test_cache_resumes_where_it_stopped_and_gives_the_same_rows(cache, sets_manifest, tmp_path) -> None:
+    out = tmp_path / "again"
+    build_feature_cache(sets_manifest, out, backbone="tiny_vgg", crop_size=CROP, sets=["faces"], progress=False)
+    partial = FeatureCache.open(out)
+    assert partial.parts("train") == {"faces": 3}
+    resumed = build_feature_cache(sets_manifest, out, backbone="tiny_vgg", crop_size=CROP, progress=False)
+    assert resumed.parts("train") == cache.parts("train")
+    for part in ("scenes", "faces", "faces.validation"):
+        for key, array in cache.arrays(part).items():
+            np.testing.assert_array_equal(resumed.arrays(part)[key], array)
+    with pytest.raises(ValueError, match="other settings"):
+        build_feature_cache(sets_manifest, out, backbone="tiny_vgg", crop_size=2 * CROP, progress=False)
+
+
+def test_paste_cutouts_respects_alpha() -> None:
+    crop = np.full((40, 40, 3), 128, np.uint8)
+    transparent = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
+    unchanged = paste_cutouts(crop, [transparent], np.random.default_rng(0), count=2)
+    np.testing.assert_array_equal(unchanged, crop)
+    opaque = Image.new("RGBA", (10, 10), (255, 0, 0, 255))
+    pasted = paste_cutouts(crop, [opaque], np.random.default_rng(0), count=1)
+    red = (pasted[..., 0] == 255) & (pasted[..., 1] == 0)
+    assert 0.02 < red.mean() < 0.6 and (pasted[~red] == 128).all()
+
+
+CACHED = {"backbone": "tiny_vgg", "head": "classification", "batch_size": 4, "progress": False}
+TINY_HEAD = {"base_width": 16, "min_width": 8, "global_context": True}
+
+
+def test_training_from_the_cache_resumes_exactly(cache, tmp_path) -> None:
+    folder = [cache.folder]
+    common = dict(CACHED, head_config=TINY_HEAD, steps=4, checkpoint_every=2)
+    straight = train(folder, out=tmp_path / "straight", **common)
+    train(folder, out=tmp_path / "resumed", stop_at=2, **common)
+    resumed = train(folder, out=tmp_path / "resumed", resume=True, **common)
+    assert straight.card_data.training["steps"] == resumed.card_data.training["steps"] == 4
+    assert straight.card_data.taps == cache.tap_keys
+    assert straight.card_data.training["training_examples"] == {"faces": 3, "scenes": 10}
+    assert np.isfinite(straight.card_data.training["validation_loss"])
+    assert straight.history[-1]["loss"] == pytest.approx(resumed.history[-1]["loss"], rel=1e-3)
+
+
+def test_set_weights_choose_the_sets(cache, tmp_path) -> None:
+    result = train([cache.folder], out=tmp_path / "faces", steps=1, set_weights={"faces": 1.0}, **CACHED)
+    assert result.card_data.training["training_examples"] == {"faces": 3}
+    assert result.card_data.training["validation_images"] == 1  # only the faces' validation crop
+    with pytest.raises(ValueError, match="does not hold"):
+        train([cache.folder], out=tmp_path / "bad", steps=1, set_weights={"cats": 1.0}, **CACHED)
+    with pytest.raises(ValueError, match="not all 0"):
+        train([cache.folder], out=tmp_path / "bad", steps=1, set_weights={"faces": 0.0}, **CACHED)
+    with pytest.raises(ValueError, match="classification head"):
+        train([cache.folder], out=tmp_path / "bad", steps=1, **{**CACHED, "head": "regression"})
+
+
+def test_a_head_trained_from_the_cache_colorizes(cache, tmp_path) -> None:
+    from hypercol.colorizer import Colorizer
+
+    result = train([cache.folder], out=tmp_path / "run", steps=2, working_size=32, head_config=TINY_HEAD, **CACHED)
+    rgb = Colorizer(result.weights).colorize(np.linspace(0, 255, 40 * 50).reshape(40, 50).astype(np.uint8))
+    assert rgb.shape == (40, 50, 3) and rgb.dtype == np.uint8
