@@ -29,7 +29,7 @@ from PIL import Image
 from hypercol._arrays import as_image_batch, lightness
 from hypercol.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path, compose
 from hypercol.evaluate import evaluate_images, format_table, gray_baseline
-from hypercol.metrics import auc_rgb, colorfulness, psnr
+from hypercol.metrics import auc_rgb, colorfulness, hue_error, psnr
 from hypercol.train import find_images, write_atomically
 
 WORKING_SIZES = (224, 256)
@@ -102,11 +102,31 @@ def choose(rows: list[dict], gray: dict, min_colorfulness: float) -> dict:
     return max(colorful, key=lambda r: r["psnr"]) if colorful else max(rows, key=lambda r: r["colorfulness"])
 
 
+FACE_CENTRE = 0.4  # the centre 40% of a face crop is face: skin, eyes, mouth
+
+
+def face_colors(colorizer: Colorizer, paths: list[Path]) -> dict:
+    """Mean :func:`hypercol.metrics.hue_error` over the centre of face crops, for the model and for gray."""
+    sides = {"model": [], "gray": []}
+    for path in paths:
+        truth = load_rgb(path)
+        side = round(min(truth.shape[:2]) * FACE_CENTRE)
+        top, left = (truth.shape[0] - side) // 2, (truth.shape[1] - side) // 2
+        window = (slice(top, top + side), slice(left, left + side))
+        for name, predicted in (("model", colorizer.colorize(truth)), ("gray", gray_baseline(truth))):
+            sides[name].append(hue_error(truth[window], predicted[window]))
+    return {name: {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]} for name, rows in sides.items()}
+
+
 def report(colorizer: Colorizer, name: str, paths: list[Path]) -> dict:
     result = evaluate_images(paths, colorizer)
     beats = np.mean([row["model"]["psnr"] > row["gray"]["psnr"] for row in result["per_image"]])
     print(f"\n{name}: {len(paths)} photos, model beats gray on PSNR for {100 * beats:.0f}%\n{format_table(result)}")
-    return {"photos": len(paths), "mean": result["mean"], "beats_gray_psnr_fraction": float(beats)}
+    summary = {"photos": len(paths), "mean": result["mean"], "beats_gray_psnr_fraction": float(beats)}
+    if name.startswith("faces"):
+        summary["face_colors"] = face_colors(colorizer, paths)
+        print(f"face centre colors: {summary['face_colors']}")
+    return summary
 
 
 def main() -> None:
@@ -121,6 +141,7 @@ def main() -> None:
     parser.add_argument("--reserved", type=Path, help="folder written by examples/reserved_photos.py")
     parser.add_argument("--min-colorfulness", type=float, default=0.65, help="x the truth's colorfulness")
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other heads to report the same way")
     args = parser.parse_args()
 
     card = ModelCard.load(card_path(args.weights))
@@ -140,6 +161,11 @@ def main() -> None:
     evaluations = {name: report(colorizer, name, validation_photos(args.sets, [name])) for name in args.report}
     if args.reserved:
         evaluations["reserved"] = report(colorizer, "reserved", [Path(p) for p in find_images([args.reserved])])
+    for other in args.compare:
+        print(f"\n--- for comparison: {other}")
+        for name in [*args.report, *(["reserved"] if args.reserved else [])]:
+            paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])
+            report(Colorizer(other), name, [Path(p) for p in paths])
     card.metrics = {
         "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): best PSNR with "
         f"colorfulness >= {args.min_colorfulness} x truth",

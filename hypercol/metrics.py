@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from skimage.color import rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-__all__ = ["auc", "auc_rgb", "colorfulness", "evaluate_pair", "psnr", "ssim"]
+__all__ = ["auc", "auc_rgb", "colorfulness", "evaluate_pair", "hue_error", "psnr", "ssim"]
 
 _SSIM_WIN = 7  # skimage's default SSIM window size
 
@@ -105,6 +105,34 @@ def colorfulness(rgb: NDArray[np.uint8]) -> float:
     std = np.hypot(rg.std(), yb.std())
     mean = np.hypot(rg.mean(), yb.mean())
     return float(std + 0.3 * mean)
+
+
+HUE_MIN_CHROMA = 5.0  # below this Lab chroma a pixel's hue is undefined (near gray)
+
+
+def hue_error(truth_rgb: NDArray[np.uint8], pred_rgb: NDArray[np.uint8]) -> dict[str, float]:
+    """How far the colors of uint8 (H, W, 3) ``pred_rgb`` are from the truth's, in Lab.
+
+    - ``hue_degrees``: mean absolute hue-angle difference (0..180) over the pixels where
+      both truth and prediction have chroma >= :data:`HUE_MIN_CHROMA`; NaN if none do
+      (a gray prediction has no hue).
+    - ``gray_fraction``: share of the truth's chromatic pixels predicted near gray.
+    - ``chroma_error``: mean |C_truth - C_pred| over the truth's chromatic pixels.
+    - ``ab_error``: mean Euclidean ab distance over all pixels.
+    """
+    truth_rgb, pred_rgb = _check_pair(truth_rgb, pred_rgb, 3, "rgb")
+    truth_ab, pred_ab = rgb2lab(truth_rgb)[..., 1:], rgb2lab(pred_rgb)[..., 1:]
+    truth_chroma, pred_chroma = np.hypot(*np.moveaxis(truth_ab, -1, 0)), np.hypot(*np.moveaxis(pred_ab, -1, 0))
+    chromatic = truth_chroma >= HUE_MIN_CHROMA
+    both = chromatic & (pred_chroma >= HUE_MIN_CHROMA)
+    difference = np.abs(np.arctan2(truth_ab[..., 1], truth_ab[..., 0]) - np.arctan2(pred_ab[..., 1], pred_ab[..., 0]))
+    difference = np.degrees(np.minimum(difference, 2 * np.pi - difference))
+    return {
+        "hue_degrees": float(difference[both].mean()) if both.any() else float("nan"),
+        "gray_fraction": float(1.0 - both.sum() / chromatic.sum()) if chromatic.any() else 0.0,
+        "chroma_error": float(np.abs(truth_chroma - pred_chroma)[chromatic].mean()) if chromatic.any() else 0.0,
+        "ab_error": float(np.hypot(*np.moveaxis(truth_ab - pred_ab, -1, 0)).mean()),
+    }
 
 
 def evaluate_pair(truth_rgb: NDArray[np.uint8], pred_rgb: NDArray[np.uint8]) -> dict[str, float]:

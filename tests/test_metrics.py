@@ -232,3 +232,21 @@ def test_auc_rejects_shape_mismatch() -> None:
 def test_auc_rejects_bad_max_threshold(threshold) -> None:
     with pytest.raises(ValueError, match="max_threshold must be a non-negative int"):
         auc(OK_AB, OK_AB, max_threshold=threshold)
+
+
+def test_hue_error_of_known_colors() -> None:
+    from hypercol.metrics import hue_error
+
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 200
+    gray = np.full((4, 4, 3), 90, np.uint8)
+    orange = red.copy()
+    orange[..., 1] = 100
+    same = hue_error(red, red)
+    assert same["hue_degrees"] == pytest.approx(0.0, abs=1e-6) and same["gray_fraction"] == 0.0
+    assert same["ab_error"] == pytest.approx(0.0, abs=1e-6)
+    shifted = hue_error(red, orange)
+    assert 10.0 < shifted["hue_degrees"] < 60.0 and shifted["gray_fraction"] == 0.0
+    undefined = hue_error(red, gray)
+    assert np.isnan(undefined["hue_degrees"]) and undefined["gray_fraction"] == 1.0
+    assert undefined["chroma_error"] > 50.0  # sRGB (200, 0, 0) has Lab chroma about 80

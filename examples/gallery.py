@@ -1,0 +1,64 @@
+"""A side-by-side gallery (gray | hypercol | truth) of validation photos, never trained on.
+
+    python examples/gallery.py --sets data/sets.json --set imagenet --count 12 --out docs/gallery_imagenet.jpg
+    python examples/gallery.py --folder ../shared/photos/bw-portraits --count 12 --out docs/portraits.jpg
+
+Photos are the first ``--count`` of the set's validation split (chosen by a hash of the
+file name, see examples/build_photo_sets.py), each shown at ``--height`` pixels. With
+``--folder`` (genuine black-and-white photos, no color truth) rows are input | hypercol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hypercol import colorize
+from hypercol.evaluate import gray_baseline
+
+
+def row(photo: np.ndarray, height: int, with_truth: bool) -> np.ndarray:
+    width = round(photo.shape[1] * height / photo.shape[0])
+    photo = np.asarray(Image.fromarray(photo).resize((width, height), Image.LANCZOS))
+    gap = np.full((height, 6, 3), 255, np.uint8)
+    gray = gray_baseline(photo)
+    return np.concatenate([gray, gap, colorize(photo), *((gap, photo) if with_truth else ())], axis=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", type=Path, help="photo-set manifest")
+    parser.add_argument("--folder", type=Path, help="black-and-white photos to show instead (no truth)")
+    parser.add_argument("--set", default="imagenet")
+    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--height", type=int, default=160)
+    parser.add_argument("--columns", type=int, default=2)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    if args.folder:
+        paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    else:
+        entry = json.loads(args.sets.read_text())["sets"][args.set]
+        paths = [Path(entry["root"]) / item["file"] for item in entry["validation"]]
+    rows = []
+    for path in paths[: args.count]:
+        with Image.open(path) as image:
+            rows.append(row(np.asarray(image.convert("RGB")), args.height, with_truth=not args.folder))
+    width = max(r.shape[1] for r in rows)
+    padded = [np.pad(r, ((0, 6), (0, width - r.shape[1] + 12), (0, 0)), constant_values=255) for r in rows]
+    per_column = -(-len(padded) // args.columns)
+    columns = [padded[i : i + per_column] for i in range(0, len(padded), per_column)]
+    columns[-1] += [np.full_like(padded[0], 255)] * (per_column - len(columns[-1]))
+    sheet = np.concatenate([np.concatenate(c, axis=0) for c in columns], axis=1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(args.out, quality=88)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
