@@ -385,8 +385,8 @@ def _add_cache(subparsers) -> None:
         description=(
             "Build (or resume building) a feature cache from a photo-set manifest "
             "(examples/build_photo_sets.py): fixed random crops of every training photo, with cut-out photos "
-            "pasted onto some, their backbone taps (float16) and target chroma. `hypercol train CACHE "
-            "--head classification` then trains without running the backbone."
+            "pasted onto some, their backbone taps (float16) and target chroma. `hypercol train CACHE` "
+            "then trains a head (classification or regression, both ending at stride 4) without running the backbone."
         ),
     )
     parser.add_argument("sets", type=Path, metavar="SETS_JSON", help="photo-set manifest")

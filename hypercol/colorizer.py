@@ -227,9 +227,9 @@ class Colorizer:
         if self.is_classification:
             certainty = 1.0 - normalised_entropy(output)
             chroma = annealed_mean(output, self._centres, temperature) * tf.pow(certainty, fallback)[..., tf.newaxis]
-            chroma = tf.image.resize(chroma, [size, size], method="bilinear")
         else:
             chroma = output
+        chroma = tf.image.resize(chroma, [size, size], method="bilinear")  # heads may stop at stride 4
         chroma = saturation * chroma[:, : small[0], : small[1], :]
         if not self.edge_aware:
             return tf.concat([tf.zeros_like(chroma), chroma], axis=-1)

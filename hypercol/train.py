@@ -483,9 +483,6 @@ def _open_data(
     from hypercol.features import FeatureCache
 
     if len(data) == 1 and FeatureCache.is_cache(data[0]):
-        if head != "classification":
-            msg = "a feature cache holds the taps of stride >= 4 only: train a classification head from it (--head classification)"
-            raise ValueError(msg)
         return CachedData(data[0], seed=seed, set_weights=set_weights, max_validation_images=max_validation_images)
     if set_weights:
         msg = "set weights apply to a feature cache (see `hypercol cache`), not to photo folders"
@@ -556,6 +553,8 @@ def train(
         prior = {"bins": centres.tolist(), "bin_weights": weights.tolist()}
     else:
         loss_fn = LOSSES[loss]
+        if isinstance(source, CachedData):  # the cache holds taps of stride >= 4 and the chroma at stride 4
+            head_config.update(output_stride=CLASSIFICATION_OUTPUT_STRIDE)
 
     keras.utils.set_random_seed(seed)  # the head's initial weights are part of the run's identity
     with strategy.scope():
