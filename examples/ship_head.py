@@ -32,15 +32,19 @@ from hypercol.evaluate import evaluate_images, format_table, gray_baseline
 from hypercol.metrics import auc_rgb, colorfulness, hue_error, psnr
 from hypercol.train import find_images, write_atomically
 
-WORKING_SIZES = (224, 256)
 TEMPERATURES = (1.0, 0.6, 0.38)
 SATURATIONS = (0.75, 1.0, 1.25, 1.5)
-FALLBACKS = (0.0, 0.5, 1.0)
+FALLBACKS = (0.0, 0.5, 1.0, 2.0)
+# As in training (hypercol.train.ExampleReader): photos less colorful than this are
+# black-and-white or nearly so (ImageNet has a few) and have no color to recover.
+MIN_TRUTH_COLORFULNESS = 8.0
 
 
 def validation_photos(sets_manifest: Path, names: list[str]) -> list[Path]:
+    """The validation split of the named sets, without its black-and-white photos."""
     sets = json.loads(sets_manifest.read_text())["sets"]
-    return [Path(sets[name]["root"]) / item["file"] for name in names for item in sets[name]["validation"]]
+    paths = [Path(sets[name]["root"]) / item["file"] for name in names for item in sets[name]["validation"]]
+    return [path for path in paths if colorfulness(load_rgb(path)) >= MIN_TRUTH_COLORFULNESS]
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -48,7 +52,7 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def sweep(weights: Path, card: ModelCard, photos: list[np.ndarray]) -> list[dict]:
+def sweep(weights: Path, card: ModelCard, photos: list[np.ndarray], working_sizes: list[int]) -> list[dict]:
     """Mean PSNR, AuC and colorfulness of every (working size, T, s, fallback), and the photos' gray/truth figures."""
     rows = []
     classification = card.head_type == "classification"
@@ -57,7 +61,7 @@ def sweep(weights: Path, card: ModelCard, photos: list[np.ndarray]) -> list[dict
             TEMPERATURES if classification else (None,), SATURATIONS, FALLBACKS if classification else (0.0,)
         )
     )
-    for size in WORKING_SIZES:
+    for size in working_sizes:
         card.working_size = size
         colorizer = Colorizer(weights, card=card)
         scores = np.zeros((len(grid), len(photos), 3))
@@ -140,6 +144,7 @@ def main() -> None:
     parser.add_argument("--report", nargs="+", default=["imagenet"], help="sets whose validation split is reported")
     parser.add_argument("--reserved", type=Path, help="folder written by examples/reserved_photos.py")
     parser.add_argument("--min-colorfulness", type=float, default=0.65, help="x the truth's colorfulness")
+    parser.add_argument("--working-sizes", type=int, nargs="+", default=[224], help="working sizes to try")
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other heads to report the same way")
     args = parser.parse_args()
@@ -147,9 +152,11 @@ def main() -> None:
     card = ModelCard.load(card_path(args.weights))
     photos = [load_rgb(p) for p in validation_photos(args.sets, args.choose_on)]
     gray = baseline(photos)
-    rows = sweep(args.weights, card, photos)
-    for row in sorted(rows, key=lambda r: -r["psnr"])[:12]:
-        print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"})
+    rows = sweep(args.weights, card, photos, args.working_sizes)
+    for row in sorted(rows, key=lambda r: -r["colorfulness"]):
+        beats = np.mean(np.array(row["psnr_per_image"]) > np.array(gray["psnr_per_image"]))
+        shown = {k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"}
+        print(shown, f"beats gray on {100 * beats:.0f}%")
     best = choose(rows, gray, args.min_colorfulness)
     print(f"gray: PSNR {gray['psnr']:.3f} AuC {gray['auc']:.3f}; truth colorfulness {gray['truth_colorfulness']:.2f}")
     print(f"chosen: { ({k: v for k, v in best.items() if k != 'psnr_per_image'}) }")
