@@ -79,9 +79,12 @@ def check_knobs(temperature: float | None, saturation: float | None) -> None:
             raise ValueError(msg)
 
 
-def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool) -> tf.Tensor:
-    """(N, H, W, 1) sRGB gray in [0, 1] -> (N, H, W, 2) float32 Lab chroma: backbone taps, then the head."""
-    features = backbone(gray)
+def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool, features=None) -> tf.Tensor:
+    """(N, H, W, 1) sRGB gray in [0, 1] -> (N, H, W, 2) float32 Lab chroma: backbone taps, then the head.
+
+    ``features``: the backbone's taps of ``gray`` when the caller already has them.
+    """
+    features = backbone(gray) if features is None else features
     chroma = head([gray] + [features[tap.key] for tap in backbone.spec.taps], training=training)
     return tf.cast(chroma, tf.float32)
 
@@ -203,7 +206,15 @@ class Colorizer:
 
     def run_network(self, lightness: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(N, H, W) CIE L -> (head output on the square canvas, (N, h, w) CIE L at the working shape)."""
-        size = self.working_size
+        canvas, small_lightness = self.working_canvas(lightness)
+        return chroma_from_gray(self.backbone, self.head, canvas, training=False), small_lightness
+
+    def working_canvas(self, lightness: tf.Tensor, size: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """(N, H, W) CIE L -> ((N, size, size, 1) sRGB gray canvas, (N, h, w) CIE L at the working shape).
+
+        ``size`` defaults to the card's working size.
+        """
+        size = self.working_size if size is None else size
         full = tf.shape(lightness)[1:3]
         scale = size / tf.cast(tf.reduce_max(full), tf.float64)
         small = tf.maximum(1, tf.cast(tf.round(tf.cast(full, tf.float64) * scale), tf.int32))
@@ -213,11 +224,15 @@ class Colorizer:
         rows = tf.minimum(tf.range(size), small[0] - 1)
         cols = tf.minimum(tf.range(size), small[1] - 1)
         canvas = tf.gather(tf.gather(gray, rows, axis=1), cols, axis=2)
-        canvas = tf.ensure_shape(canvas, [None, size, size, 1])
-        return chroma_from_gray(self.backbone, self.head, canvas, training=False), small_lightness[..., 0]
+        return tf.ensure_shape(canvas, [None, size, size, 1]), small_lightness[..., 0]
 
     def decode(self, output, small_lightness, temperature, saturation, fallback) -> tf.Tensor:
-        """Head output -> (N, h, w, 4) guided-upsampling coefficients (see :mod:`hypercol.guided`).
+        """Head output -> (N, h, w, 4) guided-upsampling coefficients (see :mod:`hypercol.guided`)."""
+        chroma = self.decode_chroma(output, small_lightness, temperature, saturation, fallback)
+        return self.coefficients(small_lightness, chroma)
+
+    def decode_chroma(self, output, small_lightness, temperature, saturation, fallback) -> tf.Tensor:
+        """Head output -> (N, h, w, 2) chroma at the working shape.
 
         The chroma is the head's (times ``saturation``); for a classification head, the
         annealed mean at ``temperature`` scaled by its certainty ** ``fallback``.
@@ -230,7 +245,10 @@ class Colorizer:
         else:
             chroma = output
         chroma = tf.image.resize(chroma, [size, size], method="bilinear")  # heads may stop at stride 4
-        chroma = saturation * chroma[:, : small[0], : small[1], :]
+        return saturation * chroma[:, : small[0], : small[1], :]
+
+    def coefficients(self, small_lightness: tf.Tensor, chroma: tf.Tensor) -> tf.Tensor:
+        """(N, h, w) CIE L and (N, h, w, 2) chroma -> (N, h, w, 4) coefficients: guided, or plain when not edge-aware."""
         if not self.edge_aware:
             return tf.concat([tf.zeros_like(chroma), chroma], axis=-1)
         return guided_coefficients(small_lightness, chroma, GUIDED_RADIUS, GUIDED_EPSILON)
@@ -249,16 +267,22 @@ class Colorizer:
         temperature: float | None = None,
         saturation: float | None = None,
         fallback: float | None = None,
+        hints=None,
+        reference=None,
     ) -> np.ndarray:
         """Colorizes one image or a batch; see :func:`hypercol.colorize`.
 
         ``fallback`` overrides the card's uncertainty fallback (classification heads).
         """
+        from hypercol.guidance import prepare_guide
+
         batch = as_image_batch(image)
         knobs = self._knobs(temperature, saturation, fallback)
+        guide = prepare_guide(self, batch, hints, reference)
+        batches = self._chroma_batches(batch, knobs) if guide is None else guide.chroma_batches(batch, knobs)
         output_dtype = np.uint8 if batch.is_integer else np.float32
         outputs = []
-        for lightnesses, chroma in self._chroma_batches(batch, knobs):
+        for lightnesses, chroma in batches:
             for offset, full_lightness in enumerate(lightnesses):
                 rgb = compose(full_lightness, chroma[offset], as_uint8=batch.is_integer)
                 if batch.has_alpha:
@@ -346,8 +370,10 @@ def colorize(
     weights: str | Path | None = None,
     temperature: float | None = None,
     saturation: float | None = None,
+    hints=None,
+    reference=None,
 ) -> np.ndarray:
-    """Colorizes gray photographs.
+    """Colorizes gray photographs, optionally steered by color hints or a reference photo.
 
     ``image``: (H, W), (H, W, 1), (H, W, 3) (reduced to its luminance) or (H, W, 4)
     (alpha kept), or a batch (N, H, W[, C]); uint8, uint16, or float in [0, 1].
@@ -360,5 +386,15 @@ def colorize(
     (safe, desaturated), small = towards the mode (vivid); default from the model card.
     ``saturation`` scales the predicted chroma (1 = as predicted, 0 = gray; default
     from the model card).
+
+    ``hints``: (H, W, 4) RGBA the size of the image ((N, H, W, 4) for a batch); pixels
+    with alpha > 0 ask for their RGB's chroma there, spread to the places that look
+    alike up to the lightness edges (lightness always stays the input's). No hinted
+    pixel: exactly the automatic result.
+    ``reference``: a color photo (H, W, 3) of any size (or a list, one per image, or a
+    :func:`hypercol.guidance.prepare_reference` result): colors are taken from the places
+    of it the backbone finds alike; where nothing matches, the automatic chroma stays.
     """
-    return get_colorizer(weights, head).colorize(image, temperature=temperature, saturation=saturation)
+    return get_colorizer(weights, head).colorize(
+        image, temperature=temperature, saturation=saturation, hints=hints, reference=reference
+    )

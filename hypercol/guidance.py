@@ -1,0 +1,522 @@
+"""User guidance without training: color hints and reference photos (issue 9).
+
+Both steer the automatic result through a **residual** on a coarse grid over the
+colorizer's working canvas (one cell = :data:`CELL` x :data:`CELL` working pixels, the
+classification head's output stride): the chroma becomes the automatic chroma plus the
+residual, and the residual goes through the same edge-aware upsampling as the automatic
+chroma (a guided filter against the lightness); far from any guidance the residual is
+zero and the result is the automatic one.
+
+Every cell carries a descriptor of the frozen backbone's hypercolumn there: each tap is
+pooled or upsampled to the grid, L2-normalised, projected to :data:`FEATURE_DIMS`
+dimensions by a fixed random matrix (Johnson-Lindenstrauss), and the taps are summed;
+descriptors are centred on their mean and L2-normalised before use, so the cosine of two
+cells says how alike the two places look to the backbone.
+
+**Hints** (Levin, Lischinski & Weiss 2004, with hypercolumn affinities): the residual
+``r`` minimises, over the cells,
+
+    sum over neighbouring cells p, q of  w_pq |r_p - r_q|^2          (edge-aware smoothness)
+  + sum over hinted cells i of           hint |r_i - d_i|^2          (the hint wins where it is)
+  + sum over cells p and hinted cells i  K_pi |r_p - d_i|^2          (same-looking places follow it)
+  + prior * sum over cells of            |r_p|^2                     (elsewhere: the automatic chroma)
+
+where ``d_i`` is the hint's chroma minus the automatic chroma at cell ``i``, ``w_pq``
+falls with the lightness step and the descriptor distance between neighbours (color
+stops at edges), and ``K_pi`` is a feature-similarity kernel that carries a hint to far
+parts of the same object. The system is sparse (a grid Laplacian plus a diagonal) and is
+solved directly.
+
+**Reference photo**: the backbone runs on the reference's own lightness (gray against
+gray); each input cell takes the chroma of its most similar reference cells (top-k,
+softmax of the cosines), with their similarity as a confidence; the same smoothness term
+then solves for a residual pulled towards ``confidence * (transferred - automatic)``, so
+places that match nothing well keep the automatic chroma.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from scipy import sparse
+from scipy.sparse.linalg import spsolve
+
+from hypercol import color
+from hypercol._arrays import ImageBatch, as_image_batch, lightness
+
+__all__ = [
+    "CELL",
+    "FEATURE_DIMS",
+    "GuidanceSettings",
+    "DEFAULT_SETTINGS",
+    "Reference",
+    "prepare_reference",
+    "prepare_guide",
+    "Guide",
+]
+
+CELL = 4  # working pixels per grid cell
+FEATURE_DIMS = 64  # descriptor dimensions after the fixed random projection
+PROJECTION_SEED = 9
+GRAY_REFERENCE_CHROMA = 2.0  # a reference whose cells all have less chroma than this is gray
+
+
+@dataclass(frozen=True)
+class GuidanceSettings:
+    """Bandwidths and weights of hints and reference transfer (tuned on validation photos, see README)."""
+
+    # Edge-aware smoothness between neighbouring cells (both hints and reference).
+    smoothness: float = 3.0  # scale of the neighbour weights w_pq
+    lightness_sigma: float = 4.0  # CIE L step at which w_pq falls to exp(-1/2)
+    feature_scale: float = 0.3  # descriptor distance (1 - cosine) at which w_pq falls to exp(-1)
+    tap_weights: tuple[float, ...] | None = None  # per backbone tap; None: see tap_weights()
+    # Hints.
+    hint: float = 100.0  # weight of a hinted cell's own residual
+    prior: float = 0.002  # pull of every cell towards the automatic chroma
+    attraction: float = 1.0  # pull of a cell towards the hints that look like it
+    attraction_scale: float = 0.1  # 1 - cosine at which that pull falls to exp(-1)
+    selectivity: float = 3.0  # how much the best-matching hints outweigh the others
+    attraction_lightness_sigma: float = 10.0  # CIE L difference at which K_pi falls to exp(-1/2)
+    attraction_distance: float = 0.5  # distance (share of the grid's long side) at which K_pi falls to exp(-1/2)
+    # Reference photos.
+    reference_size: int | None = None  # the reference's canvas; None: the colorizer's working size
+    top_k: int = 8
+    match_temperature: float = 0.05  # softmax temperature over the top-k cosines
+    confidence_low: float = 0.5  # top-k mean cosine with confidence 0 (automatic) ...
+    confidence_high: float = 0.8  # ... and with confidence 1 (transferred)
+    transfer: float = 1.0  # weight of the blended chroma against the smoothness
+
+
+DEFAULT_SETTINGS = GuidanceSettings()
+
+
+# --- the network pass: automatic coefficients plus the grid ---------------------------
+
+
+def pool_cells(values: tf.Tensor) -> tf.Tensor:
+    """(N, h, w, C) at the working shape -> (N, ceil(h / CELL), ceil(w / CELL), C) cell means."""
+    shape = tf.shape(values)
+    pad_rows, pad_cols = -shape[1] % CELL, -shape[2] % CELL
+    values = tf.pad(values, [[0, 0], [0, pad_rows], [0, pad_cols], [0, 0]], mode="SYMMETRIC")
+    return tf.nn.avg_pool2d(values, CELL, CELL, "VALID")
+
+
+class _Graphs:
+    """The traced functions guidance adds to one :class:`~hypercol.colorizer.Colorizer`."""
+
+    def __init__(self, colorizer) -> None:
+        self.colorizer = colorizer
+        self.taps = colorizer.backbone.spec.taps
+        rng = np.random.default_rng(PROJECTION_SEED)
+        scale = 1.0 / np.sqrt(FEATURE_DIMS)
+        self.projections = [
+            tf.constant((rng.standard_normal((tap.channels, FEATURE_DIMS)) * scale).astype(np.float32))
+            for tap in self.taps
+        ]
+        knob = tf.TensorSpec([], tf.float32)
+        self.network = tf.function(
+            self._network, input_signature=[tf.TensorSpec([None, None, None], tf.float32)] + [knob] * 3
+        )
+        chroma = tf.TensorSpec([None, None, None, 2], tf.float32)
+        self.steered_coefficients = tf.function(
+            self._steered_coefficients, input_signature=[tf.TensorSpec([None, None, None], tf.float32), chroma, chroma]
+        )
+        self._reference = {}
+
+    def descriptors(self, features: dict, size: int, cells: tf.Tensor) -> tf.Tensor:
+        """Backbone taps on a ``size`` canvas -> (N, rows, cols, taps, FEATURE_DIMS) projected descriptors."""
+        grid = size // CELL
+        projected = []
+        for tap, projection in zip(self.taps, self.projections):
+            values = tf.cast(features[tap.key], tf.float32)
+            if tap.stride < CELL:
+                values = tf.nn.avg_pool2d(values, CELL // tap.stride, CELL // tap.stride, "VALID")
+            elif tap.stride > CELL:
+                values = tf.image.resize(values, [grid, grid], method="bilinear")
+            values = tf.math.l2_normalize(values[:, : cells[0], : cells[1]], axis=-1)
+            projected.append(tf.einsum("nhwc,cd->nhwd", values, projection))
+        return tf.stack(projected, axis=3)
+
+    def _network(self, full_lightness, temperature, saturation, fallback):
+        """(N, H, W) CIE L -> automatic chroma and lightness at the working shape, and per cell: lightness, chroma, descriptors."""
+        from hypercol.colorizer import chroma_from_gray
+
+        colorizer = self.colorizer
+        canvas, small_lightness = colorizer.working_canvas(full_lightness)
+        features = colorizer.backbone(canvas)
+        output = chroma_from_gray(colorizer.backbone, colorizer.head, canvas, training=False, features=features)
+        chroma = colorizer.decode_chroma(output, small_lightness, temperature, saturation, fallback)
+        cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
+        cells = tf.shape(cell_lightness)[1:3]
+        return (
+            chroma,
+            small_lightness,
+            cell_lightness,
+            pool_cells(chroma),
+            self.descriptors(features, colorizer.working_size, cells),
+        )
+
+    def _steered_coefficients(self, small_lightness, chroma, residual):
+        """(N, h, w) CIE L, (N, h, w, 2) automatic chroma and (N, rows, cols, 2) residual per cell -> (N, h, w, 4)."""
+        shape = tf.shape(small_lightness)
+        cells = tf.shape(residual)[1:3]
+        upsampled = tf.image.resize(residual, cells * CELL, method="bilinear")[:, : shape[1], : shape[2]]
+        return self.colorizer.coefficients(small_lightness, chroma + upsampled)
+
+    def reference(self, size: int):
+        """The traced reference pass for a ``size`` canvas: (1, H, W, 3) sRGB -> cell lightness, chroma, descriptors."""
+        if size not in self._reference:
+            spec = tf.TensorSpec([1, None, None, 3], tf.float32)
+            self._reference[size] = tf.function(
+                functools.partial(self._reference_pass, size=size), input_signature=[spec]
+            )
+        return self._reference[size]
+
+    def _reference_pass(self, rgb, size: int):
+        lab = color.rgb_to_lab(rgb)
+        canvas, small_lightness = self.colorizer.working_canvas(lab[..., 0], size)
+        small = tf.shape(small_lightness)[1:3]
+        chroma = tf.image.resize(lab[..., 1:], small, method="area")
+        cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
+        cells = tf.shape(cell_lightness)[1:3]
+        descriptors = self.descriptors(self.colorizer.backbone(canvas), size, cells)
+        return cell_lightness, pool_cells(chroma), descriptors
+
+
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def graphs_for(colorizer) -> _Graphs:
+    """The guidance graphs of ``colorizer``, built once."""
+    graphs = _GRAPHS.get(colorizer)
+    if graphs is None:
+        graphs = _GRAPHS.setdefault(colorizer, _Graphs(colorizer))
+    return graphs
+
+
+# --- the grid and the residual solve ---------------------------------------------------
+
+
+@dataclass
+class Grid:
+    """One image's cells: CIE L (rows, cols), automatic chroma (rows, cols, 2), descriptors (rows, cols, taps, D)."""
+
+    lightness: np.ndarray
+    chroma: np.ndarray
+    features: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.lightness.shape
+
+
+def tap_weights(taps, settings: GuidanceSettings) -> np.ndarray:
+    """Weight of each backbone tap in the descriptors."""
+    if settings.tap_weights is not None:
+        if len(settings.tap_weights) != len(taps):
+            msg = f"tap_weights has {len(settings.tap_weights)} entries for {len(taps)} taps"
+            raise ValueError(msg)
+        return np.asarray(settings.tap_weights, np.float32)
+    return np.array([0.0 if tap.stride < CELL else 0.5 if tap.stride == CELL else 1.0 for tap in taps], np.float32)
+
+
+def unit_descriptors(features: np.ndarray, weights: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """(..., taps, D) projected taps -> (..., D) unit descriptors, centred on ``mean`` (default: their own)."""
+    combined = np.einsum("...td,t->...d", features, weights)
+    flat = combined.reshape(-1, combined.shape[-1])
+    combined = combined - (flat.mean(axis=0) if mean is None else mean)
+    return combined / np.maximum(np.linalg.norm(combined, axis=-1, keepdims=True), 1e-6)
+
+
+@functools.lru_cache(maxsize=32)
+def neighbour_pairs(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices (first, second) of the horizontally and vertically neighbouring cells."""
+    index = np.arange(rows * cols).reshape(rows, cols)
+    first = np.concatenate([index[:, :-1].ravel(), index[:-1, :].ravel()])
+    second = np.concatenate([index[:, 1:].ravel(), index[1:, :].ravel()])
+    return first, second
+
+
+def neighbour_weights(grid: Grid, descriptors: np.ndarray, settings: GuidanceSettings) -> np.ndarray:
+    """w_pq of every neighbour pair: small across a lightness step or a change of what the backbone sees."""
+    first, second = neighbour_pairs(*grid.shape)
+    light = grid.lightness.ravel()
+    flat = descriptors.reshape(-1, descriptors.shape[-1])
+    step = (light[first] - light[second]) ** 2 / (2 * settings.lightness_sigma**2)
+    distance = 1.0 - np.einsum("pd,pd->p", flat[first], flat[second])
+    return settings.smoothness * np.exp(-step - distance / settings.feature_scale)
+
+
+def solve_residual(shape: tuple[int, int], weights: np.ndarray, data: np.ndarray, pull: np.ndarray) -> np.ndarray:
+    """argmin_r sum w_pq |r_p - r_q|^2 + sum data_p |r_p|^2 - 2 pull_p . r_p over the grid: (rows, cols, 2).
+
+    ``weights`` per neighbour pair, ``data`` (cells,) > 0, ``pull`` (cells, 2); a data term
+    ``c |r_p - t|^2`` adds ``c`` to ``data_p`` and ``c t`` to ``pull_p``.
+    """
+    first, second = neighbour_pairs(*shape)
+    cells = shape[0] * shape[1]
+    degree = np.bincount(first, weights, cells) + np.bincount(second, weights, cells)
+    diagonal = np.arange(cells)
+    matrix = sparse.csc_matrix(
+        (
+            np.concatenate([degree + data, -weights, -weights]),
+            (np.concatenate([diagonal, first, second]), np.concatenate([diagonal, second, first])),
+        ),
+        shape=(cells, cells),
+    )
+    solution = spsolve(matrix, pull)
+    return np.asarray(solution, np.float32).reshape(*shape, 2)
+
+
+# --- hints -------------------------------------------------------------------------------
+
+
+def hint_cells(
+    pixels: np.ndarray, working_shape: tuple[int, int], cells: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 4) RGBA hints (uint8, uint16 or float in [0, 1]) -> per cell: alpha sum (cells,), chroma (cells, 2).
+
+    Only pixels with alpha > 0 are read; a cell's chroma is the alpha-weighted mean of
+    its hints' Lab chroma (their lightness is ignored).
+    """
+    rows, cols = np.nonzero(pixels[..., 3])
+    count = cells[0] * cells[1]
+    if rows.size == 0:
+        return np.zeros(count, np.float32), np.zeros((count, 2), np.float32)
+    values = pixels[rows, cols].astype(np.float32)
+    if pixels.dtype.kind == "u":
+        values /= np.iinfo(pixels.dtype).max
+    alpha = values[:, 3]
+    chroma = color.rgb_to_lab(values[:, :3]).numpy()[:, 1:]
+    scale_rows = working_shape[0] / (pixels.shape[0] * CELL)
+    scale_cols = working_shape[1] / (pixels.shape[1] * CELL)
+    cell_rows = np.minimum(((rows + 0.5) * scale_rows).astype(np.int64), cells[0] - 1)
+    cell_cols = np.minimum(((cols + 0.5) * scale_cols).astype(np.int64), cells[1] - 1)
+    index = cell_rows * cells[1] + cell_cols
+    total = np.bincount(index, alpha, count)
+    sums = np.stack([np.bincount(index, alpha * chroma[:, channel], count) for channel in (0, 1)], axis=-1)
+    return total.astype(np.float32), (sums / np.maximum(total, 1e-12)[:, np.newaxis]).astype(np.float32)
+
+
+def propagate_hints(
+    grid: Grid, hinted: np.ndarray, hint_chroma: np.ndarray, weights: np.ndarray, settings: GuidanceSettings
+) -> np.ndarray:
+    """Residual (rows, cols, 2) that brings the hinted cells (bool (cells,)) to ``hint_chroma`` (cells, 2).
+
+    Each cell is pulled towards the hints that look most like it (softmax of their
+    kernel exponents, sharpened by ``selectivity``), as strongly as its best match is alike.
+    """
+    shape = grid.shape
+    descriptors = unit_descriptors(grid.features, weights).reshape(-1, FEATURE_DIMS)
+    hints = np.flatnonzero(hinted)
+    wanted = hint_chroma[hints] - grid.chroma.reshape(-1, 2)[hints]
+    light = grid.lightness.ravel()
+    rows, cols = np.divmod(np.arange(light.size), shape[1])
+    reach = (settings.attraction_distance * max(shape)) ** 2
+    exponent = (
+        (1.0 - descriptors @ descriptors[hints].T) / settings.attraction_scale
+        + (light[:, np.newaxis] - light[hints]) ** 2 / (2 * settings.attraction_lightness_sigma**2)
+        + ((rows[:, np.newaxis] - rows[hints]) ** 2 + (cols[:, np.newaxis] - cols[hints]) ** 2) / (2 * reach)
+    )
+    best = exponent.min(axis=1, keepdims=True)
+    share = np.exp(-settings.selectivity * (exponent - best))
+    share /= share.sum(axis=1, keepdims=True)
+    strength = settings.attraction * np.exp(-best[:, 0])
+    data = settings.prior + strength
+    pull = strength[:, np.newaxis] * (share @ wanted)
+    data[hints] += settings.hint
+    pull[hints] += settings.hint * wanted
+    return solve_residual(shape, neighbour_weights(grid, descriptors, settings), data, pull)
+
+
+# --- reference photos -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference photo prepared once (:func:`prepare_reference`) for any colorizer on ``backbone``."""
+
+    backbone: str
+    lightness: np.ndarray  # (cells,) CIE L
+    chroma: np.ndarray  # (cells, 2)
+    features: np.ndarray  # (cells, taps, FEATURE_DIMS)
+
+
+def check_reference(photo) -> np.ndarray:
+    """A color photo (H, W, 3 or 4; uint8, uint16 or float in [0, 1]) -> float32 (H, W, 3) sRGB in [0, 1]."""
+    if type(photo).__module__.startswith("PIL."):
+        msg = "reference is a PIL image: pass np.asarray(image.convert('RGB'))"
+        raise TypeError(msg)
+    batch = as_image_batch(photo, name="reference")
+    shape = batch.pixels.shape[1:] if not batch.batched else batch.pixels.shape
+    if batch.batched:
+        msg = f"reference must be one photo (H, W, 3), got shape {np.shape(photo)}; for a batch pass a list"
+        raise ValueError(msg)
+    if shape[-1] == 1:
+        msg = "reference is gray (one channel): colors can only be taken from a color photo (H, W, 3)"
+        raise ValueError(msg)
+    rgb = batch.unit_float(0)[..., :3]
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        msg = "reference is gray (R = G = B everywhere): colors can only be taken from a color photo"
+        raise ValueError(msg)
+    return rgb
+
+
+def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None) -> Reference:
+    """Runs the backbone once on ``photo``'s lightness; the result serves every later call with it."""
+    if isinstance(photo, Reference):
+        return photo
+    settings = settings or DEFAULT_SETTINGS
+    rgb = check_reference(photo)
+    size = settings.reference_size or colorizer.working_size
+    long_side = max(rgb.shape[:2])
+    if long_side > 2 * size:  # color and lightness are pooled to the canvas anyway
+        shape = [max(1, round(side * 2 * size / long_side)) for side in rgb.shape[:2]]
+        rgb = tf.image.resize(rgb, shape, method="area").numpy()
+    cell_lightness, chroma, features = graphs_for(colorizer).reference(size)(tf.constant(rgb[np.newaxis]))
+    chroma = chroma.numpy().reshape(-1, 2)
+    if np.hypot(chroma[:, 0], chroma[:, 1]).max() < GRAY_REFERENCE_CHROMA:
+        msg = "reference has no color (it is a gray photo): colors can only be taken from a color photo"
+        raise ValueError(msg)
+    features = features.numpy()
+    return Reference(
+        colorizer.card.backbone,
+        cell_lightness.numpy().ravel(),
+        chroma,
+        features.reshape(-1, *features.shape[3:]),
+    )
+
+
+def transfer_reference(grid: Grid, reference: Reference, weights: np.ndarray, settings: GuidanceSettings) -> np.ndarray:
+    """Residual (rows, cols, 2): ``confidence * (transferred - automatic)`` per cell, smoothed edge-aware.
+
+    A cell's transferred chroma is the softmax-weighted chroma of its top-k most similar
+    reference cells; its confidence rises linearly from 0 to 1 as their mean cosine goes
+    from ``confidence_low`` to ``confidence_high``.
+    """
+    own = np.einsum("...td,t->...d", grid.features, weights).reshape(-1, FEATURE_DIMS)
+    theirs = np.einsum("ctd,t->cd", reference.features, weights)
+    mean = np.concatenate([own, theirs]).mean(axis=0)
+    descriptors = unit_descriptors(grid.features, weights, mean).reshape(-1, FEATURE_DIMS)
+    similarity = descriptors @ unit_descriptors(reference.features, weights, mean).T
+    top_k = min(settings.top_k, similarity.shape[1])
+    best = np.argpartition(-similarity, top_k - 1, axis=1)[:, :top_k]
+    cosines = np.take_along_axis(similarity, best, axis=1)
+    softmax = np.exp((cosines - cosines.max(axis=1, keepdims=True)) / settings.match_temperature)
+    softmax /= softmax.sum(axis=1, keepdims=True)
+    transferred = np.einsum("pk,pkc->pc", softmax, reference.chroma[best])
+    span = settings.confidence_high - settings.confidence_low
+    confidence = np.clip((cosines.mean(axis=1) - settings.confidence_low) / span, 0.0, 1.0)
+    data = np.full(confidence.shape, settings.transfer)
+    pull = (settings.transfer * confidence)[:, np.newaxis] * (transferred - grid.chroma.reshape(-1, 2))
+    return solve_residual(grid.shape, neighbour_weights(grid, descriptors, settings), data, pull)
+
+
+# --- one colorize call ---------------------------------------------------------------------
+
+
+def check_hints(hints, batch: ImageBatch) -> ImageBatch:
+    """Validates hints against the images: RGBA, one per image, the images' size."""
+    if type(hints).__module__.startswith("PIL."):
+        msg = "hints is a PIL image: pass np.asarray(image.convert('RGBA'))"
+        raise TypeError(msg)
+    checked = as_image_batch(hints, name="hints")
+    height, width, channels = checked.pixels.shape[1:]
+    if channels != 4:
+        msg = (
+            f"hints must be RGBA (H, W, 4): alpha > 0 marks a hint, its RGB the wanted color; got {channels} channel(s)"
+        )
+        raise ValueError(msg)
+    if checked.batched != batch.batched or checked.pixels.shape[:3] != batch.pixels.shape[:3]:
+        wanted = batch.pixels.shape[:3] if batch.batched else batch.pixels.shape[1:3]
+        given = checked.pixels.shape[:3] if checked.batched else (height, width)
+        msg = f"hints must match the image: shape {(*wanted, 4)} expected, got {(*given, 4)}"
+        raise ValueError(msg)
+    return checked
+
+
+def _references(colorizer, reference, count: int, settings: GuidanceSettings) -> list[Reference | None]:
+    """One prepared reference (or None) per image: a single photo serves them all, a list gives one each."""
+    if reference is None:
+        return [None] * count
+    if isinstance(reference, list | tuple):
+        if len(reference) != count:
+            msg = f"a list of references needs one per image: {count} image(s), {len(reference)} reference(s)"
+            raise ValueError(msg)
+        return [None if photo is None else prepare_reference(colorizer, photo, settings) for photo in reference]
+    return [prepare_reference(colorizer, reference, settings)] * count
+
+
+class Guide:
+    """The validated hints and prepared references of one colorize call."""
+
+    def __init__(self, colorizer, hints: ImageBatch | None, references: list, settings: GuidanceSettings) -> None:
+        for prepared in references:
+            if prepared is not None and prepared.backbone != colorizer.card.backbone:
+                msg = f"reference was prepared for backbone {prepared.backbone!r}, this head runs on {colorizer.card.backbone!r}"
+                raise ValueError(msg)
+        self.colorizer = colorizer
+        self.graphs = graphs_for(colorizer)
+        self.hints = hints
+        self.references = references
+        self.settings = settings
+        self.tap_weights = tap_weights(self.graphs.taps, settings)
+        hinted = [hints is not None and bool(np.any(hints.pixels[index][..., 3])) for index in range(len(references))]
+        self.guided = [flag or prepared is not None for flag, prepared in zip(hinted, references)]
+        self.hinted = hinted
+
+    def chroma_batches(self, batch: ImageBatch, knobs: Sequence[tf.Tensor]):
+        """Like ``Colorizer._chroma_batches``: unguided images go through the automatic graph unchanged."""
+        index, count = 0, len(batch.pixels)
+        while index < count:
+            stop = index + 1
+            while stop < count and stop - index < self.colorizer.batch_size and self.guided[stop] == self.guided[index]:
+                stop += 1
+            lightnesses = [lightness(batch, position) for position in range(index, stop)]
+            stacked = tf.constant(np.stack(lightnesses))
+            if self.guided[index]:
+                yield lightnesses, self.coefficients(stacked, range(index, stop), knobs)
+            else:
+                yield lightnesses, self.colorizer._predict_chroma(stacked, *knobs)
+            index = stop
+
+    def coefficients(self, stacked: tf.Tensor, indices: range, knobs: Sequence[tf.Tensor]) -> tf.Tensor:
+        """Coefficients of the automatic chroma plus the guidance residuals of the images."""
+        chroma, small_lightness, cell_lightness, cell_chroma, features = self.graphs.network(stacked, *knobs)
+        working_shape = tuple(small_lightness.shape[1:3])
+        residuals = []
+        for offset, index in enumerate(indices):
+            grid = Grid(cell_lightness[offset].numpy(), cell_chroma[offset].numpy(), features[offset].numpy())
+            residuals.append(self.residual(grid, index, working_shape))
+        return self.graphs.steered_coefficients(small_lightness, chroma, tf.constant(np.stack(residuals)))
+
+    def residual(self, grid: Grid, index: int, working_shape: tuple[int, int]) -> np.ndarray:
+        """The image's residual per cell: the reference's transfer first, then the hints on top of it."""
+        residual = np.zeros((*grid.shape, 2), np.float32)
+        if self.references[index] is not None:
+            residual += transfer_reference(grid, self.references[index], self.tap_weights, self.settings)
+        if self.hinted[index]:
+            total, hint_chroma = hint_cells(self.hints.pixels[index], working_shape, grid.shape)
+            steered = Grid(grid.lightness, grid.chroma + residual, grid.features)
+            residual += propagate_hints(steered, total > 0, hint_chroma, self.tap_weights, self.settings)
+        return residual
+
+
+def prepare_guide(
+    colorizer, batch: ImageBatch, hints=None, reference=None, settings: GuidanceSettings | None = None
+) -> Guide | None:
+    """Checks the guidance of a call; None when there is nothing to steer (the automatic path, bit for bit).
+
+    ``settings`` default to :data:`DEFAULT_SETTINGS` as it is at the call.
+    """
+    if hints is None and reference is None:
+        return None
+    settings = settings or DEFAULT_SETTINGS
+    checked = check_hints(hints, batch) if hints is not None else None
+    guide = Guide(colorizer, checked, _references(colorizer, reference, len(batch.pixels), settings), settings)
+    return guide if any(guide.guided) else None
