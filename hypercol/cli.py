@@ -63,6 +63,15 @@ def _add_colorize(subparsers) -> None:
         help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
     )
     _add_knobs(parser)
+    parser.add_argument(
+        "--hints",
+        type=Path,
+        metavar="PNG",
+        help="color hints for a single INPUT: a transparent image of its size whose painted pixels give wanted colors",
+    )
+    parser.add_argument(
+        "--reference", type=Path, metavar="PHOTO", help="a color photo to take colors from (any size), for every INPUT"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary and problems")
 
@@ -213,6 +222,33 @@ def _write_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> b
             os.unlink(temp)
 
 
+def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
+    """``hints`` and ``reference`` keyword arguments from --hints and --reference, read and checked once."""
+    from PIL import Image, ImageOps
+
+    from hypercol.guidance import prepare_reference
+    from hypercol.pil import hints_to_array, reference_to_array
+
+    guidance = {}
+    for name, convert in (("hints", hints_to_array), ("reference", reference_to_array)):
+        path = getattr(args, name)
+        if path is None:
+            continue
+        try:
+            with Image.open(path) as image:
+                guidance[name] = convert(ImageOps.exif_transpose(image))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"--{name} {str(path)!r}: {error}") from error
+    if "hints" in guidance and len(jobs) > 1:
+        raise UsageError(f"--hints are painted for one photo, but {len(jobs)} images are to be colorized")
+    if "reference" in guidance:
+        try:
+            guidance["reference"] = prepare_reference(colorizer, guidance["reference"])
+        except ValueError as error:
+            raise UsageError(f"--reference {str(args.reference)!r}: {error}") from error
+    return guidance
+
+
 def _run_colorize(args) -> int:
     from tqdm import tqdm
 
@@ -231,12 +267,13 @@ def _run_colorize(args) -> int:
             colorizer = get_colorizer(args.weights, args.head)
         except (ValueError, OSError) as error:
             raise UsageError(str(error)) from error
+        guidance = _guidance(args, colorizer, jobs)
         mode_bits = 0o666 & ~_umask()
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
                 try:
                     rgb = colorizer.colorize(
-                        _read(job.source), temperature=args.temperature, saturation=args.saturation
+                        _read(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
                     )
                     done = _write_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
                 except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["ColorizeFilter", "SUPPORTED_MODES", "image_to_array"]
+__all__ = ["ColorizeFilter", "SUPPORTED_MODES", "image_to_array", "hints_to_array", "reference_to_array"]
 
 # Mode -> the mode we read pixels in. "I;16" keeps 16 bits; "1" and "P" become gray.
 SUPPORTED_MODES = {
@@ -39,6 +39,32 @@ def image_to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert(mode))
 
 
+# Modes that keep colors apart from gray; gray modes cannot be references.
+_COLOR_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+def hints_to_array(image: Image.Image) -> np.ndarray:
+    """A PIL image with transparency (RGBA, LA, PA, or P/RGB/L with a transparent color) -> uint8 (H, W, 4)."""
+    if not isinstance(image, Image.Image):
+        msg = f"hints must be a PIL image with transparency, got {type(image).__name__}"
+        raise TypeError(msg)
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
+        msg = f"hints must have transparency (mode RGBA, LA or PA, or a transparent color): transparent pixels are not hints; got mode {image.mode!r}"
+        raise ValueError(msg)
+    return np.asarray(image.convert("RGBA"))
+
+
+def reference_to_array(image: Image.Image) -> np.ndarray:
+    """A color PIL image -> uint8 (H, W, 3); a gray mode is refused."""
+    if not isinstance(image, Image.Image):
+        msg = f"reference must be a PIL image, got {type(image).__name__}"
+        raise TypeError(msg)
+    if image.mode not in _COLOR_MODES:
+        msg = f"reference must be a color photo; mode {image.mode!r} is gray (color modes: {', '.join(_COLOR_MODES)})"
+        raise ValueError(msg)
+    return np.asarray(image.convert("RGB"))
+
+
 def _caller_info(core) -> dict:
     """``info`` of the Image whose core ``Image.filter`` passed us ({} when called some other way)."""
     frame = sys._getframe(2)
@@ -58,6 +84,8 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
     ``head`` picks a shipped head ("regression" or "classification"), ``weights`` your own
     (``.weights.h5`` with its card); default: the shipped default head.
     ``temperature`` and ``saturation`` are those of :func:`hypercol.colorize`.
+    ``hints``: an image the size of the filtered one whose opaque pixels give wanted colors
+    (RGBA, LA, PA or with a transparent color); ``reference``: a color photo to take colors from.
     """
 
     name = "Colorize"
@@ -69,6 +97,8 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         head: str | None = None,
         temperature: float | None = None,
         saturation: float | None = None,
+        hints: Image.Image | None = None,
+        reference: Image.Image | None = None,
     ) -> None:
         from hypercol.colorizer import check_knobs, resolve_weights
 
@@ -81,6 +111,13 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         self.head = head
         self.temperature = temperature
         self.saturation = saturation
+        self.hints = None if hints is None else hints_to_array(hints)
+        self.reference = None if reference is None else reference_to_array(reference)
+        if self.reference is not None:
+            from hypercol.guidance import check_reference
+
+            check_reference(self.reference)
+        self._prepared = None  # (colorizer, prepared reference), made at the first use
 
     def filter(self, image):
         # Pillow hands filters an ImagingCore; wrap it to read it as an image.
@@ -89,10 +126,25 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         pixels = image_to_array(wrapped)
         from hypercol.colorizer import get_colorizer
 
-        rgb = get_colorizer(self.weights, self.head).colorize(
-            pixels, temperature=self.temperature, saturation=self.saturation
+        colorizer = get_colorizer(self.weights, self.head)
+        rgb = colorizer.colorize(
+            pixels,
+            temperature=self.temperature,
+            saturation=self.saturation,
+            hints=self.hints,
+            reference=self._prepared_reference(colorizer),
         )
         return Image.fromarray(rgb).im
+
+    def _prepared_reference(self, colorizer):
+        """The reference's backbone pass, once per filter (the same colorizer serves every use)."""
+        if self.reference is None:
+            return None
+        if self._prepared is None or self._prepared[0] is not colorizer:
+            from hypercol.guidance import prepare_reference
+
+            self._prepared = (colorizer, prepare_reference(colorizer, self.reference))
+        return self._prepared[1]
 
     def __repr__(self) -> str:
         return f"ColorizeFilter(weights={self.weights!r}, head={self.head!r}, temperature={self.temperature!r}, saturation={self.saturation!r})"
