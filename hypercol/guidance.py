@@ -13,19 +13,20 @@ dimensions by a fixed random matrix (Johnson-Lindenstrauss), and the taps are su
 descriptors are centred on their mean and L2-normalised before use, so the cosine of two
 cells says how alike the two places look to the backbone.
 
-**Hints** (Levin, Lischinski & Weiss 2004, with hypercolumn affinities): the residual
-``r`` minimises, over the cells,
+**Hints** (Levin, Lischinski & Weiss 2004, with hypercolumn affinities): with ``a`` the
+automatic chroma and ``h_i`` the chroma of the hint in cell ``i``, the residual ``r``
+minimises, over the cells,
 
-    sum over neighbouring cells p, q of  w_pq |r_p - r_q|^2          (edge-aware smoothness)
-  + sum over hinted cells i of           hint |r_i - d_i|^2          (the hint wins where it is)
-  + sum over cells p and hinted cells i  K_pi |r_p - d_i|^2          (same-looking places follow it)
-  + prior * sum over cells of            |r_p|^2                     (elsewhere: the automatic chroma)
+    sum over neighbouring cells p, q   w_pq |r_p - r_q|^2            (edge-aware smoothness)
+  + sum over hinted cells i            hint |a_i + r_i - h_i|^2      (the hint wins where it is)
+  + sum over cells p                   K_p |a_p + r_p - h(p)|^2      (same-looking places take its color)
+  + prior * sum over cells p           |r_p|^2                       (elsewhere: the automatic chroma)
 
-where ``d_i`` is the hint's chroma minus the automatic chroma at cell ``i``, ``w_pq``
-falls with the lightness step and the descriptor distance between neighbours (color
-stops at edges), and ``K_pi`` is a feature-similarity kernel that carries a hint to far
-parts of the same object. The system is sparse (a grid Laplacian plus a diagonal) and is
-solved directly.
+where ``w_pq`` falls with the lightness step and the descriptor distance between
+neighbours (color stops at edges), ``h(p)`` is the color of the hints most like cell
+``p`` and ``K_p`` a kernel of how alike its best match is (descriptor cosine, lightness,
+distance): it carries a hint to far parts of the same object. The system is sparse (a
+grid Laplacian plus a diagonal) and is solved directly.
 
 **Reference photo**: the backbone runs on the reference's own lightness (gray against
 gray); each input cell takes the chroma of its most similar reference cells (top-k,
@@ -79,12 +80,14 @@ class GuidanceSettings:
     hint: float = 100.0  # weight of a hinted cell's own residual
     prior: float = 0.002  # pull of every cell towards the automatic chroma
     attraction: float = 1.0  # pull of a cell towards the hints that look like it
-    attraction_scale: float = 0.1  # 1 - cosine at which that pull falls to exp(-1)
-    selectivity: float = 3.0  # how much the best-matching hints outweigh the others
+    attraction_scale: float = 0.15  # 1 - cosine at which that pull falls to exp(-1)
+    selectivity: float = 1.0  # how much the best-matching hints outweigh the others
     attraction_lightness_sigma: float = 10.0  # CIE L difference at which K_pi falls to exp(-1/2)
     attraction_distance: float = 0.5  # distance (share of the grid's long side) at which K_pi falls to exp(-1/2)
     # Reference photos.
-    reference_size: int | None = None  # the reference's canvas; None: the colorizer's working size
+    # The reference's canvas (long side) as a share of the working size (rounded to the backbone's stride):
+    # 160 for the shipped heads' 224, half the cost of a 224 backbone pass.
+    reference_scale: float = 160 / 224
     top_k: int = 8
     match_temperature: float = 0.05  # softmax temperature over the top-k cosines
     confidence_low: float = 0.5  # top-k mean cosine with confidence 0 (automatic) ...
@@ -225,12 +228,20 @@ def tap_weights(taps, settings: GuidanceSettings) -> np.ndarray:
     return np.array([0.0 if tap.stride < CELL else 0.5 if tap.stride == CELL else 1.0 for tap in taps], np.float32)
 
 
-def unit_descriptors(features: np.ndarray, weights: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
-    """(..., taps, D) projected taps -> (..., D) unit descriptors, centred on ``mean`` (default: their own)."""
-    combined = np.einsum("...td,t->...d", features, weights)
-    flat = combined.reshape(-1, combined.shape[-1])
-    combined = combined - (flat.mean(axis=0) if mean is None else mean)
-    return combined / np.maximum(np.linalg.norm(combined, axis=-1, keepdims=True), 1e-6)
+def weighted_taps(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(..., taps, D) projected taps -> (..., D): their sum weighted by ``weights`` (taps,)."""
+    return np.einsum("...td,t->...d", features, weights)
+
+
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    """Each (..., D) vector scaled to unit length (zero stays zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-6)
+
+
+def unit_descriptors(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(..., taps, D) projected taps -> (..., D) unit descriptors, centred on their own mean."""
+    combined = weighted_taps(features, weights)
+    return normalised(combined - combined.reshape(-1, combined.shape[-1]).mean(axis=0))
 
 
 @functools.lru_cache(maxsize=32)
@@ -308,13 +319,15 @@ def propagate_hints(
 ) -> np.ndarray:
     """Residual (rows, cols, 2) that brings the hinted cells (bool (cells,)) to ``hint_chroma`` (cells, 2).
 
-    Each cell is pulled towards the hints that look most like it (softmax of their
-    kernel exponents, sharpened by ``selectivity``), as strongly as its best match is alike.
+    Each cell's color is pulled towards the colors of the hints that look most like it
+    (softmax of their kernel exponents, sharpened by ``selectivity``), as strongly as its
+    best match is alike.
     """
     shape = grid.shape
     descriptors = unit_descriptors(grid.features, weights).reshape(-1, FEATURE_DIMS)
     hints = np.flatnonzero(hinted)
-    wanted = hint_chroma[hints] - grid.chroma.reshape(-1, 2)[hints]
+    automatic = grid.chroma.reshape(-1, 2)
+    wanted = hint_chroma[hints] - automatic[hints]
     light = grid.lightness.ravel()
     rows, cols = np.divmod(np.arange(light.size), shape[1])
     reach = (settings.attraction_distance * max(shape)) ** 2
@@ -328,7 +341,7 @@ def propagate_hints(
     share /= share.sum(axis=1, keepdims=True)
     strength = settings.attraction * np.exp(-best[:, 0])
     data = settings.prior + strength
-    pull = strength[:, np.newaxis] * (share @ wanted)
+    pull = strength[:, np.newaxis] * (share @ hint_chroma[hints] - automatic)  # towards the hints' own colors
     data[hints] += settings.hint
     pull[hints] += settings.hint * wanted
     return solve_residual(shape, neighbour_weights(grid, descriptors, settings), data, pull)
@@ -373,7 +386,8 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
         return photo
     settings = settings or DEFAULT_SETTINGS
     rgb = check_reference(photo)
-    size = settings.reference_size or colorizer.working_size
+    stride = colorizer.backbone.spec.max_stride
+    size = max(1, round(colorizer.working_size * settings.reference_scale / stride)) * stride
     long_side = max(rgb.shape[:2])
     if long_side > 2 * size:  # color and lightness are pooled to the canvas anyway
         shape = [max(1, round(side * 2 * size / long_side)) for side in rgb.shape[:2]]
@@ -399,14 +413,12 @@ def transfer_reference(grid: Grid, reference: Reference, weights: np.ndarray, se
     reference cells; its confidence rises linearly from 0 to 1 as their mean cosine goes
     from ``confidence_low`` to ``confidence_high``.
     """
-    own = np.einsum("...td,t->...d", grid.features, weights).reshape(-1, FEATURE_DIMS)
-    theirs = np.einsum("ctd,t->cd", reference.features, weights)
-    mean = np.concatenate([own, theirs]).mean(axis=0)
-    descriptors = unit_descriptors(grid.features, weights, mean).reshape(-1, FEATURE_DIMS)
-    similarity = descriptors @ unit_descriptors(reference.features, weights, mean).T
-    top_k = min(settings.top_k, similarity.shape[1])
-    best = np.argpartition(-similarity, top_k - 1, axis=1)[:, :top_k]
-    cosines = np.take_along_axis(similarity, best, axis=1)
+    own = weighted_taps(grid.features, weights).reshape(-1, FEATURE_DIMS)
+    theirs = weighted_taps(reference.features, weights)
+    mean = np.concatenate([own, theirs]).mean(axis=0)  # both photos on one origin
+    descriptors, theirs = normalised(own - mean), normalised(theirs - mean)
+    similarity = tf.matmul(descriptors, theirs, transpose_b=True)  # multi-threaded, unlike numpy's partition
+    cosines, best = (values.numpy() for values in tf.math.top_k(similarity, min(settings.top_k, len(theirs))))
     softmax = np.exp((cosines - cosines.max(axis=1, keepdims=True)) / settings.match_temperature)
     softmax /= softmax.sum(axis=1, keepdims=True)
     transferred = np.einsum("pk,pkc->pc", softmax, reference.chroma[best])
