@@ -1,0 +1,323 @@
+"""Color hints and reference photos (issue 9) on the tiny backbone + random head.
+
+Synthetic scenes make the expectations exact: flat regions of one gray level are "one
+object" to the backbone, a large lightness step is a strong edge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import color as skcolor
+
+from hypercol import ColorizeFilter, colorize
+from hypercol.cli import main
+from hypercol.guidance import DEFAULT_SETTINGS, FEATURE_DIMS, Grid, Reference, prepare_reference, propagate_hints
+
+DARK, BRIGHT = 90, 225  # gray levels: CIE L 38 and 89, a strong edge between them
+RED = (170, 25, 25)  # CIE L 36, like DARK
+YELLOW = (235, 225, 70)  # CIE L 89, like BRIGHT
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    return skcolor.rgb2lab(rgb[..., :3])
+
+
+def chroma_of(rgb_color) -> np.ndarray:
+    return lab(np.array([[rgb_color]], np.uint8))[0, 0, 1:]
+
+
+def stripes(height: int = 96, width: int = 144) -> np.ndarray:
+    """Dark | bright | dark vertical thirds: the two dark thirds look alike, the bright band between is an edge."""
+    image = np.full((height, width), DARK, np.uint8)
+    image[:, width // 3 : 2 * width // 3] = BRIGHT
+    return image
+
+
+def dots(shape, points, rgb=RED, size: int = 3) -> np.ndarray:
+    """(H, W, 4) uint8 hints: ``size`` x ``size`` opaque squares of ``rgb`` at ``points``."""
+    hints = np.zeros((*shape, 4), np.uint8)
+    for row, col in points:
+        hints[row : row + size, col : col + size] = (*rgb, 255)
+    return hints
+
+
+def ab_distance(rgb: np.ndarray, target) -> np.ndarray:
+    return np.linalg.norm(lab(rgb)[..., 1:] - target, axis=-1)
+
+
+# --- hints --------------------------------------------------------------------------------
+
+
+def test_no_hint_is_bit_identical(tiny_colorizer) -> None:
+    image = stripes()
+    automatic = tiny_colorizer.colorize(image)
+    np.testing.assert_array_equal(tiny_colorizer.colorize(image, hints=np.zeros((96, 144, 4), np.uint8)), automatic)
+    painted_but_clear = np.dstack([np.full((96, 144, 3), 200, np.uint8), np.zeros((96, 144), np.uint8)])
+    np.testing.assert_array_equal(tiny_colorizer.colorize(image, hints=painted_but_clear), automatic)
+    batch = np.stack([image, image[::-1], 255 - image])
+    np.testing.assert_array_equal(
+        tiny_colorizer.colorize(batch, hints=np.zeros((3, 96, 144, 4), np.uint8)), tiny_colorizer.colorize(batch)
+    )
+
+
+def test_hinted_pixels_get_the_hint(tiny_colorizer) -> None:
+    image = stripes()
+    automatic = tiny_colorizer.colorize(image)
+    # Each hint's color has about its region's lightness, so its chroma fits in the gamut there.
+    points = {(20, 10): RED, (70, 30): RED, (40, 70): YELLOW, (80, 120): RED}
+    hints = sum(dots(image.shape, [point], rgb) for point, rgb in points.items())
+    out = tiny_colorizer.colorize(image, hints=hints)
+    for (row, col), rgb in points.items():
+        window = (slice(row, row + 3), slice(col, col + 3))
+        assert ab_distance(out[window], chroma_of(rgb)).max() < 8, (row, col)
+        assert ab_distance(automatic[window], chroma_of(rgb)).min() > 30  # the random head alone is far off
+
+
+def test_hint_fills_its_object_and_stops_at_the_edge(tiny_colorizer) -> None:
+    image = stripes()
+    out = tiny_colorizer.colorize(image, hints=dots(image.shape, [(10, 10)]))
+    automatic = tiny_colorizer.colorize(image)
+    red = chroma_of(RED)
+    near, band = (slice(40, 90), slice(5, 40)), (slice(0, 96), slice(56, 88))
+    # The rest of the hinted dark third, far below the dot, turns red up to its edge.
+    assert ab_distance(out[near], red).mean() < 0.25 * ab_distance(automatic[near], red).mean()
+    # The bright band beyond the strong edge keeps its automatic color.
+    assert ab_distance(out[band], lab(automatic[band])[..., 1:]).mean() < 3
+
+
+def test_far_cells_that_look_alike_take_the_hint() -> None:
+    """On a grid whose descriptors say "A B A" (the same object on both sides of another one)."""
+    rows, cols = 8, 24
+    features = np.zeros((rows, cols, 1, FEATURE_DIMS), np.float32)
+    features[..., 0, 0] = 1.0  # A
+    features[:, 8:16, 0, :] = 0.0
+    features[:, 8:16, 0, 1] = 1.0  # B
+    lightness = np.full((rows, cols), 50.0, np.float32)
+    lightness[:, 8:16] = 70.0
+    grid = Grid(lightness, np.zeros((rows, cols, 2), np.float32), features)
+    hinted = np.zeros(rows * cols, bool)
+    hinted[2 * cols + 2] = True
+    wanted = np.zeros((rows * cols, 2), np.float32)
+    wanted[2 * cols + 2] = (40.0, 20.0)
+    residual = propagate_hints(grid, hinted, wanted, np.ones(1, np.float32), DEFAULT_SETTINGS)
+    assert np.abs(residual[:, :8] - (40.0, 20.0)).max() < 2  # its own part of A
+    assert np.abs(residual[:, 16:] - (40.0, 20.0)).max() < 8  # the far part of A, across B
+    assert np.abs(residual[:, 8:16]).max() < 2  # B keeps the automatic color
+
+
+def test_lightness_is_kept(tiny_colorizer) -> None:
+    image = stripes() // 2 + np.add.outer(np.arange(96), np.arange(144)).astype(np.uint8) // 4
+    hints = dots(image.shape, [(5, 5), (50, 60), (80, 130)], rgb=(20, 200, 240))
+    for out in (
+        tiny_colorizer.colorize(image, hints=hints),
+        tiny_colorizer.colorize(image, reference=_reference_photo()),
+        tiny_colorizer.colorize(image, hints=hints, reference=_reference_photo()),
+    ):
+        assert np.abs(lab(out)[..., 0] - lab(np.dstack([image] * 3))[..., 0]).max() <= 1.0
+
+
+def test_batch_of_hints_and_alpha(tiny_colorizer) -> None:
+    image = stripes()
+    rgba = np.dstack([image] * 3 + [np.full_like(image, 77)])
+    batch = np.stack([rgba, rgba])
+    hints = np.stack([dots(image.shape, [(10, 10)]), np.zeros((96, 144, 4), np.uint8)])
+    out = tiny_colorizer.colorize(batch, hints=hints)
+    assert out.shape == (2, 96, 144, 4) and np.all(out[..., 3] == 77)
+    np.testing.assert_array_equal(out[0], tiny_colorizer.colorize(rgba, hints=hints[0]))
+    np.testing.assert_array_equal(out[1], tiny_colorizer.colorize(rgba))
+
+
+def test_float_hints_and_images(tiny_colorizer) -> None:
+    image = stripes()
+    hints = dots(image.shape, [(10, 10)])
+    out = tiny_colorizer.colorize(image / 255.0, hints=hints / 255.0)
+    assert out.dtype == np.float32
+    expected = tiny_colorizer.colorize(image, hints=hints)
+    assert np.abs(np.rint(out * 255) - expected).max() <= 2
+
+
+# --- reference photos --------------------------------------------------------------------------
+
+
+def _reference_photo() -> np.ndarray:
+    """The stripes' scene in color at another size (120 x 200): blue dark thirds, a yellow bright band."""
+    lab_image = np.zeros((120, 200, 3))
+    lab_image[:] = (38, 10, -45)
+    lab_image[:, 67:133] = (89, -5, 70)
+    return (skcolor.lab2rgb(lab_image) * 255).round().astype(np.uint8)
+
+
+def test_reference_colors_matching_places(tiny_colorizer) -> None:
+    image = stripes()
+    out = lab(tiny_colorizer.colorize(image, reference=_reference_photo()))
+    dark, bright = out[:, :40], out[:, 56:88]
+    assert dark[..., 2].mean() < -25  # blue, from the dark part of the reference
+    assert bright[..., 2].mean() > 35  # yellow, from the bright part
+
+
+def test_prepared_reference_is_reused(tiny_colorizer) -> None:
+    image = stripes()
+    prepared = prepare_reference(tiny_colorizer, _reference_photo())
+    assert isinstance(prepared, Reference)
+    np.testing.assert_array_equal(
+        tiny_colorizer.colorize(image, reference=prepared), tiny_colorizer.colorize(image, reference=_reference_photo())
+    )
+    batch = np.stack([image, image[::-1]])
+    out = tiny_colorizer.colorize(batch, reference=[prepared, None])
+    np.testing.assert_array_equal(out[1], tiny_colorizer.colorize(image[::-1]))
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+IMAGE = stripes(24, 36)
+
+
+@pytest.mark.parametrize(
+    ("hints", "error", "match"),
+    [
+        (np.zeros((10, 10, 4), np.uint8), ValueError, r"hints must match the image: shape \(24, 36, 4\)"),
+        (np.zeros((24, 36, 3), np.uint8), ValueError, "RGBA"),
+        (np.zeros((24, 36), np.uint8), ValueError, "RGBA"),
+        (np.zeros((2, 24, 36, 4), np.uint8), ValueError, "must match the image"),
+        (np.zeros((24, 36, 4), np.int32), TypeError, "dtype int32"),
+        (np.zeros((24, 36, 4), bool), TypeError, "dtype bool"),
+        (np.full((24, 36, 4), np.nan, np.float32), ValueError, "NaN"),
+        (np.full((24, 36, 4), 2.0, np.float32), ValueError, r"\[0, 1\]"),
+        (np.zeros((0, 36, 4), np.uint8), ValueError, "empty"),
+        (Image.new("RGBA", (36, 24)), TypeError, "PIL image"),
+        ("hints.png", TypeError, "dtype"),
+    ],
+)
+def test_bad_hints(tiny_colorizer, hints, error, match) -> None:
+    with pytest.raises(error, match=match):
+        tiny_colorizer.colorize(IMAGE, hints=hints)
+
+
+def test_batch_needs_a_batch_of_hints(tiny_colorizer) -> None:
+    with pytest.raises(ValueError, match=r"shape \(2, 24, 36, 4\) expected"):
+        tiny_colorizer.colorize(np.stack([IMAGE, IMAGE]), hints=np.zeros((24, 36, 4), np.uint8))
+
+
+GRAYISH = np.dstack([IMAGE, IMAGE, IMAGE + 1])  # chroma well under 1
+
+
+@pytest.mark.parametrize(
+    ("reference", "error", "match"),
+    [
+        (IMAGE, ValueError, "gray"),
+        (IMAGE[..., None], ValueError, "gray"),
+        (np.dstack([IMAGE] * 3), ValueError, "gray"),
+        (GRAYISH, ValueError, "no color"),
+        (np.zeros((0, 0, 3), np.uint8), ValueError, "empty"),
+        (np.full((8, 8, 3), np.nan, np.float32), ValueError, "NaN"),
+        (np.zeros((8, 8, 3), bool), TypeError, "dtype bool"),
+        (np.zeros((2, 8, 8, 3), np.uint8), ValueError, "one photo"),
+        ([_reference_photo()] * 3, ValueError, "one per image"),
+        (Image.new("RGB", (8, 8)), TypeError, "PIL image"),
+    ],
+)
+def test_bad_references(tiny_colorizer, reference, error, match) -> None:
+    with pytest.raises(error, match=match):
+        tiny_colorizer.colorize(IMAGE, reference=reference)
+
+
+def test_top_level_colorize_takes_both(tiny_weights) -> None:
+    out = colorize(IMAGE, weights=tiny_weights, hints=dots(IMAGE.shape, [(2, 2)]), reference=_reference_photo())
+    assert out.shape == (24, 36, 3) and out.dtype == np.uint8
+
+
+# --- Pillow filter -------------------------------------------------------------------------------
+
+
+def test_filter_with_hints_and_reference(tiny_weights, tiny_colorizer) -> None:
+    image = stripes()
+    hints = Image.fromarray(dots(image.shape, [(10, 10)]), "RGBA")
+    reference = Image.fromarray(_reference_photo())
+    out = Image.fromarray(image).filter(ColorizeFilter(tiny_weights, hints=hints, reference=reference))
+    assert out.mode == "RGB" and out.size == (144, 96)
+    expected = tiny_colorizer.colorize(image, hints=np.asarray(hints), reference=np.asarray(reference))
+    np.testing.assert_array_equal(np.asarray(out), expected)
+    Image.fromarray(image).filter(ColorizeFilter(tiny_weights, hints=hints.convert("LA")))
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"hints": Image.new("RGB", (144, 96))}, ValueError, "transparency"),
+        ({"hints": np.zeros((96, 144, 4), np.uint8)}, TypeError, "PIL image"),
+        ({"reference": Image.new("L", (20, 20))}, ValueError, "gray"),
+        ({"reference": Image.new("RGB", (20, 20), (90, 90, 90))}, ValueError, "gray"),
+        ({"reference": "photo.jpg"}, TypeError, "PIL image"),
+    ],
+)
+def test_filter_refuses_bad_guidance(tiny_weights, options, error, match) -> None:
+    with pytest.raises(error, match=match):
+        ColorizeFilter(tiny_weights, **options)
+
+
+def test_filter_hints_of_another_size(tiny_weights) -> None:
+    guided = ColorizeFilter(tiny_weights, hints=Image.new("RGBA", (10, 10)))
+    with pytest.raises(ValueError, match="must match the image"):
+        Image.fromarray(stripes()).filter(guided)
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scene(tmp_path):
+    """tmp/gray.png, tmp/hints.png (one red dot), tmp/reference.jpg, tmp/gray_reference.png."""
+    Image.fromarray(stripes()).save(tmp_path / "gray.png")
+    Image.fromarray(dots((96, 144), [(10, 10)]), "RGBA").save(tmp_path / "hints.png")
+    Image.fromarray(_reference_photo()).save(tmp_path / "reference.jpg", quality=95)
+    Image.fromarray(stripes()).save(tmp_path / "gray_reference.png")
+    return tmp_path
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(map(str, argv)))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_hints_and_reference(scene, tiny_weights, tiny_colorizer, capsys) -> None:
+    out = scene / "out.png"
+    code, stdout, _ = _run(
+        capsys, "colorize", scene / "gray.png", "-o", out, "--weights", tiny_weights,
+        "--hints", scene / "hints.png", "--reference", scene / "reference.jpg",
+    )  # fmt: skip
+    assert code == 0 and "1 colorized" in stdout
+    with Image.open(scene / "reference.jpg") as reference:
+        expected = tiny_colorizer.colorize(
+            stripes(), hints=dots((96, 144), [(10, 10)]), reference=np.asarray(reference.convert("RGB"))
+        )
+    with Image.open(out) as image:
+        np.testing.assert_array_equal(np.asarray(image), expected)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "extra", "message"),
+    [
+        (["gray.png"], ["--hints", "gray_reference.png"], "transparency"),
+        (["gray.png"], ["--reference", "gray_reference.png"], "gray"),
+        (["gray.png"], ["--reference", "missing.jpg"], "missing.jpg"),
+        (["gray.png", "gray_reference.png"], ["--hints", "hints.png"], "painted for one photo, but 2 images"),
+    ],
+)
+def test_cli_guidance_usage_errors(scene, tiny_weights, capsys, inputs, extra, message) -> None:
+    argv = [scene / name for name in inputs] + ["-o", scene / "out", "--weights", tiny_weights]
+    argv += [extra[0], scene / extra[1]]
+    code, _, stderr = _run(capsys, "colorize", *argv)
+    assert code == 2 and message in stderr
+    assert not (scene / "out").exists()
+
+
+def test_cli_hints_of_another_size_fail_the_file(scene, tiny_weights, capsys) -> None:
+    Image.new("RGBA", (10, 10)).save(scene / "small_hints.png")
+    code, _, stderr = _run(
+        capsys, "colorize", scene / "gray.png", "-o", scene / "out", "--weights", tiny_weights,
+        "--hints", scene / "small_hints.png",
+    )  # fmt: skip
+    assert code == 1 and "must match the image" in stderr
