@@ -66,3 +66,12 @@ PUBLISHED_SEED001 = {
 # Issue 2 targets.
 TARGET_VS_VGG16 = 0.35
 TARGET_2048_VS_256 = 4.0
+
+# Issue 9: a colorize call steered by hints or a reference photo against the automatic
+# call of the same image, alternating round by round. Hints: 100 random 3 x 3 dots (the
+# most of the measured cases); reference: a new 512 x 512 color photo every call (its
+# backbone pass included), and the same reference prepared once.
+GUIDANCE_SIZE = 512
+GUIDANCE_ROUNDS = 5
+GUIDANCE_HINTS = 100
+TARGET_GUIDANCE = 1.5

@@ -21,6 +21,7 @@ from cases import (
     PUBLISHED_SEED001,
     SIZES,
     TARGET_2048_VS_256,
+    TARGET_GUIDANCE,
     TARGET_VS_VGG16,
 )
 
@@ -130,6 +131,23 @@ def build(data: dict) -> str:
             f"≤ {target:g}{unit} | {verdict} |"
         )
     add("")
+
+    # --- issue 9 --------------------------------------------------------------------------
+    guided = by_kind.get("issue9_guidance", [])
+    if guided:
+        add("## Issue 9: hints and reference photos (each against the automatic call, alternating round by round)")
+        add("")
+        add("| call | guided | automatic | ratio (medians) | per-round ratios | target | |")
+        add("|---|---|---|---|---|---|---|")
+        for row in guided:
+            mine, theirs = row.per_image, row.get("reference_median_s")
+            rounds = [a / b for a, b in zip(row.stats.get("data", []), row.get("reference_s"))]
+            verdict = "met" if mine / theirs <= TARGET_GUIDANCE else "**missed**"
+            add(
+                f"| {row.get('name')}, {row.get('size')}x{row.get('size')} | {_ms(mine)} ms | {_ms(theirs)} ms | "
+                f"**{mine / theirs:.2f}x** | {min(rounds):.2f} to {max(rounds):.2f} | ≤ {TARGET_GUIDANCE:g}x | {verdict} |"
+            )
+        add("")
 
     # --- hypercol end to end -----------------------------------------------------------
     add("## hypercol `colorize`, end to end (uint8 gray in, uint8 RGB out)")
