@@ -9,9 +9,10 @@ zero and the result is the automatic one.
 
 Every cell carries a descriptor of the frozen backbone's hypercolumn there: each tap is
 pooled or upsampled to the grid, L2-normalised, projected to :data:`FEATURE_DIMS`
-dimensions by a fixed random matrix (Johnson-Lindenstrauss), and the taps are summed;
-descriptors are centred on their mean and L2-normalised before use, so the cosine of two
-cells says how alike the two places look to the backbone.
+dimensions by a fixed random matrix (Johnson-Lindenstrauss), and the taps are summed
+(weighted by :func:`tap_weights`); descriptors are centred on their mean and
+L2-normalised before use, so the cosine of two cells says how alike the two places look
+to the backbone.
 
 **Hints** (Levin, Lischinski & Weiss 2004, with hypercolumn affinities): with ``a`` the
 automatic chroma and ``h_i`` the chroma of the hint in cell ``i``, the residual ``r``
@@ -77,13 +78,13 @@ class GuidanceSettings:
     feature_scale: float = 0.3  # descriptor distance (1 - cosine) at which w_pq falls to exp(-1)
     tap_weights: tuple[float, ...] | None = None  # per backbone tap; None: see tap_weights()
     # Hints.
-    hint: float = 100.0  # weight of a hinted cell's own residual
+    hint: float = 100.0  # weight that keeps a hinted cell at the hint's chroma
     prior: float = 0.002  # pull of every cell towards the automatic chroma
     attraction: float = 1.0  # pull of a cell towards the hints that look like it
     attraction_scale: float = 0.15  # 1 - cosine at which that pull falls to exp(-1)
     selectivity: float = 1.0  # how much the best-matching hints outweigh the others
-    attraction_lightness_sigma: float = 10.0  # CIE L difference at which K_pi falls to exp(-1/2)
-    attraction_distance: float = 0.5  # distance (share of the grid's long side) at which K_pi falls to exp(-1/2)
+    attraction_lightness_sigma: float = 10.0  # CIE L difference at which the pull falls to exp(-1/2)
+    attraction_distance: float = 0.5  # distance (share of the grid's long side) at which it falls to exp(-1/2)
     # Reference photos.
     # The reference's canvas (long side) as a share of the working size (rounded to the backbone's stride):
     # 160 for the shipped heads' 224, half the cost of a 224 backbone pass.
