@@ -319,6 +319,12 @@ def _add_train(subparsers) -> None:
         help="feature cache: sampling weight of each photo set (default: uniform over examples; unlisted sets: 0)",
     )
     parser.add_argument("--global-context", action="store_true", help="add the image-wide feature mean to the head")
+    parser.add_argument(
+        "--rebalance-lambda",
+        type=float,
+        default=0.5,
+        help="classification: uniform mix of the class rebalancing (1 = no rebalancing; Zhang et al.: 0.5)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
@@ -359,6 +365,7 @@ def _run_train(args) -> int:
             learning_rate=args.learning_rate,
             loss=args.loss,
             set_weights=args.set_weights,
+            rebalance_mix=args.rebalance_lambda,
             head_config={"global_context": True} if args.global_context else None,
             checkpoint_every=args.checkpoint_every,
             validate_every=args.validate_every,
