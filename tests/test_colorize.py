@@ -229,3 +229,31 @@ def test_head_selection_is_validated(tiny_weights) -> None:
         colorize(np.zeros((4, 4), np.uint8), head="rainbow")
     with pytest.raises(ValueError, match="either weights= .* or head="):
         colorize(np.zeros((4, 4), np.uint8), head="regression", weights=tiny_weights)
+
+
+# --- robustness (issue 10) ---------------------------------------------------------------------
+
+
+def test_masked_arrays_with_masked_values_are_refused(tiny_colorizer) -> None:
+    hidden_nan = np.ma.masked_invalid(np.where(np.eye(6, dtype=bool), np.nan, 0.5))
+    hidden_out_of_range = np.ma.masked_greater(np.where(np.eye(6, dtype=bool), 7.0, 0.25), 1.0)
+    for image in (hidden_nan, hidden_out_of_range, np.ma.masked_all((6, 6), np.uint8)):
+        with pytest.raises(ValueError, match=r"masked array with \d+ masked values.*filled\("):
+            tiny_colorizer.colorize(image)
+    nothing_masked = np.ma.masked_invalid(CAMERA[:20, :30])
+    np.testing.assert_array_equal(tiny_colorizer.colorize(nothing_masked), tiny_colorizer.colorize(CAMERA[:20, :30]))
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8", ">u1"])
+def test_big_endian_inputs_equal_native_ones(tiny_colorizer, dtype) -> None:
+    native = np.dtype(dtype).newbyteorder("=")
+    image = CAMERA[:20, :30].astype(native) if native.kind == "u" else (CAMERA[:20, :30] / 255.0).astype(native)
+    if native == np.uint16:
+        image = image * np.uint16(257)
+    np.testing.assert_array_equal(tiny_colorizer.colorize(image.astype(dtype)), tiny_colorizer.colorize(image))
+
+
+def test_batch_of_too_many_pixels_is_refused_before_allocating(tiny_colorizer) -> None:
+    many = np.broadcast_to(np.uint8(0), (101, 1000, 1000))  # each image fits, the whole call does not
+    with pytest.raises(ValueError, match="101,000,000 pixels in 101 images.*fewer images per call"):
+        tiny_colorizer.colorize(many)
