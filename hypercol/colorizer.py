@@ -15,6 +15,8 @@ the op-by-op graph on large images.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +58,8 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 _COMPOSE_CHUNKS = (2**18, 2**16)  # pixels per XLA call, largest first
 HEAD_TYPES = ("regression", "classification")
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al.'s choice; a card may set its own from evaluation
+# Far beyond vivid: at a few times the predicted chroma every color is already at the gamut's edge.
+MAX_SATURATION = 100.0
 # Guided upsampling at the working size: one window spans about two cells of the
 # classification head's stride-4 output; epsilon = (3 L units)^2 in the [0, 1] guide.
 GUIDED_RADIUS = 4
@@ -72,10 +76,20 @@ def card_path(weights: str | Path) -> Path:
 
 
 def check_knobs(temperature: float | None, saturation: float | None) -> None:
-    """Raises ValueError unless each given knob is a finite number in range (None is "the default")."""
-    for name, value, low in (("temperature", temperature, 1e-3), ("saturation", saturation, 0.0)):
-        if value is not None and (not isinstance(value, int | float) or not np.isfinite(value) or value < low):
-            msg = f"{name} must be a finite number >= {low:g}, got {value!r}"
+    """Checks each given knob (None is "the default"): TypeError unless a real number (numpy's too,
+    not bool), ValueError unless finite and in range."""
+    for name, value, low, high in (
+        ("temperature", temperature, 1e-3, math.inf),
+        ("saturation", saturation, 0.0, MAX_SATURATION),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            msg = f"{name} must be a real number, got {value!r}"
+            raise TypeError(msg)
+        if not (math.isfinite(value) and low <= value <= high):
+            bounds = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+            msg = f"{name} must be a finite number {bounds}, got {value!r}"
             raise ValueError(msg)
 
 
