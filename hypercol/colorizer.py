@@ -18,7 +18,7 @@ import json
 import math
 import numbers
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +129,14 @@ class ModelCard:
         except json.JSONDecodeError as error:
             msg = f"model card {str(path)!r} is not valid JSON: {error}"
             raise ValueError(msg) from None
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        if not isinstance(data, dict):
+            msg = f"model card {str(path)!r} must be a JSON object, got a {type(data).__name__}"
+            raise ValueError(msg)  # noqa: TRY004 -- the file's content is wrong, not the caller's argument
+        for name, spec in cls.__dataclass_fields__.items():
+            if name not in data and spec.default is MISSING and spec.default_factory is MISSING:
+                msg = f"model card {str(path)!r} lacks {name!r}"
+                raise ValueError(msg)
+        return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -166,7 +172,11 @@ class Colorizer:
         self.batch_size = batch_size
         self.backbone: Backbone = load_backbone(self.card.backbone, taps=self.card.taps)
         trained = build_head(self.backbone.spec.taps, **self.card.head)
-        trained.load_weights(str(self.weights))
+        try:
+            trained.load_weights(str(self.weights))
+        except (OSError, ValueError, KeyError) as error:  # h5py: OSError for a file that is not HDF5
+            msg = f"head weights {str(self.weights)!r} could not be read as this card's head: {error}"
+            raise ValueError(msg) from error
         self.head = fold_batch_norms(trained, self.backbone.spec.taps, **self.card.head)
         self.working_size = int(self.card.working_size)
         if self.working_size % self.backbone.spec.max_stride:

@@ -297,3 +297,20 @@ def test_batch_of_too_many_pixels_is_refused_before_allocating(tiny_colorizer) -
     many = np.broadcast_to(np.uint8(0), (101, 1000, 1000))  # each image fits, the whole call does not
     with pytest.raises(ValueError, match="101,000,000 pixels in 101 images.*fewer images per call"):
         tiny_colorizer.colorize(many)
+
+
+def test_unreadable_weights_and_malformed_cards(tiny_weights, tmp_path) -> None:
+    card = tiny_weights.with_name("tiny.json").read_text()
+    (tmp_path / "garbage.weights.h5").write_bytes(b"not hdf5" * 64)
+    (tmp_path / "garbage.json").write_text(card)
+    with pytest.raises(ValueError, match="head weights .*garbage.weights.h5.* could not be read"):
+        Colorizer(tmp_path / "garbage.weights.h5")
+    (tmp_path / "listed.weights.h5").write_bytes(tiny_weights.read_bytes())
+    for text, match in [
+        ("[1, 2]", "must be a JSON object, got a list"),
+        ('"tiny"', "must be a JSON object, got a str"),
+        (json.dumps({"taps": ["a"]}), "lacks 'backbone'"),
+    ]:
+        (tmp_path / "listed.json").write_text(text)
+        with pytest.raises(ValueError, match=match):
+            Colorizer(tmp_path / "listed.weights.h5")
