@@ -176,3 +176,40 @@ def test_help_and_version(capsys) -> None:
     assert "colorize" in capsys.readouterr().out
     assert main(["--version"]) == 0
     assert "hypercol" in capsys.readouterr().out
+
+
+# --- robustness (issue 10) -------------------------------------------------------------------
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+
+
+@needs_fifo
+def test_odd_folder_entries_are_skipped_and_reported(photos, tmp_path, tiny_weights, capsys) -> None:
+    (photos / "dangling.png").symlink_to(photos / "gone.png")
+    (photos / "loop.png").symlink_to(photos / "loop.png")
+    os.mkfifo(photos / "p.png")  # reading it would wait for a writer forever
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 0
+    assert "3 colorized, 3 skipped, 0 failed" in stdout
+    for name, what in [("dangling.png", "dangling symlink"), ("loop.png", "symlink loop"), ("p.png", "FIFO")]:
+        assert f"skipped: {photos / name}: a {what}, not a regular file" in err
+    assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
+    code, _, err = _run(capsys, "colorize", str(photos / "*.png"), "-o", out, "--weights", tiny_weights)
+    assert code == 0 and "a FIFO, not a regular file" in err
+    code, _, err = _run(capsys, "colorize", photos / "p.png", "-o", out, "--weights", tiny_weights)
+    assert code == 2 and "is a FIFO, not a regular file" in err
+
+
+@needs_fifo
+def test_a_file_that_becomes_a_fifo_is_not_opened(photos, tmp_path, tiny_weights, monkeypatch) -> None:
+    import hypercol.cli
+
+    def swap_in_a_fifo(path: Path):  # the race: a regular file when listed, a FIFO when read
+        path.unlink()
+        os.mkfifo(path)
+        return read(path)
+
+    read = hypercol.cli._read
+    monkeypatch.setattr(hypercol.cli, "_read", swap_in_a_fifo)
+    assert main(["colorize", str(photos / "b.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)]) == 1
