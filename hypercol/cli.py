@@ -168,6 +168,18 @@ def _target(found: _Found, out: Path, suffix: str, out_is_file: bool) -> Path:
     return folder / f"{found.path.stem}{suffix}.png"
 
 
+def _without_earlier_outputs(images: list[_Found], out: Path, suffix: str) -> list[_Found]:
+    """``images`` less those that are the outputs of others (an earlier run into the input folder wrote them).
+
+    With an empty suffix an output's name cannot tell it from a photo, so nothing is left out;
+    files named on the command line are always kept.
+    """
+    if not suffix:
+        return images
+    outputs = {_target(found, out, suffix, False).resolve() for found in images}
+    return [found for found in images if found.named or found.path.resolve() not in outputs]
+
+
 def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
     """Output path for each input: (jobs to run, skipped messages, refused messages)."""
     out = Path(args.output)
@@ -180,6 +192,8 @@ def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
         raise UsageError(f"OUT {str(out)!r} looks like a file name, but {len(images)} images are given: pass a folder")
     if not out_is_file and out.exists() and not out.is_dir():
         raise UsageError(f"OUT {str(out)!r} exists and is not a folder")
+    if not out_is_file:
+        images = _without_earlier_outputs(images, out, args.suffix)
     inputs = {found.path.resolve() for found in images}
     input_ids = {_file_id(found.path) for found in images}
     jobs, refused, claimed = [], [], {}

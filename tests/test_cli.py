@@ -213,3 +213,16 @@ def test_a_file_that_becomes_a_fifo_is_not_opened(photos, tmp_path, tiny_weights
     read = hypercol.cli._read
     monkeypatch.setattr(hypercol.cli, "_read", swap_in_a_fifo)
     assert main(["colorize", str(photos / "b.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)]) == 1
+
+
+def test_second_run_into_the_input_folder_leaves_its_outputs_alone(photos, tiny_weights, capsys) -> None:
+    argv = ["colorize", photos, "-o", photos, "--weights", tiny_weights]
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "3 colorized, 0 skipped, 0 failed" in stdout
+    first = _snapshot(photos)
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "0 colorized, 3 skipped, 0 failed" in stdout
+    assert _snapshot(photos) == first and not list(photos.rglob("*_color_color.png"))
+    code, stdout, _ = _run(capsys, *argv, "--overwrite")
+    assert code == 0 and "3 colorized, 0 skipped, 0 failed" in stdout
+    assert set(_snapshot(photos)) == set(first)
