@@ -1,13 +1,29 @@
-"""File-system care for the command: only regular files are read."""
+"""File-system care for the command: only regular files are read, and temporaries never outlive a run.
+
+The command writes each output through a temporary beside it, named
+``.hypercol-PID-XXXXXXXX.NAME.tmp``. A run that is killed (SIGKILL, a power cut) cannot
+remove its own; the next run into the same folder removes those whose process is gone,
+and never touches any other file.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import re
 import stat
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["not_regular", "open_regular"]
+__all__ = ["not_regular", "open_regular", "make_temporary", "remove_stale_temporaries"]
+
+_TEMPORARY_PREFIX = ".hypercol-"
+_TEMPORARY_NAME = re.compile(r"\.hypercol-(?P<pid>\d+)-[a-z0-9_]{8}\..*\.tmp", re.DOTALL)  # mkstemp's 8 characters
+# The output's name inside a temporary's is cut to this: the temporary's own name must
+# fit the file system's limit (usually 255 bytes) whenever the output's does.
+_NAME_BYTES_IN_TEMPORARY = 100
 
 
 def _kind(mode: int) -> str | None:
@@ -47,3 +63,40 @@ def open_regular(path: Path):
         os.close(descriptor)
         raise
     return os.fdopen(descriptor, "rb")
+
+
+def make_temporary(target: Path) -> tuple[int, str]:
+    """A new temporary beside ``target`` (``.hypercol-PID-XXXXXXXX.NAME.tmp``): (open descriptor, path)."""
+    name = target.name
+    while len(os.fsencode(name)) > _NAME_BYTES_IN_TEMPORARY:
+        name = name[:-1]
+    return tempfile.mkstemp(dir=target.parent, prefix=f"{_TEMPORARY_PREFIX}{os.getpid()}-", suffix=f".{name}.tmp")
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill(pid, 0) would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: it exists, as another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
+    """Removes the temporaries in ``folders`` whose run is gone (killed mid-write); returns them."""
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMPORARY_NAME.fullmatch(entry.name)
+            if match and entry.is_file(follow_symlinks=False) and not _process_exists(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed

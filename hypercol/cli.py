@@ -2,26 +2,30 @@
 
 Each subcommand is two functions, ``_add_NAME(subparsers)`` which declares its
 arguments and ``_run_NAME(args) -> int``, and one entry in ``_SUBCOMMANDS``.
-Exit codes: 0 success, 1 some input failed, 2 usage error.
+Exit codes: 0 success, 1 some input failed, 2 usage error, 130 interrupted (Ctrl+C),
+143 terminated (SIGTERM; the output being written is removed either way).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
+import signal
 import sys
-import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypercol._files import not_regular, open_regular
+from hypercol._files import make_temporary, not_regular, open_regular, remove_stale_temporaries
 
 __all__ = ["main", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 
 class UsageError(Exception):
@@ -244,7 +248,7 @@ def _write_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> b
     if file_format == "JPEG" and image.mode == "RGBA":
         image = image.convert("RGB")
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    descriptor, temp = make_temporary(target)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             image.save(stream, format=file_format)
@@ -289,6 +293,7 @@ def _run_colorize(args) -> int:
     written = 0
     if jobs:
         colorizer = _load_colorizer(args)
+        remove_stale_temporaries({job.target.parent for job in jobs})
         mode_bits = 0o666 & ~_umask()
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
@@ -536,8 +541,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the ``hypercol`` command; returns the exit code."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl+C, so that the same clean-up runs."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the command runs, SIGTERM raises :class:`_Terminated` (in the main thread only)."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _escaping_output():
+    """While the command runs, characters that stdout/stderr cannot encode (a file name under
+    PYTHONIOENCODING=ascii) are printed as backslash escapes instead of stopping the run."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        errors = getattr(stream, "errors", None)
+        if errors in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+            changed.append((stream, errors))
+    try:
+        yield
+    finally:
+        for stream, errors in changed:
+            stream.reconfigure(errors=errors)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -548,9 +590,17 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"hypercol {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hypercol: interrupted", file=sys.stderr)
-        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the ``hypercol`` command; returns the exit code (see the module's docstring)."""
+    with _sigterm_as_interrupt(), _escaping_output():
+        try:
+            return _run(argv)
+        except KeyboardInterrupt as interrupt:  # Ctrl+C or SIGTERM, at any point: no traceback
+            terminated = isinstance(interrupt, _Terminated)
+            print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
