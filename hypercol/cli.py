@@ -271,13 +271,15 @@ def _write_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> b
 
 
 def _load_colorizer(args):
-    """The colorizer for the command line's head: UsageError if it cannot be loaded."""
+    """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
     from hypercol.colorizer import get_colorizer
 
     try:
-        return get_colorizer(args.weights, args.head)
+        colorizer = get_colorizer(args.weights, args.head)
+        colorizer.settings(args.temperature, args.saturation)
     except (ValueError, OSError) as error:
         raise UsageError(str(error)) from error
+    return colorizer
 
 
 def _run_colorize(args) -> int:

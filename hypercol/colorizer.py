@@ -202,12 +202,13 @@ class Colorizer:
 
     def settings(self, temperature: float | None = None, saturation: float | None = None) -> tuple[float, float]:
         """The (temperature, saturation) a call runs with: the given values or the card's defaults, checked."""
+        check_knobs(temperature, saturation)
         if temperature is not None and not self.is_classification:
             msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
             raise ValueError(msg)
         temperature = self.card.temperature if temperature is None else temperature
         saturation = self.card.saturation if saturation is None else saturation
-        check_knobs(temperature, saturation)
+        check_knobs(temperature, saturation)  # the card's own too
         return float(temperature), float(saturation)
 
     def _knobs(

@@ -293,3 +293,18 @@ def test_sigterm_removes_the_temporary_being_written(photos, tmp_path, tiny_weig
     assert code == 143 and "hypercol: interrupted (SIGTERM)" in err and "colorized" not in stdout
     assert not [path for path in out.rglob("*") if path.is_file()]
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        (["--temperature", "nan"], "temperature must be a finite number"),
+        (["--saturation", "1e15"], r"saturation must be a finite number in [0, 100]"),
+        (["--saturation=-1"], "saturation must be a finite number"),
+        (["--temperature", "0.5"], "temperature applies to classification heads"),
+    ],
+)
+def test_bad_knobs_are_usage_errors(photos, tmp_path, tiny_weights, capsys, knobs, message) -> None:
+    code, _, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights, *knobs)
+    assert code == 2 and message in err
+    assert not (tmp_path / "out").exists()
