@@ -4,6 +4,7 @@ Each subcommand is two functions, ``_add_NAME(subparsers)`` which declares its
 arguments and ``_run_NAME(args) -> int``, and one entry in ``_SUBCOMMANDS``.
 Exit codes: 0 success, 1 some input failed, 2 usage error, 130 interrupted (Ctrl+C),
 143 terminated (SIGTERM; the output being written is removed either way).
+TensorFlow's log lines are hidden unless ``-v``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypercol._files import make_temporary, not_regular, open_regular, remove_stale_temporaries
+from hypercol._quiet import import_tensorflow_quietly, show_tensorflow_logs
 
 __all__ = ["main", "IMAGE_EXTENSIONS"]
 
@@ -539,7 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, add, run in _SUBCOMMANDS:
         add(subparsers)
-        subparsers.choices[name].set_defaults(run=run)
+        subparser = subparsers.choices[name]
+        subparser.add_argument(
+            "-v", "--verbose", action="store_true", help="show TensorFlow's log lines (hidden by default)"
+        )
+        subparser.set_defaults(run=run)
     return parser
 
 
@@ -587,6 +593,10 @@ def _run(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and usage errors (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if args.verbose:
+        show_tensorflow_logs()
+    else:
+        import_tensorflow_quietly()
     try:
         return args.run(args)
     except UsageError as error:
