@@ -84,7 +84,9 @@ def _add_knobs(parser) -> None:
     parser.add_argument(
         "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"
     )
-    parser.add_argument("--saturation", type=float, help="scale of the predicted chroma (default: the model card's)")
+    parser.add_argument(
+        "--saturation", type=float, help="scale of the predicted chroma, 0 to 100 (default: the model card's)"
+    )
 
 
 def _is_image_name(path: Path) -> bool:
