@@ -33,8 +33,8 @@ from hypercol.metrics import auc_rgb, colorfulness, hue_error, psnr
 from hypercol.train import find_images, write_atomically
 
 TEMPERATURES = (1.0, 0.6, 0.38)
-SATURATIONS = (0.75, 1.0, 1.25, 1.5)
-FALLBACKS = (0.0, 0.5, 1.0, 2.0)
+SATURATIONS = (0.75, 1.0, 1.25, 1.5, 1.75)
+FALLBACKS = (0.0, 0.5, 1.0)
 # As in training (hypercol.train.ExampleReader): photos less colorful than this are
 # black-and-white or nearly so (ImageNet has a few) and have no color to recover.
 MIN_TRUTH_COLORFULNESS = 8.0

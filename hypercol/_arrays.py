@@ -50,25 +50,54 @@ class ImageBatch:
         return alpha
 
 
+def _as_array(image, name: str) -> np.ndarray:
+    """``image`` as a plain ndarray of a supported dtype in native byte order; TypeError/ValueError otherwise."""
+    if type(image).__module__.startswith("PIL."):
+        msg = f"{name} is a PIL image: use image.filter(hypercol.ColorizeFilter()) or pass np.asarray(image)"
+        raise TypeError(msg)
+    if isinstance(image, np.ma.MaskedArray):
+        masked = int(np.ma.count_masked(image))
+        if masked:
+            msg = f"{name} is a masked array with {masked} masked values: fill them explicitly, e.g. {name}.filled(0)"
+            raise ValueError(msg)
+        image = np.ma.getdata(image)
+    try:
+        image = np.asarray(image)
+    except Exception as error:
+        msg = f"{name} must be a numpy array, got {type(image).__name__}"
+        raise TypeError(msg) from error
+    dtype = image.dtype
+    if not ((dtype.kind == "u" and dtype.itemsize in (1, 2)) or dtype.kind == "f"):
+        msg = f"{name} has dtype {dtype}; allowed: uint8, uint16, or float16/32/64 in [0, 1]"
+        raise TypeError(msg)
+    return image if dtype.isnative else image.astype(dtype.newbyteorder("="))
+
+
+def _check_pixel_count(image: np.ndarray, name: str) -> None:
+    """Refuses (N, H, W, C) arrays too large to colorize, before anything is allocated for them."""
+    if image.size == 0:
+        msg = f"{name} is empty: shape {image.shape}"
+        raise ValueError(msg)
+    count, height, width = image.shape[:3]
+    if height * width > MAX_PIXELS:
+        msg = f"{name} is {width}x{height}: more than {MAX_PIXELS:,} pixels; downscale it first"
+        raise ValueError(msg)
+    if count * height * width > MAX_PIXELS:
+        msg = (
+            f"{name} has {count * height * width:,} pixels in {count} images: more than {MAX_PIXELS:,} "
+            "pixels per call; pass fewer images per call"
+        )
+        raise ValueError(msg)
+
+
 def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     """Checks and normalises (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images.
 
     A 3-D array whose last axis is 1, 3 or 4 is one image with channels; any other 3-D
-    array is a batch of gray images (pass (N, H, W, 1) to be explicit).
+    array is a batch of gray images (pass (N, H, W, 1) to be explicit). Lists are
+    converted; masked arrays are taken only when nothing is masked.
     """
-    if not isinstance(image, np.ndarray):
-        if type(image).__module__.startswith("PIL."):
-            msg = f"{name} is a PIL image: use image.filter(hypercol.ColorizeFilter()) or pass np.asarray(image)"
-            raise TypeError(msg)
-        try:
-            image = np.asarray(image)
-        except Exception as error:
-            msg = f"{name} must be a numpy array, got {type(image).__name__}"
-            raise TypeError(msg) from error
-    dtype = image.dtype
-    if not (dtype in _INTEGER_DTYPES or np.issubdtype(dtype, np.floating)):
-        msg = f"{name} has dtype {dtype}; allowed: uint8, uint16, or float16/32/64 in [0, 1]"
-        raise TypeError(msg)
+    image = _as_array(image, name)
     batched, squeeze = False, False
     if image.ndim == 2:
         image, squeeze = image[np.newaxis, ..., np.newaxis], True
@@ -84,13 +113,7 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     else:
         msg = f"{name} has shape {image.shape}; allowed: (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 3, 4"
         raise ValueError(msg)
-    if image.size == 0:
-        msg = f"{name} is empty: shape {image.shape}"
-        raise ValueError(msg)
-    pixels = image.shape[1] * image.shape[2]
-    if pixels > MAX_PIXELS:
-        msg = f"{name} is {image.shape[2]}x{image.shape[1]}: more than {MAX_PIXELS:,} pixels; downscale it first"
-        raise ValueError(msg)
+    _check_pixel_count(image, name)
     if image.dtype.kind == "f":
         finite = np.isfinite(image)
         if not finite.all():

@@ -2,24 +2,32 @@
 
 Each subcommand is two functions, ``_add_NAME(subparsers)`` which declares its
 arguments and ``_run_NAME(args) -> int``, and one entry in ``_SUBCOMMANDS``.
-Exit codes: 0 success, 1 some input failed, 2 usage error.
+Exit codes: 0 success, 1 some input failed, 2 usage error, 130 interrupted (Ctrl+C),
+143 terminated (SIGTERM; the output being written is removed either way).
+TensorFlow's log lines are hidden unless ``-v``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
+import signal
 import sys
-import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from hypercol._files import make_temporary, not_regular, open_regular, remove_stale_temporaries
+from hypercol._quiet import import_tensorflow_quietly, show_tensorflow_logs
 
 __all__ = ["main", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 
 class UsageError(Exception):
@@ -85,76 +93,129 @@ def _add_knobs(parser) -> None:
     parser.add_argument(
         "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"
     )
-    parser.add_argument("--saturation", type=float, help="scale of the predicted chroma (default: the model card's)")
+    parser.add_argument(
+        "--saturation", type=float, help="scale of the predicted chroma, 0 to 100 (default: the model card's)"
+    )
 
 
 def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def _walk_images(folder: Path, exclude: Path | None) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted, hidden entries and ``exclude`` skipped)."""
+@dataclass
+class _Found:
+    """An image to colorize: its path, its path relative to its folder input (None for a file or glob
+    input), and whether it was named on the command line itself."""
+
+    path: Path
+    relative: Path | None = None
+    named: bool = False
+
+
+def _walk_images(folder: Path, exclude: Path | None, odd: list[str]) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted, hidden entries and ``exclude`` skipped).
+
+    Entries with an image name that are no regular files (dangling symlinks, symlink loops,
+    FIFOs, devices) are reported in ``odd`` and never opened.
+    """
     found = []
     for root, dirs, files in os.walk(folder):
         root_path = Path(root)
         dirs[:] = sorted(
             d for d in dirs if not d.startswith(".") and (exclude is None or (root_path / d).resolve() != exclude)
         )
-        found.extend(root_path / name for name in sorted(files) if _is_image_name(root_path / name))
+        found.extend(_regular_images((root_path / name for name in sorted(files)), odd))
     return found
 
 
-def _collect(inputs: list[str], out: Path) -> list[tuple[Path, Path | None]]:
-    """[(image file, its path relative to its folder input or None)], without duplicates.
-
-    Raises UsageError for an INPUT that matches no image.
-    """
-    exclude = out.resolve() if out.is_dir() else None
-    collected: dict[Path, tuple[Path, Path | None]] = {}
-    for spec in inputs:
-        path = Path(spec)
-        if path.is_file():
-            matches = [(path, None)]
-        elif path.is_dir():
-            matches = [(image, image.relative_to(path)) for image in _walk_images(path, exclude)]
-        elif any(ch in spec for ch in "*?["):
-            matches = []
-            for match in sorted(glob.glob(spec, recursive=True)):
-                match = Path(match)
-                if match.is_file() and _is_image_name(match):
-                    matches.append((match, None))
-                elif match.is_dir():
-                    matches.extend((image, image.relative_to(match)) for image in _walk_images(match, exclude))
+def _regular_images(paths, odd: list[str]) -> list[Path]:
+    """The regular files among ``paths`` with an image name; the others with an image name go to ``odd``."""
+    regular = []
+    for path in paths:
+        if not _is_image_name(path):
+            continue
+        what = not_regular(path)
+        if what is None:
+            regular.append(path)
         else:
-            raise UsageError(f"{spec!r} does not exist")
-        if not matches:
+            odd.append(f"{path}: {what}, not a regular file")
+    return regular
+
+
+def _match(spec: str, exclude: Path | None, odd: list[str]) -> list[_Found]:
+    """The images one INPUT names; raises UsageError for one that matches nothing."""
+    path = Path(spec)
+    if path.is_dir():
+        return [_Found(image, image.relative_to(path)) for image in _walk_images(path, exclude, odd)]
+    if os.path.lexists(path):
+        what = not_regular(path)
+        if what is not None:
+            raise UsageError(f"{spec!r} is {what}, not a regular file")
+        return [_Found(path, named=True)]
+    if not any(ch in spec for ch in "*?["):
+        raise UsageError(f"{spec!r} does not exist")
+    matches = []
+    for match in map(Path, sorted(glob.glob(spec, recursive=True))):
+        if match.is_dir():
+            matches.extend(_Found(image, image.relative_to(match)) for image in _walk_images(match, exclude, odd))
+        else:
+            matches.extend(_Found(image) for image in _regular_images([match], odd))
+    return matches
+
+
+def _collect(inputs: list[str], out: Path) -> tuple[list[_Found], list[str]]:
+    """(images, without duplicates; odd entries skipped). Raises UsageError for an INPUT that matches no image."""
+    exclude = out.resolve() if out.is_dir() else None
+    collected: dict[Path, _Found] = {}
+    odd: list[str] = []
+    for spec in inputs:
+        skipped_before = len(odd)
+        matches = _match(spec, exclude, odd)
+        if not matches and len(odd) == skipped_before:
             raise UsageError(f"no images match {spec!r}")
-        for image, relative in matches:
-            collected.setdefault(image.resolve(), (image, relative))
-    return list(collected.values())
+        for found in matches:
+            collected.setdefault(found.path.resolve(), found)
+    return list(collected.values()), odd
+
+
+def _target(found: _Found, out: Path, suffix: str, out_is_file: bool) -> Path:
+    if out_is_file:
+        return out
+    folder = out / found.relative.parent if found.relative is not None else out
+    return folder / f"{found.path.stem}{suffix}.png"
+
+
+def _without_earlier_outputs(images: list[_Found], out: Path, suffix: str) -> list[_Found]:
+    """``images`` less those that are the outputs of others (an earlier run into the input folder wrote them).
+
+    With an empty suffix an output's name cannot tell it from a photo, so nothing is left out;
+    files named on the command line are always kept.
+    """
+    if not suffix:
+        return images
+    outputs = {_target(found, out, suffix, False).resolve() for found in images}
+    return [found for found in images if found.named or found.path.resolve() not in outputs]
 
 
 def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
     """Output path for each input: (jobs to run, skipped messages, refused messages)."""
     out = Path(args.output)
-    images = _collect(args.inputs, out)
+    images, skipped = _collect(args.inputs, out)
     if os.sep in args.suffix or (os.altsep and os.altsep in args.suffix):
         raise UsageError(f"--suffix must not contain a path separator, got {args.suffix!r}")
-    single_file = len(args.inputs) == 1 and len(images) == 1 and images[0][1] is None and Path(args.inputs[0]).is_file()
+    single_file = len(args.inputs) == 1 and len(images) == 1 and images[0].named
     out_is_file = out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir()
     if out_is_file and not single_file:
         raise UsageError(f"OUT {str(out)!r} looks like a file name, but {len(images)} images are given: pass a folder")
     if not out_is_file and out.exists() and not out.is_dir():
         raise UsageError(f"OUT {str(out)!r} exists and is not a folder")
-    inputs = {image.resolve() for image, _ in images}
-    input_ids = {_file_id(image) for image, _ in images}
-    jobs, skipped, refused, claimed = [], [], [], {}
-    for image, relative in images:
-        if out_is_file:
-            target = out
-        else:
-            folder = out / relative.parent if relative is not None else out
-            target = folder / f"{image.stem}{args.suffix}.png"
+    if not out_is_file:
+        images = _without_earlier_outputs(images, out, args.suffix)
+    inputs = {found.path.resolve() for found in images}
+    input_ids = {_file_id(found.path) for found in images}
+    jobs, refused, claimed = [], [], {}
+    for found in images:
+        image, target = found.path, _target(found, out, args.suffix, out_is_file)
         resolved = target.resolve()
         if resolved in inputs or (target.exists() and _file_id(target) in input_ids):
             refused.append(f"{image}: refusing to overwrite the input file {target} (change -o or --suffix)")
@@ -179,7 +240,7 @@ def _read(path: Path):
 
     from hypercol.pil import image_to_array
 
-    with Image.open(path) as image:
+    with open_regular(path) as stream, Image.open(stream) as image:
         image.load()
         image = ImageOps.exif_transpose(image)
         return image_to_array(image)
@@ -200,7 +261,7 @@ def _write_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> b
     if file_format == "JPEG" and image.mode == "RGBA":
         image = image.convert("RGB")
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    descriptor, temp = make_temporary(target)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             image.save(stream, format=file_format)
@@ -220,6 +281,18 @@ def _write_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> b
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)
+
+
+def _load_colorizer(args):
+    """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
+    from hypercol.colorizer import get_colorizer
+
+    try:
+        colorizer = get_colorizer(args.weights, args.head)
+        colorizer.settings(args.temperature, args.saturation)
+    except (ValueError, OSError) as error:
+        raise UsageError(str(error)) from error
+    return colorizer
 
 
 def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
@@ -261,12 +334,8 @@ def _run_colorize(args) -> int:
     failed = len(refused)
     written = 0
     if jobs:
-        from hypercol.colorizer import get_colorizer
-
-        try:
-            colorizer = get_colorizer(args.weights, args.head)
-        except (ValueError, OSError) as error:
-            raise UsageError(str(error)) from error
+        colorizer = _load_colorizer(args)
+        remove_stale_temporaries({job.target.parent for job in jobs})
         guidance = _guidance(args, colorizer, jobs)
         mode_bits = 0o666 & ~_umask()
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
@@ -356,6 +425,12 @@ def _add_train(subparsers) -> None:
         help="feature cache: sampling weight of each photo set (default: uniform over examples; unlisted sets: 0)",
     )
     parser.add_argument("--global-context", action="store_true", help="add the image-wide feature mean to the head")
+    parser.add_argument(
+        "--rebalance-lambda",
+        type=float,
+        default=0.5,
+        help="classification: uniform mix of the class rebalancing (1 = no rebalancing; Zhang et al.: 0.5)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
@@ -396,6 +471,7 @@ def _run_train(args) -> int:
             learning_rate=args.learning_rate,
             loss=args.loss,
             set_weights=args.set_weights,
+            rebalance_mix=args.rebalance_lambda,
             head_config={"global_context": True} if args.global_context else None,
             checkpoint_every=args.checkpoint_every,
             validate_every=args.validate_every,
@@ -511,25 +587,78 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, add, run in _SUBCOMMANDS:
         add(subparsers)
-        subparsers.choices[name].set_defaults(run=run)
+        subparser = subparsers.choices[name]
+        subparser.add_argument(
+            "-v", "--verbose", action="store_true", help="show TensorFlow's log lines (hidden by default)"
+        )
+        subparser.set_defaults(run=run)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the ``hypercol`` command; returns the exit code."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl+C, so that the same clean-up runs."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the command runs, SIGTERM raises :class:`_Terminated` (in the main thread only)."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _escaping_output():
+    """While the command runs, characters that stdout/stderr cannot encode (a file name under
+    PYTHONIOENCODING=ascii) are printed as backslash escapes instead of stopping the run."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        errors = getattr(stream, "errors", None)
+        if errors in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+            changed.append((stream, errors))
+    try:
+        yield
+    finally:
+        for stream, errors in changed:
+            stream.reconfigure(errors=errors)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and usage errors (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if args.verbose:
+        show_tensorflow_logs()
+    else:
+        import_tensorflow_quietly()
     try:
         return args.run(args)
     except UsageError as error:
         print(f"hypercol {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hypercol: interrupted", file=sys.stderr)
-        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the ``hypercol`` command; returns the exit code (see the module's docstring)."""
+    with _sigterm_as_interrupt(), _escaping_output():
+        try:
+            return _run(argv)
+        except KeyboardInterrupt as interrupt:  # Ctrl+C or SIGTERM, at any point: no traceback
+            terminated = isinstance(interrupt, _Terminated)
+            print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

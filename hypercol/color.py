@@ -20,6 +20,7 @@ __all__ = [
     "weighted_luminance",
     "lightness_from_luminance",
     "luminance_from_lightness",
+    "bounded_chroma",
     "linear_from_lightness_and_chroma",
     "rgb_from_lightness_and_chroma",
     "rgb8_from_lightness_and_chroma",
@@ -38,6 +39,9 @@ _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
 _WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
 _LUMINANCE_WEIGHTS = _RGB_TO_XYZ[1] / _RGB_TO_XYZ[1].sum()
 _EPSILON = 216.0 / 24389.0  # CIE: (6/29)^3
+# Longer than the chroma of any sRGB color (at most about 134), so no color in gamut is
+# changed by the bound; anything beyond it would only be pulled back into the gamut.
+MAX_CHROMA = 200.0
 _KAPPA = 24389.0 / 27.0
 
 
@@ -128,13 +132,24 @@ def _fit_into_gamut(linear: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(y + tf.clip_by_value(scale, 0.0, 1.0) * offset, 0.0, 1.0)
 
 
+def bounded_chroma(ab: tf.Tensor) -> tf.Tensor:
+    """(..., 2) Lab chroma with non-finite values set to 0 and lengths above :data:`MAX_CHROMA`
+    shortened to it, hue kept: whatever the chroma, the color math below stays finite."""
+    ab = tf.convert_to_tensor(ab, tf.float32)
+    ab = tf.where(tf.math.is_finite(ab), ab, 0.0)
+    # Lengths are measured in units of the larger component (at least 1), so squaring never overflows.
+    unit = tf.maximum(tf.reduce_max(tf.abs(ab), axis=-1, keepdims=True), 1.0)
+    length_in_units = tf.sqrt(tf.reduce_sum(tf.square(ab / unit), axis=-1, keepdims=True))
+    return ab * tf.minimum(1.0, (MAX_CHROMA / unit) / length_in_units)
+
+
 def linear_from_lightness_and_chroma(lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
     """CIE L (...) in [0, 100] and Lab chroma (..., 2) -> (..., 3) linear RGB in [0, 1].
 
-    Out-of-gamut colors lose chroma, never lightness.
+    Out-of-gamut colors lose chroma, never lightness; any chroma gives a finite color.
     """
     fy = (tf.clip_by_value(tf.convert_to_tensor(lightness, tf.float32), 0.0, 100.0) + 16.0) / 116.0
-    ab = tf.convert_to_tensor(ab, tf.float32)
+    ab = bounded_chroma(ab)
     y = _f_inverse(fy)
     x = _WHITE_D65[0] * _f_inverse(fy + ab[..., 0] / 500.0)
     z = _WHITE_D65[2] * _f_inverse(fy - ab[..., 1] / 200.0)

@@ -15,8 +15,10 @@ the op-by-op graph on large images.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,8 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 _COMPOSE_CHUNKS = (2**18, 2**16)  # pixels per XLA call, largest first
 HEAD_TYPES = ("regression", "classification")
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al.'s choice; a card may set its own from evaluation
+# Far beyond vivid: at a few times the predicted chroma every color is already at the gamut's edge.
+MAX_SATURATION = 100.0
 # Guided upsampling at the working size: one window spans about two cells of the
 # classification head's stride-4 output; epsilon = (3 L units)^2 in the [0, 1] guide.
 GUIDED_RADIUS = 4
@@ -72,10 +76,20 @@ def card_path(weights: str | Path) -> Path:
 
 
 def check_knobs(temperature: float | None, saturation: float | None) -> None:
-    """Raises ValueError unless each given knob is a finite number in range (None is "the default")."""
-    for name, value, low in (("temperature", temperature, 1e-3), ("saturation", saturation, 0.0)):
-        if value is not None and (not isinstance(value, int | float) or not np.isfinite(value) or value < low):
-            msg = f"{name} must be a finite number >= {low:g}, got {value!r}"
+    """Checks each given knob (None is "the default"): TypeError unless a real number (numpy's too,
+    not bool), ValueError unless finite and in range."""
+    for name, value, low, high in (
+        ("temperature", temperature, 1e-3, math.inf),
+        ("saturation", saturation, 0.0, MAX_SATURATION),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            msg = f"{name} must be a real number, got {value!r}"
+            raise TypeError(msg)
+        if not (math.isfinite(value) and low <= value <= high):
+            bounds = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+            msg = f"{name} must be a finite number {bounds}, got {value!r}"
             raise ValueError(msg)
 
 
@@ -118,8 +132,14 @@ class ModelCard:
         except json.JSONDecodeError as error:
             msg = f"model card {str(path)!r} is not valid JSON: {error}"
             raise ValueError(msg) from None
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        if not isinstance(data, dict):
+            msg = f"model card {str(path)!r} must be a JSON object, got a {type(data).__name__}"
+            raise ValueError(msg)  # noqa: TRY004 -- the file's content is wrong, not the caller's argument
+        for name, spec in cls.__dataclass_fields__.items():
+            if name not in data and spec.default is MISSING and spec.default_factory is MISSING:
+                msg = f"model card {str(path)!r} lacks {name!r}"
+                raise ValueError(msg)
+        return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -155,7 +175,11 @@ class Colorizer:
         self.batch_size = batch_size
         self.backbone: Backbone = load_backbone(self.card.backbone, taps=self.card.taps)
         trained = build_head(self.backbone.spec.taps, **self.card.head)
-        trained.load_weights(str(self.weights))
+        try:
+            trained.load_weights(str(self.weights))
+        except (OSError, ValueError, KeyError) as error:  # h5py: OSError for a file that is not HDF5
+            msg = f"head weights {str(self.weights)!r} could not be read as this card's head: {error}"
+            raise ValueError(msg) from error
         self.head = fold_batch_norms(trained, self.backbone.spec.taps, **self.card.head)
         self.working_size = int(self.card.working_size)
         if self.working_size % self.backbone.spec.max_stride:
@@ -181,12 +205,13 @@ class Colorizer:
 
     def settings(self, temperature: float | None = None, saturation: float | None = None) -> tuple[float, float]:
         """The (temperature, saturation) a call runs with: the given values or the card's defaults, checked."""
+        check_knobs(temperature, saturation)
         if temperature is not None and not self.is_classification:
             msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
             raise ValueError(msg)
         temperature = self.card.temperature if temperature is None else temperature
         saturation = self.card.saturation if saturation is None else saturation
-        check_knobs(temperature, saturation)
+        check_knobs(temperature, saturation)  # the card's own too
         return float(temperature), float(saturation)
 
     def _knobs(

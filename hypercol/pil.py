@@ -27,6 +27,8 @@ def image_to_array(image: Image.Image) -> np.ndarray:
     if image.mode not in SUPPORTED_MODES:
         msg = f"cannot colorize a {image.mode!r} image; supported modes: {sorted(SUPPORTED_MODES)}"
         raise ValueError(msg)
+    if image.mode in ("1", "L", "RGB", "I;16") and "transparency" in image.info:
+        return _transparency_as_alpha(image)
     mode = SUPPORTED_MODES[image.mode]
     if mode is None:
         mode = "RGBA" if "transparency" in image.info else "RGB"
@@ -37,6 +39,15 @@ def image_to_array(image: Image.Image) -> np.ndarray:
         gray, alpha = (np.asarray(band) for band in image.split())
         return np.dstack([gray, gray, gray, alpha])
     return np.asarray(image.convert(mode))
+
+
+def _transparency_as_alpha(image: Image.Image) -> np.ndarray:
+    """A 1, L, RGB or I;16 image with a transparent color (PNG tRNS) -> (H, W, 4): that color clear."""
+    if image.mode != "I;16":
+        return np.asarray(image.convert("RGBA"))  # Pillow turns the transparent color into alpha itself
+    gray = np.asarray(image, dtype=np.uint16)
+    alpha = np.where(gray == image.info["transparency"], 0, np.iinfo(np.uint16).max).astype(np.uint16)
+    return np.dstack([gray, gray, gray, alpha])
 
 
 # Modes that keep colors apart from gray; gray modes cannot be references.
@@ -80,6 +91,10 @@ def _caller_info(core) -> dict:
 
 class ColorizeFilter(ImageFilter.MultibandFilter):
     """Colorizes an image: modes 1, L, LA, P, RGB, RGBA, I;16 -> RGB (RGBA with alpha), same size.
+
+    A transparent color (``info["transparency"]`` of P, L, RGB and I;16 images) becomes
+    alpha: the result is RGBA. (``Image.filter`` copies the source's ``info`` onto its
+    result; an RGBA image's writers ignore that stale ``transparency``.)
 
     ``head`` picks a shipped head ("regression" or "classification"), ``weights`` your own
     (``.weights.h5`` with its card); default: the shipped default head.

@@ -259,14 +259,16 @@ def dahl_loss(true_ab: tf.Tensor, predicted_ab: tf.Tensor) -> tf.Tensor:
 LOSSES = {"dahl": dahl_loss, "l2": l2_loss}
 
 
-def estimate_color_prior(reader: ExampleReader, examples: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def estimate_color_prior(
+    reader: ExampleReader, mix: float = bins.REBALANCE_LAMBDA, examples: int = 256
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bin centres (Q, 2), empirical probabilities (Q,), rebalancing weights (Q,)) from training crops."""
     histogram = np.zeros_like(bins.grid_centres()[:, 0], dtype=np.float64)
     for index in range(examples):
         chroma = to_lightness_and_chroma(reader(index))[1].numpy()
         histogram += bins.ab_histogram(chroma)
     centres, probabilities = bins.select_bins(histogram)
-    return centres, probabilities, bins.rebalancing_weights(centres, probabilities)
+    return centres, probabilities, bins.rebalancing_weights(centres, probabilities, mix)
 
 
 def rebalanced_cross_entropy(centres: np.ndarray, weights: np.ndarray):
@@ -340,8 +342,8 @@ class PhotoData:
         self.validation_images = len(crops)
         self.tap_keys = None  # every tap of the backbone
 
-    def color_prior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return estimate_color_prior(self.reader)
+    def color_prior(self, mix: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return estimate_color_prior(self.reader, mix)
 
     def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
         return make_dataset(self.reader, batch_size=per_replica, start=first, stride=stride)
@@ -416,12 +418,12 @@ class CachedData:
         row = int(rng.integers(self.counts[part]))
         return [np.asarray(self.arrays[part][key][row]) for key in self.keys]
 
-    def color_prior(self, examples: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def color_prior(self, mix: float, examples: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         histogram = np.zeros(len(bins.grid_centres()), np.float64)
         for index in range(examples):
             histogram += bins.ab_histogram(self.example(index)[-1].astype(np.float32))
         centres, probabilities = bins.select_bins(histogram)
-        return centres, probabilities, bins.rebalancing_weights(centres, probabilities)
+        return centres, probabilities, bins.rebalancing_weights(centres, probabilities, mix)
 
     def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
         shapes = [self.arrays[0][key].shape[1:] for key in self.keys]
@@ -507,6 +509,7 @@ def train(
     loss: str = "dahl",
     head_config: dict | None = None,
     set_weights: dict[str, float] | None = None,
+    rebalance_mix: float = bins.REBALANCE_LAMBDA,
     checkpoint_every: int = 200,
     validate_every: int = 200,
     validation_fraction: float = 0.1,
@@ -547,7 +550,7 @@ def train(
     head_config = dict(head_config or {})
     prior: dict = {}
     if head == "classification":
-        centres, _, weights = source.color_prior()
+        centres, _, weights = source.color_prior(rebalance_mix)
         head_config.update(outputs=len(centres), output_stride=CLASSIFICATION_OUTPUT_STRIDE)
         loss, loss_fn = "rebalanced_cross_entropy", rebalanced_cross_entropy(centres, weights)
         prior = {"bins": centres.tolist(), "bin_weights": weights.tolist()}
@@ -632,6 +635,7 @@ def train(
             "crop_size": crop_size,
             "learning_rate": learning_rate,
             "loss": loss,
+            **({"rebalance_lambda": rebalance_mix} if head == "classification" else {}),
             "seed": seed,
             "precision": active_precision,
             "replicas": replicas,

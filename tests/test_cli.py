@@ -176,3 +176,135 @@ def test_help_and_version(capsys) -> None:
     assert "colorize" in capsys.readouterr().out
     assert main(["--version"]) == 0
     assert "hypercol" in capsys.readouterr().out
+
+
+# --- robustness (issue 10) -------------------------------------------------------------------
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+
+
+@needs_fifo
+def test_odd_folder_entries_are_skipped_and_reported(photos, tmp_path, tiny_weights, capsys) -> None:
+    (photos / "dangling.png").symlink_to(photos / "gone.png")
+    (photos / "loop.png").symlink_to(photos / "loop.png")
+    os.mkfifo(photos / "p.png")  # reading it would wait for a writer forever
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 0
+    assert "3 colorized, 3 skipped, 0 failed" in stdout
+    for name, what in [("dangling.png", "dangling symlink"), ("loop.png", "symlink loop"), ("p.png", "FIFO")]:
+        assert f"skipped: {photos / name}: a {what}, not a regular file" in err
+    assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
+    code, _, err = _run(capsys, "colorize", str(photos / "*.png"), "-o", out, "--weights", tiny_weights)
+    assert code == 0 and "a FIFO, not a regular file" in err
+    code, _, err = _run(capsys, "colorize", photos / "p.png", "-o", out, "--weights", tiny_weights)
+    assert code == 2 and "is a FIFO, not a regular file" in err
+
+
+@needs_fifo
+def test_a_file_that_becomes_a_fifo_is_not_opened(photos, tmp_path, tiny_weights, monkeypatch) -> None:
+    import hypercol.cli
+
+    def swap_in_a_fifo(path: Path):  # the race: a regular file when listed, a FIFO when read
+        path.unlink()
+        os.mkfifo(path)
+        return read(path)
+
+    read = hypercol.cli._read
+    monkeypatch.setattr(hypercol.cli, "_read", swap_in_a_fifo)
+    assert main(["colorize", str(photos / "b.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)]) == 1
+
+
+def test_second_run_into_the_input_folder_leaves_its_outputs_alone(photos, tiny_weights, capsys) -> None:
+    argv = ["colorize", photos, "-o", photos, "--weights", tiny_weights]
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "3 colorized, 0 skipped, 0 failed" in stdout
+    first = _snapshot(photos)
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "0 colorized, 3 skipped, 0 failed" in stdout
+    assert _snapshot(photos) == first and not list(photos.rglob("*_color_color.png"))
+    code, stdout, _ = _run(capsys, *argv, "--overwrite")
+    assert code == 0 and "3 colorized, 0 skipped, 0 failed" in stdout
+    assert set(_snapshot(photos)) == set(first)
+
+
+def test_long_names_fit(tmp_path, tiny_weights, capsys) -> None:
+    stem = "x" * 240  # the output name has 250 characters, within the usual limit of 255 bytes
+    Image.fromarray(GRAY).save(tmp_path / f"{stem}.png")
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, "colorize", tmp_path / f"{stem}.png", "-o", out, "--weights", tiny_weights)
+    assert code == 0 and "1 colorized" in stdout
+    assert [p.name for p in out.iterdir()] == [f"{stem}_color.png"]
+
+
+def test_names_the_terminal_cannot_show(tmp_path, tiny_weights, monkeypatch) -> None:
+    import io
+
+    Image.fromarray(GRAY).save(tmp_path / "café.png")
+    streams = {name: io.TextIOWrapper(io.BytesIO(), encoding="ascii") for name in ("stdout", "stderr")}
+    for name, stream in streams.items():
+        monkeypatch.setattr(f"sys.{name}", stream)
+    code = main(["colorize", str(tmp_path / "café.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)])
+    assert code == 0 and (tmp_path / "out" / "café_color.png").is_file()
+    streams["stdout"].flush()
+    assert "caf\\xe9_color.png" in streams["stdout"].buffer.getvalue().decode("ascii")
+    assert all(stream.errors == "strict" for stream in streams.values())  # restored
+
+
+def _temporary(folder: Path, pid: int, name: str) -> Path:
+    path = folder / f".hypercol-{pid}-k3j_5h9q.{name}.tmp"
+    path.write_bytes(b"half an image")
+    return path
+
+
+def test_stale_temporaries_of_killed_runs_are_removed(photos, tmp_path, tiny_weights, capsys) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    stale = [_temporary(out, dead.pid, "a_color.png"), _temporary(out / "sub", dead.pid, "c_color.png")]
+    running = _temporary(out, os.getppid(), "b_color.png")  # a run still going on: left alone
+    mine = [out / ".notes.tmp", out / ".hypercol-notes.tmp", out / f".hypercol-{dead.pid}-x.tmp"]
+    for path in mine:
+        path.write_text("a user's file")
+    code, _, _ = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 0
+    assert not any(path.exists() for path in stale)
+    assert running.exists() and all(path.exists() for path in mine)
+
+
+def test_sigterm_removes_the_temporary_being_written(photos, tmp_path, tiny_weights, capsys, monkeypatch) -> None:
+    import signal
+
+    save = Image.Image.save
+    before = signal.getsignal(signal.SIGTERM)
+
+    def save_then_terminated(image, stream, *args, **kwargs):
+        save(image, stream, *args, **kwargs)
+        assert signal.getsignal(signal.SIGTERM) is not before, "no SIGTERM handler: the test would be killed"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(Image.Image, "save", save_then_terminated)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 143 and "hypercol: interrupted (SIGTERM)" in err and "colorized" not in stdout
+    assert not [path for path in out.rglob("*") if path.is_file()]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        (["--temperature", "nan"], "temperature must be a finite number"),
+        (["--saturation", "1e15"], r"saturation must be a finite number in [0, 100]"),
+        (["--saturation=-1"], "saturation must be a finite number"),
+        (["--temperature", "0.5"], "temperature applies to classification heads"),
+    ],
+)
+def test_bad_knobs_are_usage_errors(photos, tmp_path, tiny_weights, capsys, knobs, message) -> None:
+    code, _, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights, *knobs)
+    assert code == 2 and message in err
+    assert not (tmp_path / "out").exists()

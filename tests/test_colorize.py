@@ -229,3 +229,88 @@ def test_head_selection_is_validated(tiny_weights) -> None:
         colorize(np.zeros((4, 4), np.uint8), head="rainbow")
     with pytest.raises(ValueError, match="either weights= .* or head="):
         colorize(np.zeros((4, 4), np.uint8), head="regression", weights=tiny_weights)
+
+
+# --- robustness (issue 10) ---------------------------------------------------------------------
+
+
+def test_masked_arrays_with_masked_values_are_refused(tiny_colorizer) -> None:
+    hidden_nan = np.ma.masked_invalid(np.where(np.eye(6, dtype=bool), np.nan, 0.5))
+    hidden_out_of_range = np.ma.masked_greater(np.where(np.eye(6, dtype=bool), 7.0, 0.25), 1.0)
+    for image in (hidden_nan, hidden_out_of_range, np.ma.masked_all((6, 6), np.uint8)):
+        with pytest.raises(ValueError, match=r"masked array with \d+ masked values.*filled\("):
+            tiny_colorizer.colorize(image)
+    nothing_masked = np.ma.masked_invalid(CAMERA[:20, :30])
+    np.testing.assert_array_equal(tiny_colorizer.colorize(nothing_masked), tiny_colorizer.colorize(CAMERA[:20, :30]))
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8", ">u1"])
+def test_big_endian_inputs_equal_native_ones(tiny_colorizer, dtype) -> None:
+    native = np.dtype(dtype).newbyteorder("=")
+    image = CAMERA[:20, :30].astype(native) if native.kind == "u" else (CAMERA[:20, :30] / 255.0).astype(native)
+    if native == np.uint16:
+        image = image * np.uint16(257)
+    np.testing.assert_array_equal(tiny_colorizer.colorize(image.astype(dtype)), tiny_colorizer.colorize(image))
+
+
+def test_numpy_numbers_are_knobs(tiny_colorizer) -> None:
+    image = CAMERA[:20, :30]
+    expected = tiny_colorizer.colorize(image, saturation=0.5)
+    for value in (np.float32(0.5), np.float64(0.5), np.float16(0.5)):
+        np.testing.assert_array_equal(tiny_colorizer.colorize(image, saturation=value), expected)
+    np.testing.assert_array_equal(
+        tiny_colorizer.colorize(image, saturation=np.int64(1)), tiny_colorizer.colorize(image, saturation=1.0)
+    )
+    for value in (True, np.bool_(True), "0.5", [0.5], 0.5j):
+        with pytest.raises(TypeError, match="saturation must be a real number"):
+            tiny_colorizer.colorize(image, saturation=value)
+
+
+@pytest.mark.parametrize("saturation", [1e15, 1e300, 101.0])
+def test_saturation_beyond_its_bound_is_refused(tiny_colorizer, saturation) -> None:
+    with pytest.raises(ValueError, match=r"saturation must be a finite number in \[0, 100\]"):
+        tiny_colorizer.colorize(CAMERA[:8, :8], saturation=saturation)
+
+
+def test_strongest_saturation_is_finite_in_gamut_and_keeps_lightness(tiny_colorizer) -> None:
+    image = CAMERA[:40, :50]
+    floats = tiny_colorizer.colorize(image / 255.0, saturation=100.0)
+    assert np.isfinite(floats).all() and floats.min() >= 0.0 and floats.max() <= 1.0
+    eight_bit = tiny_colorizer.colorize(image, saturation=100.0)
+    assert np.abs(lightness(eight_bit) - lightness(image)).max() <= 1.0  # not black
+    assert chroma(eight_bit).mean() > chroma(tiny_colorizer.colorize(image, saturation=0.25)).mean()
+
+
+def test_color_math_bounds_any_chroma() -> None:
+    from hypercol.color import rgb8_from_lightness_and_chroma, rgb_from_lightness_and_chroma
+
+    lightness_values = np.array([0.0, 0.5, 50.0, 99.0, 100.0] * 4, np.float32)
+    ab = np.array([[1e17, 1e17], [-1e30, 3e38], [np.inf, 0.0], [np.nan, 5.0], [-3e38, -3e38]] * 4, np.float32)
+    rgb = rgb_from_lightness_and_chroma(lightness_values, ab).numpy()
+    assert np.isfinite(rgb).all() and rgb.min() >= 0.0 and rgb.max() <= 1.0
+    np.testing.assert_allclose(lightness(rgb[np.newaxis].astype(np.float64))[0], lightness_values, atol=0.05)
+    rgb8 = rgb8_from_lightness_and_chroma(lightness_values, ab).numpy()
+    assert np.abs(lightness(rgb8[np.newaxis])[0] - lightness_values).max() <= 1.0
+
+
+def test_batch_of_too_many_pixels_is_refused_before_allocating(tiny_colorizer) -> None:
+    many = np.broadcast_to(np.uint8(0), (101, 1000, 1000))  # each image fits, the whole call does not
+    with pytest.raises(ValueError, match="101,000,000 pixels in 101 images.*fewer images per call"):
+        tiny_colorizer.colorize(many)
+
+
+def test_unreadable_weights_and_malformed_cards(tiny_weights, tmp_path) -> None:
+    card = tiny_weights.with_name("tiny.json").read_text()
+    (tmp_path / "garbage.weights.h5").write_bytes(b"not hdf5" * 64)
+    (tmp_path / "garbage.json").write_text(card)
+    with pytest.raises(ValueError, match="head weights .*garbage.weights.h5.* could not be read"):
+        Colorizer(tmp_path / "garbage.weights.h5")
+    (tmp_path / "listed.weights.h5").write_bytes(tiny_weights.read_bytes())
+    for text, match in [
+        ("[1, 2]", "must be a JSON object, got a list"),
+        ('"tiny"', "must be a JSON object, got a str"),
+        (json.dumps({"taps": ["a"]}), "lacks 'backbone'"),
+    ]:
+        (tmp_path / "listed.json").write_text(text)
+        with pytest.raises(ValueError, match=match):
+            Colorizer(tmp_path / "listed.weights.h5")

@@ -63,8 +63,8 @@ def test_normalised_entropy_bounds() -> None:
     np.testing.assert_allclose(normalised_entropy(certain).numpy(), 0.0, atol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def classification_colorizer(tiny_spec, tmp_path_factory):
+def make_classification_colorizer(tiny_spec, folder, logit_scale: float = 1.0):
+    """A tiny classification colorizer with random weights; ``logit_scale`` < 1 makes it unsure."""
     from conftest import randomize
 
     from hypercol.colorizer import Colorizer, ModelCard
@@ -73,7 +73,10 @@ def classification_colorizer(tiny_spec, tmp_path_factory):
     config = {"base_width": 16, "min_width": 8, "outputs": 9, "output_stride": 4}
     head = build_head(tiny_spec.taps, **config)
     randomize(head, seed=3)
-    weights = tmp_path_factory.mktemp("cls") / "cls.weights.h5"
+    for weight in head.weights:
+        if "chroma" in weight.path:
+            weight.assign(weight * logit_scale)
+    weights = folder / "cls.weights.h5"
     head.save_weights(str(weights))
     centres = [[a, b] for a in (-40, 0, 40) for b in (-40, 0, 40)]
     card = ModelCard("tiny_vgg", [t.key for t in tiny_spec.taps], 64, config, "classification", centres, [1.0] * 9)
@@ -81,12 +84,19 @@ def classification_colorizer(tiny_spec, tmp_path_factory):
     return Colorizer(weights)
 
 
-def test_uncertainty_fallback_moves_unsure_colors_towards_gray(classification_colorizer) -> None:
+@pytest.fixture(scope="module")
+def classification_colorizer(tiny_spec, tmp_path_factory):
+    return make_classification_colorizer(tiny_spec, tmp_path_factory.mktemp("cls"))
+
+
+def test_uncertainty_fallback_moves_unsure_colors_towards_gray(tiny_spec, tmp_path) -> None:
+    # Moderate logits: the head is unsure (entropy well inside (0, 1)), so the fallback has room to act.
+    unsure = make_classification_colorizer(tiny_spec, tmp_path, logit_scale=0.0005)
     gray = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
-    colorful = [colorfulness(classification_colorizer.colorize(gray, fallback=f)) for f in (0.0, 1.0, 4.0)]
-    assert colorful[0] > colorful[1] > colorful[2]
+    colorful = [colorfulness(unsure.colorize(gray, fallback=f)) for f in (0.0, 1.0, 4.0)]
+    assert colorful[0] > 1.05 * colorful[1] > 1.05**2 * colorful[2]
     with pytest.raises(ValueError, match="fallback"):
-        classification_colorizer.colorize(gray, fallback=-1.0)
+        unsure.colorize(gray, fallback=-1.0)
 
 
 def test_edge_aware_and_bilinear_colorizers_differ_only_in_chroma(classification_colorizer) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from hypercol import hypercolumns
 from hypercol.backbones import get_spec
-from hypercol.hypercolumns import MAX_HYPERCOLUMN_BYTES
+from hypercol.hypercolumns import MAX_BACKBONE_BYTES, MAX_HYPERCOLUMN_BYTES, backbone_bytes_per_pixel
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (40, 56), dtype=np.uint8)
 
@@ -67,3 +67,35 @@ def test_huge_size_is_refused_before_allocating(tiny_spec) -> None:
 def test_bad_inputs(tiny_spec, image, size, error, match) -> None:
     with pytest.raises(error, match=match):
         hypercolumns(image, backbone="tiny_vgg", size=size)
+
+
+def test_backbone_memory_is_estimated_from_the_input(tiny_spec) -> None:
+    # The backbone runs at the input's own resolution whatever size= asks for: it used to abort (std::bad_alloc).
+    with pytest.raises(ValueError, match=r"vgg16.*4000x4000.*GiB \(limit 4 GiB\).*downscale"):
+        hypercolumns(np.zeros((4000, 4000), np.uint8), size=(8, 8))
+    side = int(np.sqrt(MAX_BACKBONE_BYTES / backbone_bytes_per_pixel(tiny_spec))) + 10
+    assert side**2 < 100_000_000  # refused by this guard, not by the one on pixel counts
+    with pytest.raises(ValueError, match="tiny_vgg.*limit"):
+        hypercolumns(np.broadcast_to(np.uint8(0), (side, side)), backbone="tiny_vgg", size=(8, 8))
+
+
+@pytest.mark.parametrize(
+    ("size", "error", "match"),
+    [
+        ("ab", TypeError, "pair of integers"),
+        (5, TypeError, "pair of integers"),
+        ((np.nan, 5), TypeError, "integers"),
+        ((2.5, 3.7), TypeError, "integers"),
+        ((True, 4), TypeError, "integers"),
+        ((4, 5, 6), ValueError, "pair"),
+        ((-1, 5), ValueError, "at least 1"),
+    ],
+)
+def test_bad_sizes_name_the_problem(tiny_spec, size, error, match) -> None:
+    with pytest.raises(error, match=match):
+        hypercolumns(IMAGE, backbone="tiny_vgg", size=size)
+
+
+def test_numpy_integer_sizes(tiny_spec) -> None:
+    columns = hypercolumns(IMAGE, backbone="tiny_vgg", size=np.array([10, 14]))
+    assert columns.shape == (10, 14, tiny_spec.channels)

@@ -95,3 +95,40 @@ def test_filter_matches_colorize(tiny_weights) -> None:
 
     out = Image.fromarray(GRAY).filter(ColorizeFilter(weights=tiny_weights))
     np.testing.assert_array_equal(np.asarray(out), colorize(GRAY, weights=tiny_weights))
+
+
+def _reopened(image: Image.Image, **options) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **options)
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+@pytest.mark.parametrize(
+    ("mode", "transparency"),
+    [
+        ("L", 0),
+        ("L", int(GRAY[3, 5])),
+        ("RGB", tuple(int(v) for v in [GRAY[3, 5]] * 3)),
+        ("I;16", 257 * int(GRAY[3, 5])),
+    ],
+)
+def test_transparency_of_gray_and_rgb_images_becomes_alpha(tiny_weights, mode, transparency) -> None:
+    image = _reopened(_make(mode), transparency=transparency)
+    assert image.mode == mode and image.info["transparency"] == transparency
+    out = image.filter(ColorizeFilter(weights=tiny_weights))
+    assert out.mode == "RGBA" and out.size == SIZE
+    pixels = np.asarray(image)
+    clear = (pixels == transparency).all(axis=-1) if mode == "RGB" else pixels == transparency
+    assert clear.any() or transparency == 0
+    np.testing.assert_array_equal(np.asarray(out)[..., 3] == 0, clear)
+    for file_format in ("PNG", "TIFF", "WEBP", "GIF"):  # Pillow copies the source's info; every writer takes it
+        out.save(io.BytesIO(), format=file_format)
+    with Image.open(io.BytesIO(_saved_png(out))) as saved:
+        assert saved.mode == "RGBA" and "transparency" not in saved.info
+
+
+def _saved_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

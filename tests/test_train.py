@@ -229,7 +229,8 @@ def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_sp
     card = result.card_data
     assert card.head_type == "classification" and card.training["loss"] == "rebalanced_cross_entropy"
     assert len(card.bins) == len(card.bin_weights) == card.head["outputs"] > 5
-    assert card.head["output_stride"] == 4
+    assert card.head["output_stride"] == 4 and card.training["rebalance_lambda"] == 0.5
+    assert np.ptp(card.bin_weights) > 0.1  # rebalanced: rare colors weigh more
     colorizer = Colorizer(result.weights)
     image = np.add.outer(np.arange(40), np.arange(50)).astype(np.uint8) * 2
 
@@ -243,6 +244,12 @@ def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_sp
     with pytest.raises(ValueError, match="temperature"):
         colorizer.colorize(image, temperature=-1.0)
     assert mean_chroma(colorizer.colorize(image, saturation=2.0)) >= mean_chroma(colorizer.colorize(image))
+
+
+def test_rebalance_lambda_one_trains_with_uniform_class_weights(photos, tiny_spec, tmp_path) -> None:
+    result = train([photos], out=tmp_path / "plain", head="classification", steps=1, rebalance_mix=1.0, **TINY)
+    assert result.card_data.training["rebalance_lambda"] == 1.0
+    np.testing.assert_allclose(result.card_data.bin_weights, 1.0, rtol=1e-5)
 
 
 def test_temperature_is_refused_for_a_regression_head(tiny_weights) -> None:

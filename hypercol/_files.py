@@ -1,0 +1,102 @@
+"""File-system care for the command: only regular files are read, and temporaries never outlive a run.
+
+The command writes each output through a temporary beside it, named
+``.hypercol-PID-XXXXXXXX.NAME.tmp``. A run that is killed (SIGKILL, a power cut) cannot
+remove its own; the next run into the same folder removes those whose process is gone,
+and never touches any other file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["not_regular", "open_regular", "make_temporary", "remove_stale_temporaries"]
+
+_TEMPORARY_PREFIX = ".hypercol-"
+_TEMPORARY_NAME = re.compile(r"\.hypercol-(?P<pid>\d+)-[a-z0-9_]{8}\..*\.tmp", re.DOTALL)  # mkstemp's 8 characters
+# The output's name inside a temporary's is cut to this: the temporary's own name must
+# fit the file system's limit (usually 255 bytes) whenever the output's does.
+_NAME_BYTES_IN_TEMPORARY = 100
+
+
+def _kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is not a regular file ('a FIFO', ...); None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
+    kinds += [(stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")]
+    return next((what for test, what in kinds if test(mode)), "a special file")
+
+
+def not_regular(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file, following symlinks ('a dangling symlink', ...);
+    None for a regular file (or a symlink to one)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "a dangling symlink" if path.is_symlink() else "missing"
+    except OSError as error:
+        return "a symlink loop" if error.errno == errno.ELOOP else f"unreadable ({error.strerror})"
+    return _kind(mode)
+
+
+def open_regular(path: Path):
+    """``path`` opened for binary reading; ValueError, without ever blocking, unless it is a regular file.
+
+    The check is made on the opened file (a FIFO opens at once with O_NONBLOCK), so a
+    file swapped for a FIFO after it was listed is refused too.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        what = _kind(os.fstat(descriptor).st_mode)
+        if what is not None:
+            msg = f"{what}, not a regular file"
+            raise ValueError(msg)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "rb")
+
+
+def make_temporary(target: Path) -> tuple[int, str]:
+    """A new temporary beside ``target`` (``.hypercol-PID-XXXXXXXX.NAME.tmp``): (open descriptor, path)."""
+    name = target.name
+    while len(os.fsencode(name)) > _NAME_BYTES_IN_TEMPORARY:
+        name = name[:-1]
+    return tempfile.mkstemp(dir=target.parent, prefix=f"{_TEMPORARY_PREFIX}{os.getpid()}-", suffix=f".{name}.tmp")
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill(pid, 0) would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: it exists, as another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
+    """Removes the temporaries in ``folders`` whose run is gone (killed mid-write); returns them."""
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMPORARY_NAME.fullmatch(entry.name)
+            if match and entry.is_file(follow_symlinks=False) and not _process_exists(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed

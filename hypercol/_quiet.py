@@ -1,0 +1,68 @@
+"""TensorFlow's log lines are hidden by default (``colorize`` and the command); the command's ``-v`` shows them.
+
+TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, when it is imported, so the default is
+set as soon as hypercol is imported, and only if the user has not set it: their own
+setting wins. A few lines are written while TensorFlow loads, before it reads the
+variable; :func:`import_tensorflow_quietly` hides those for the command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+
+__all__ = ["LEVEL_IS_OURS", "show_tensorflow_logs", "import_tensorflow_quietly"]
+
+_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+# 3 hides the C++ INFO, WARNING and ERROR lines (start-up, XLA, "no CUDA driver" notes);
+# a real failure still raises a Python exception.
+_QUIET = "3"
+LEVEL_IS_OURS = _LEVEL not in os.environ
+os.environ.setdefault(_LEVEL, _QUIET)
+
+
+def show_tensorflow_logs() -> None:
+    """Undoes our default (before TensorFlow is imported): TensorFlow logs as it would by itself."""
+    if LEVEL_IS_OURS and os.environ.get(_LEVEL) == _QUIET:
+        del os.environ[_LEVEL]
+
+
+@contextlib.contextmanager
+def _stderr_hidden_unless_failing():
+    """Hides what C++ code writes to file descriptor 2 in the block; replays it if the block raises an Exception."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no stderr to hide
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except Exception:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow without its start-up lines, and sets its Python loggers to errors only.
+
+    Only while the log level is our default: with the user's own TF_CPP_MIN_LOG_LEVEL
+    TensorFlow is imported as it is.
+    """
+    if not LEVEL_IS_OURS or os.environ.get(_LEVEL) != _QUIET:
+        return
+    if "tensorflow" not in sys.modules:
+        with _stderr_hidden_unless_failing():
+            import tensorflow  # noqa: F401
+    for name in ("tensorflow", "absl", "keras"):
+        logging.getLogger(name).setLevel(logging.ERROR)
