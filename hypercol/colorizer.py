@@ -22,6 +22,7 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 from hypercol import color

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 from PIL import Image
 

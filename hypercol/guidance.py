@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 from scipy import sparse
 from scipy.sparse.linalg import spsolve

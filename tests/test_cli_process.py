@@ -77,6 +77,27 @@ def test_quiet_by_default(photos, tmp_path, weights_by_handle) -> None:
     assert stderr == ""  # no TensorFlow, XLA or absl lines
 
 
+@pytest.mark.parametrize(
+    "first_import",
+    ["from hypercol import colorize", "from hypercol.pil import ColorizeFilter", "import hypercol.hypercolumns"],
+)
+def test_library_use_is_quiet_too(first_import, weights_by_handle) -> None:
+    """A library user's process writes nothing to stderr, whichever hypercol module it imports first."""
+    code = (
+        f"{first_import}\n"
+        "import numpy as np\n"
+        "from hypercol import colorize\n"
+        f"rgb = colorize(np.zeros((24, 32), np.uint8), weights={str(weights_by_handle)!r})\n"
+        "print(rgb.shape)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], check=False, env=_environment(), timeout=TIMEOUT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "(24, 32, 3)\n"
+    assert run.stderr == ""  # no cudart, XLA or absl lines
+
+
 def test_verbose_leaves_tensorflow_its_own_log_level(monkeypatch, capsys) -> None:
     from hypercol import _quiet
     from hypercol.cli import main
