@@ -11,7 +11,8 @@ T = 1 is the mean (safe, desaturated), T -> 0 approaches the mode (vivid).
 from __future__ import annotations
 
 import numpy as np
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 __all__ = [

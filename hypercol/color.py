@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 __all__ = [

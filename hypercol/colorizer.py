@@ -22,7 +22,8 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 from hypercol import color

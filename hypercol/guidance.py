@@ -44,7 +44,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 from scipy import sparse
 from scipy.sparse.linalg import spsolve

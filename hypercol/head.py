@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 from hypercol.backbones import Tap

@@ -6,7 +6,8 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 from hypercol._arrays import as_image_batch

@@ -13,7 +13,7 @@ import os
 import threading
 from pathlib import Path
 
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 __all__ = ["PRECISIONS", "cpu_supports_bf16", "configure_precision", "active_precision"]

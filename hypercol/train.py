@@ -20,7 +20,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import hypercol._quiet_tensorflow  # noqa: F401 -- first: TensorFlow's start-up lines hidden
+
+import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
