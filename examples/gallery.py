@@ -11,14 +11,13 @@ file name, see examples/build_photo_sets.py), each shown at ``--height`` pixels.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from hypercol import colorize
-from hypercol.evaluate import gray_baseline
+from hypercol.evaluate import gray_baseline, validation_split
 
 
 def row(photo: np.ndarray, height: int, with_truth: bool) -> np.ndarray:
@@ -43,8 +42,7 @@ def main() -> None:
     if args.folder:
         paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     else:
-        entry = json.loads(args.sets.read_text())["sets"][args.set]
-        paths = [Path(entry["root"]) / item["file"] for item in entry["validation"]]
+        paths = validation_split(args.sets, [args.set])
     rows = []
     for path in paths[: args.count]:
         with Image.open(path) as image:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from PIL import Image
 
 from hypercol import guidance
 from hypercol.colorizer import DEFAULT_WEIGHTS, Colorizer
-from hypercol.evaluate import gray_baseline
+from hypercol.evaluate import gray_baseline, validation_split
 from hypercol.metrics import colorfulness, psnr
 from hypercol.train import split_validation
 
@@ -42,8 +41,7 @@ PATCH = 3
 def validation_photos(sets: Path | None, photos: Path | None, set_name: str) -> list[Path]:
     """The validation split: from the manifest if given, else hashed from the folder (fraction 0.11)."""
     if sets is not None:
-        entry = json.loads(sets.read_text())["sets"][set_name]
-        return [Path(entry["root"]) / item["file"] for item in entry["validation"]]
+        return validation_split(sets, [set_name])
     files = sorted(str(p) for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     return [Path(p) for p in split_validation(files, 0.11)[1]]
 

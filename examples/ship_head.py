@@ -18,33 +18,39 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+from skimage.color import rgb2lab
 
 from hypercol._arrays import as_image_batch, lightness
 from hypercol.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path, compose
-from hypercol.evaluate import evaluate_images, format_table, gray_baseline
-from hypercol.metrics import auc_rgb, colorfulness, hue_error, psnr
+from hypercol.evaluate import evaluate_images, format_table, gray_baseline, validation_split
+from hypercol.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
 from hypercol.train import find_images, write_atomically
 
-TEMPERATURES = (1.0, 0.6, 0.38)
-SATURATIONS = (0.75, 1.0, 1.25, 1.5, 1.75)
-FALLBACKS = (0.0, 0.5, 1.0)
+# On the validation photos of 2026-12-01, saturations below 1 and a full fallback (1.0) made
+# every head too faint to be chosen; colder temperatures and stronger saturations are where
+# the choice is made.
+TEMPERATURES = (1.0, 0.6, 0.45, 0.38, 0.3)
+SATURATIONS = (1.0, 1.25, 1.5, 1.75, 2.0)
+FALLBACKS = (0.0, 0.25, 0.5)
 # As in training (hypercol.train.ExampleReader): photos less colorful than this are
 # black-and-white or nearly so (ImageNet has a few) and have no color to recover.
 MIN_TRUTH_COLORFULNESS = 8.0
 
 
-def validation_photos(sets_manifest: Path, names: list[str]) -> list[Path]:
-    """The validation split of the named sets, without its black-and-white photos."""
-    sets = json.loads(sets_manifest.read_text())["sets"]
-    paths = [Path(sets[name]["root"]) / item["file"] for name in names for item in sets[name]["validation"]]
-    return [path for path in paths if colorfulness(load_rgb(path)) >= MIN_TRUTH_COLORFULNESS]
+def validation_photos(sets_manifest: Path, names: list[str]) -> tuple[list[Path], list[np.ndarray]]:
+    """The validation split of the named sets without its black-and-white photos: (paths, decoded photos)."""
+    kept = []
+    for path in validation_split(sets_manifest, names):
+        photo = load_rgb(path)
+        if colorfulness(photo) >= MIN_TRUTH_COLORFULNESS:
+            kept.append((path, photo))
+    return [path for path, _ in kept], [photo for _, photo in kept]
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -66,13 +72,15 @@ def sweep(weights: Path, card: ModelCard, photos: list[np.ndarray], working_size
         colorizer = Colorizer(weights, card=card)
         scores = np.zeros((len(grid), len(photos), 3))
         for index, truth in enumerate(photos):
+            truth_ab = rgb2lab(truth)[..., 1:]  # once per photo, not once per setting
             full = lightness(as_image_batch(truth), 0)
             output, small = colorizer.run_network(tf.constant(full[np.newaxis]))
             for setting, (temperature, saturation, fallback) in enumerate(grid):
                 knobs = colorizer._knobs(temperature, saturation, fallback)
                 coefficients = colorizer.decode(output, small, *knobs)[0].numpy()
                 predicted = compose(full, coefficients, as_uint8=True)
-                scores[setting, index] = psnr(truth, predicted), auc_rgb(truth, predicted), colorfulness(predicted)
+                predicted_ab = rgb2lab(predicted)[..., 1:]
+                scores[setting, index] = psnr(truth, predicted), auc(truth_ab, predicted_ab), colorfulness(predicted)
         for (temperature, saturation, fallback), score in zip(grid, scores):
             mean = score.mean(axis=0)
             rows.append(
@@ -150,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
 
     card = ModelCard.load(card_path(args.weights))
-    photos = [load_rgb(p) for p in validation_photos(args.sets, args.choose_on)]
+    _, photos = validation_photos(args.sets, args.choose_on)
     gray = baseline(photos)
     rows = sweep(args.weights, card, photos, args.working_sizes)
     for row in sorted(rows, key=lambda r: -r["colorfulness"]):
@@ -165,13 +173,13 @@ def main() -> None:
     if best["temperature"] is not None:
         card.temperature, card.uncertainty_fallback = best["temperature"], best["fallback"]
     colorizer = Colorizer(args.weights, card=card)
-    evaluations = {name: report(colorizer, name, validation_photos(args.sets, [name])) for name in args.report}
+    evaluations = {name: report(colorizer, name, validation_photos(args.sets, [name])[0]) for name in args.report}
     if args.reserved:
         evaluations["reserved"] = report(colorizer, "reserved", [Path(p) for p in find_images([args.reserved])])
     for other in args.compare:
         print(f"\n--- for comparison: {other}")
         for name in [*args.report, *(["reserved"] if args.reserved else [])]:
-            paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])
+            paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])[0]
             report(Colorizer(other), name, [Path(p) for p in paths])
     card.metrics = {
         "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): best PSNR with "

@@ -6,6 +6,7 @@ barely beat it on PSNR and lose to the truth on colorfulness, so it is always sh
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from hypercol.colorizer import Colorizer, get_colorizer
 from hypercol.metrics import colorfulness, evaluate_pair
 from hypercol.train import find_images
 
-__all__ = ["evaluate_images", "format_table", "METRICS"]
+__all__ = ["evaluate_images", "format_table", "validation_split", "METRICS"]
 
 METRICS = ("psnr", "ssim", "auc", "colorfulness")
 
@@ -90,3 +91,16 @@ def evaluate_folder(folder: str | Path, weights: str | Path | None = None, head:
     """:func:`evaluate_images` over every photo under ``folder`` (``knobs``: temperature, saturation)."""
     colorizer = get_colorizer(weights, head)
     return evaluate_images(find_images([folder]), colorizer, **knobs)
+
+
+def validation_split(manifest: str | Path, names: Sequence[str]) -> list[Path]:
+    """The validation photos of the named sets of a photo-set manifest (``examples/build_photo_sets.py``).
+
+    They were held out by a fixed hash of the file name and are never trained on.
+    """
+    sets = json.loads(Path(manifest).read_text())["sets"]
+    unknown = [name for name in names if name not in sets]
+    if unknown:
+        msg = f"the manifest {str(manifest)!r} has no sets {unknown}; it has {sorted(sets)}"
+        raise ValueError(msg)
+    return [Path(sets[name]["root"]) / item["file"] for name in names for item in sets[name]["validation"]]
