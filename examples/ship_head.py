@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import shutil
 from pathlib import Path
 
@@ -154,13 +155,20 @@ def main() -> None:
     parser.add_argument("--min-colorfulness", type=float, default=0.65, help="x the truth's colorfulness")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[224], help="working sizes to try")
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
+    parser.add_argument(
+        "--sweep-file", type=Path, help="JSON of the sweep: read if it exists (same head and photos), else written"
+    )
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other heads to report the same way")
     args = parser.parse_args()
 
     card = ModelCard.load(card_path(args.weights))
     _, photos = validation_photos(args.sets, args.choose_on)
-    gray = baseline(photos)
-    rows = sweep(args.weights, card, photos, args.working_sizes)
+    if args.sweep_file and args.sweep_file.exists():
+        gray, rows = json.loads(args.sweep_file.read_text())
+    else:
+        gray, rows = baseline(photos), sweep(args.weights, card, photos, args.working_sizes)
+        if args.sweep_file:
+            write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))
     for row in sorted(rows, key=lambda r: -r["colorfulness"]):
         beats = np.mean(np.array(row["psnr_per_image"]) > np.array(gray["psnr_per_image"]))
         shown = {k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"}
