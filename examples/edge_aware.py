@@ -1,8 +1,8 @@
 """Before/after of the edge-aware chroma upsampling on a large photo: bilinear | guided filter | truth.
 
-    python examples/edge_aware.py PHOTO --size 2048 --out docs/edge_aware.jpg
+    python examples/edge_aware.py PHOTO [PHOTO ...] --size 2048 --out docs/edge_aware.jpg
 
-The photo is resized to a long side of ``--size``, colorized from its gray version with
+Each photo (one row each) is resized to a long side of ``--size``, colorized from its gray version with
 plain bilinear chroma upsampling and with the guided filter (the default), and a
 ``--crop``-pixel detail around the strongest lightness edges is shown at full resolution.
 """
@@ -35,25 +35,29 @@ def busiest_window(gray: np.ndarray, size: int) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("photo", type=Path)
+    parser.add_argument("photos", type=Path, nargs="+")
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--crop", type=int, default=384)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    with Image.open(args.photo) as image:
-        image = image.convert("RGB")
-        scale = args.size / max(image.size)
-        truth = np.asarray(image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS))
-    results = [Colorizer(DEFAULT_WEIGHTS, edge_aware=edge_aware).colorize(truth) for edge_aware in (False, True)]
-    top, left = busiest_window(np.asarray(Image.fromarray(truth).convert("L")), args.crop)
-    window = (slice(top, top + args.crop), slice(left, left + args.crop))
-    gap = np.full((args.crop, 8, 3), 255, np.uint8)
-    sheet = np.concatenate([results[0][window], gap, results[1][window], gap, truth[window]], axis=1)
+    colorizers = [Colorizer(DEFAULT_WEIGHTS, edge_aware=edge_aware) for edge_aware in (False, True)]
+    rows = []
+    for photo in args.photos:
+        with Image.open(photo) as image:
+            image = image.convert("RGB")
+            scale = args.size / max(image.size)
+            truth = np.asarray(image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS))
+        results = [colorizer.colorize(truth) for colorizer in colorizers]
+        top, left = busiest_window(np.asarray(Image.fromarray(truth).convert("L")), args.crop)
+        window = (slice(top, top + args.crop), slice(left, left + args.crop))
+        gap = np.full((args.crop, 8, 3), 255, np.uint8)
+        rows += [np.concatenate([results[0][window], gap, results[1][window], gap, truth[window]], axis=1)]
+        rows += [np.full((8, rows[-1].shape[1], 3), 255, np.uint8)]
+        print(f"{photo.name}: {truth.shape[1]}x{truth.shape[0]} photo, detail at ({left}, {top})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(args.out, quality=90)
-    print(f"{args.out}: {truth.shape[1]}x{truth.shape[0]} photo, detail at ({left}, {top})")
-
+    Image.fromarray(np.concatenate(rows[:-1])).save(args.out, quality=90)
+    print(args.out)
 
 if __name__ == "__main__":
     main()

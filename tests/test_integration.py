@@ -46,3 +46,23 @@ def test_both_shipped_heads_run_through_the_filter_and_the_cli(tmp_path) -> None
         == 0
     )
     assert (tmp_path / "out" / "camera_color.png").exists() and (tmp_path / "out2" / "camera_color.png").exists()
+
+
+def test_default_head_beats_gray_on_color_photos_it_never_saw() -> None:
+    """scikit-image's color photos are reserved for evaluation: never trained on, never used to choose defaults.
+
+    The default head's mean PSNR over them must beat leaving the photos gray, and its
+    colors must be visible (colorfulness at least a third of the truth's).
+    """
+    from hypercol import colorize
+    from hypercol.evaluate import gray_baseline
+    from hypercol.metrics import colorfulness, psnr
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    photos = [photo[:: max(1, max(photo.shape[:2]) // 256), :: max(1, max(photo.shape[:2]) // 256)] for photo in photos]
+    model = [colorize(photo) for photo in photos]
+    model_psnr = np.mean([psnr(truth, output) for truth, output in zip(photos, model)])
+    gray_psnr = np.mean([psnr(truth, gray_baseline(truth)) for truth in photos])
+    assert model_psnr > gray_psnr
+    model_colorfulness = np.mean([colorfulness(output) for output in model])
+    assert model_colorfulness > np.mean([colorfulness(truth) for truth in photos]) / 3
