@@ -428,8 +428,7 @@ def _add_train(subparsers) -> None:
     parser.add_argument(
         "--rebalance-lambda",
         type=float,
-        default=0.5,
-        help="classification: uniform mix of the class rebalancing (1 = no rebalancing; Zhang et al.: 0.5)",
+        help="classification: uniform mix of the class rebalancing (1 = no rebalancing; default: Zhang et al.'s)",
     )
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--validate-every", type=int, default=200)
@@ -471,7 +470,7 @@ def _run_train(args) -> int:
             learning_rate=args.learning_rate,
             loss=args.loss,
             set_weights=args.set_weights,
-            rebalance_mix=args.rebalance_lambda,
+            **({} if args.rebalance_lambda is None else {"rebalance_mix": args.rebalance_lambda}),
             head_config={"global_context": True} if args.global_context else None,
             checkpoint_every=args.checkpoint_every,
             validate_every=args.validate_every,

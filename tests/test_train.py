@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from hypercol import Colorizer
+from hypercol import Colorizer, ModelCard, bins
 from hypercol.cli import main as cli_main
 from hypercol.evaluate import evaluate_folder, format_table, gray_baseline
 from hypercol.train import (
@@ -210,6 +210,15 @@ def test_cli_train_and_evaluate(photos, tiny_spec, tmp_path, capsys) -> None:
     printed = json.loads(capsys.readouterr().out.split("model card:")[-1].split("\n", 1)[1])
     assert printed["images"] == 1 and set(printed["mean"]) == {"model", "gray", "truth"}
     assert cli_main(["evaluate", str(tmp_path / "nowhere")]) == 2
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], bins.REBALANCE_LAMBDA), (["--rebalance-lambda", "1"], 1.0)])
+def test_cli_rebalance_lambda_reaches_the_card(flag, expected, photos, tiny_spec, tmp_path) -> None:
+    out = tmp_path / "classification"
+    argv = ["train", str(photos), "--out", str(out), "--backbone", "tiny_vgg", "--head", "classification"]
+    argv += ["--steps", "1", "--batch-size", "2", "--crop-size", "32", "--working-size", "64", *flag]
+    assert cli_main(argv) == 0
+    assert ModelCard.load(out / "head.json").training["rebalance_lambda"] == expected
 
 
 def test_tf_data_pipeline_matches_reader(photos) -> None:
