@@ -52,6 +52,7 @@ __all__ = [
     "ColorizeArchive",
     "ColorizeModelHandler",
     "ArchiveLayout",
+    "check_head",
     "Task",
     "Decoded",
     "Colorized",
@@ -156,6 +157,24 @@ class ArchiveLayout:
         name = metadata.path.rsplit("/", 1)[-1]
         done = name.endswith(f"{self.suffix}.png") and not name.startswith(".")
         return [(metadata.path, ("exists", True))] if done else []
+
+
+def check_head(
+    weights: str | None = None,
+    head: str | None = None,
+    temperature: float | None = None,
+    saturation: float | None = None,
+) -> None:
+    """ValueError/TypeError for a head or knobs :class:`ColorizeModelHandler` would refuse, found from the
+    weights file and its model card alone: the launcher of a job never loads the model."""
+    from hypercol.colorizer import ModelCard, card_path, card_settings, resolve_weights
+
+    path = resolve_weights(weights, head)
+    card = ModelCard.load(card_path(path))
+    if not path.is_file():
+        msg = f"head weights {str(path)!r} not found"
+        raise ValueError(msg)
+    card_settings(card, temperature, saturation)
 
 
 def _keyed_previous(line: str) -> list[tuple[str, tuple[str, Any]]]:
@@ -350,6 +369,7 @@ class ColorizeArchive(beam.PTransform):
         self.layout = ArchiveLayout(pattern, output, suffix)
         self.retry_failed = retry_failed
         self.handler = ColorizeModelHandler(**handler_options)
+        check_head(self.handler.weights, self.handler.head, self.handler.temperature, self.handler.saturation)
 
     def expand(self, pbegin):
         layout = self.layout

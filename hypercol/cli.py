@@ -355,17 +355,17 @@ def _run_colorize_beam(args) -> int:
     try:
         from apache_beam.io.filesystems import FileSystems
 
-        from hypercol.beam import ArchiveLayout, colorize_archive
+        from hypercol.beam import ArchiveLayout, check_head, colorize_archive
     except ImportError as error:
         raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
-    try:
+    try:  # all checked here, before any worker starts; the model itself loads on the workers only
         layout = ArchiveLayout(args.pattern, args.output, args.suffix)
+        check_head(args.weights, args.head, args.temperature, args.saturation)
         matched = FileSystems.match([layout.pattern], limits=[1])[0].metadata_list
-    except (ValueError, OSError) as error:
+    except (ValueError, TypeError, OSError) as error:
         raise UsageError(str(error)) from error
     if not matched:
         raise UsageError(f"no files match {args.pattern!r}")
-    _load_colorizer(args)  # the head and its knobs checked here, before any worker starts
     summary = colorize_archive(
         args.pattern,
         args.output,
