@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.localfilesystem import LocalFileSystem
 from PIL import Image
 from skimage import data
 
@@ -131,7 +134,7 @@ def test_manifest_lists_every_input(archive, first_run) -> None:
 
 
 def test_rerun_does_no_work(archive, first_run, tiny_weights, monkeypatch) -> None:
-    """Runs last of the tests on ``first_run``: it reruns into the same output folder."""
+    """Reruns into ``first_run``'s output folder (its outputs stay as they are; its manifest is rewritten)."""
     import hypercol.beam
 
     folder, _ = archive
@@ -219,3 +222,82 @@ def test_model_handler_reports_a_bad_image_without_failing_its_batch(tiny_weight
     np.testing.assert_array_equal(good.pixels, colorize(gray, weights=tiny_weights))
     assert bad.pixels is None and bad.error.startswith("ValueError:") and bad.task.source == "b"
     assert handler.get_num_bytes(batch) == gray.nbytes
+
+
+class _SchemeFileSystem(LocalFileSystem):
+    """Local files under a URL scheme (``hypercoltest:///tmp/x`` is ``/tmp/x``): Beam's code path for
+    file systems other than the local one (gs://, s3://, ...), run without a network."""
+
+    PREFIX = "hypercoltest://"
+
+    @classmethod
+    def scheme(cls) -> str:
+        return "hypercoltest"
+
+    @classmethod
+    def _local(cls, path: str) -> str:
+        return path.removeprefix(cls.PREFIX)
+
+    def join(self, base, *paths):
+        return self.PREFIX + super().join(self._local(base), *paths)
+
+    def split(self, path):
+        folder, name = super().split(self._local(path))
+        return self.PREFIX + folder, name
+
+    def _list(self, url):
+        for root, _, names in os.walk(self._local(url)):
+            for name in names:
+                path = os.path.join(root, name)
+                yield FileMetadata(self.PREFIX + path, os.path.getsize(path), os.path.getmtime(path))
+
+    def create(self, path, *args, **kwargs):
+        return super().create(self._local(path), *args, **kwargs)
+
+    def open(self, path, *args, **kwargs):
+        return super().open(self._local(path), *args, **kwargs)
+
+    def rename(self, sources, targets):
+        return super().rename([self._local(p) for p in sources], [self._local(p) for p in targets])
+
+    def copy(self, sources, targets):
+        return super().copy([self._local(p) for p in sources], [self._local(p) for p in targets])
+
+    def delete(self, paths):
+        return super().delete([self._local(p) for p in paths])
+
+    def mkdirs(self, path):
+        return super().mkdirs(self._local(path))
+
+    def exists(self, path):
+        return super().exists(self._local(path))
+
+    def size(self, path):
+        return super().size(self._local(path))
+
+    def last_updated(self, path):
+        return super().last_updated(self._local(path))
+
+    def checksum(self, path):
+        return super().checksum(self._local(path))
+
+    def metadata(self, path):
+        found = super().metadata(self._local(path))
+        return FileMetadata(path, found.size_in_bytes, found.last_updated_in_seconds)
+
+
+def test_other_file_systems(archive, first_run, tiny_weights, tmp_path) -> None:
+    """The same archive through a non-local Beam file system: the same outputs, written through a
+    temporary and a rename, and a manifest in that file system's names."""
+    folder, _ = archive
+    out = tmp_path / "remote"
+    summary = colorize_archive(
+        f"hypercoltest://{folder}/[0-2]/**", f"hypercoltest://{out}", weights=str(tiny_weights), options=DIRECT
+    )
+    assert (summary["colorized"], summary["failed"]) == (32, 1)  # the clash; broken/ is not matched
+    assert {name: content for name, (content, _) in _outputs(out).items()} == {
+        name: content for name, (content, _) in _outputs(first_run[1]).items()
+    }
+    rows = _manifest(out)
+    assert all(row["output"].startswith(f"hypercoltest://{out}/") for row in rows.values())
+    assert not list(out.rglob(".*"))
