@@ -335,7 +335,7 @@ def _add_colorize_beam(subparsers) -> None:
             "folders, or a folder) into OUT/<relative folder>/<stem><suffix>.png with Apache Beam's RunInference, "
             "and write OUT/manifest.jsonl (input, output, size, status, error; one row per input). A rerun skips "
             "existing outputs and earlier failures (--retry-failed retries those). Arguments this command does "
-            "not know are Beam's pipeline options (e.g. --direct_num_workers=2, --project=..., --region=...)."
+            "not know are Beam's pipeline options, written --name=value (e.g. --direct_num_workers=2, --project=P)."
         ),
         allow_abbrev=False,  # a Beam option must never be taken for an abbreviation of one of ours
     )
