@@ -31,6 +31,7 @@ import io
 import json
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -64,6 +65,11 @@ MANIFEST_NAME = "manifest.jsonl"
 COLORIZED, SKIPPED, FAILED = "colorized", "skipped", "failed"
 STATUSES = (COLORIZED, SKIPPED, FAILED)
 _NAMESPACE = "hypercol"
+# One colorize call at a time in a process: two threads of one Beam worker process calling
+# the colorizer at once crashed it (SIGSEGV inside the XLA color kernel of
+# colorizer.compose, about once in 15 runs of 24 photos). TensorFlow spreads each call over
+# the cores anyway; reading, decoding and writing still overlap in the other threads.
+_COLORIZE_LOCK = threading.Lock()
 
 
 class Task(NamedTuple):
@@ -248,7 +254,8 @@ class ColorizeModelHandler(ModelHandler[Decoded, Colorized, Any]):
     ``weights``/``head`` pick the head as :func:`hypercol.colorizer.get_colorizer` does
     (``weights`` must be readable at that path on every worker; the shipped heads always
     are); ``temperature``/``saturation`` as ``colorize``. Each image is colorized on its
-    own (images of a batch differ in size); one that fails yields a :class:`Colorized`
+    own (images of a batch differ in size), one call at a time per process (the threads of
+    a worker process take turns); one that fails yields a :class:`Colorized`
     with its error instead of failing the batch. A batch holds at most ``max_batch_size``
     decoded images (memory: up to 4 x 64 MB for 8000 x 8000 scans, plus their outputs).
     """
@@ -278,7 +285,8 @@ class ColorizeModelHandler(ModelHandler[Decoded, Colorized, Any]):
         results = []
         for example in batch:
             try:
-                rgb = model.colorize(example.pixels, temperature=self.temperature, saturation=self.saturation)
+                with _COLORIZE_LOCK:
+                    rgb = model.colorize(example.pixels, temperature=self.temperature, saturation=self.saturation)
             except Exception as error:  # noqa: BLE001 -- one bad image must not fail its batch
                 results.append(Colorized(example.task, None, _describe(error)))
                 continue

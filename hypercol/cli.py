@@ -68,15 +68,7 @@ def _add_colorize(subparsers) -> None:
         metavar="OUT",
         help="output folder (created); for a single input file, may be an output file name like out.png",
     )
-    parser.add_argument(
-        "--weights", default=None, help="head weights (.weights.h5 with its .json card); default: the shipped head"
-    )
-    parser.add_argument(
-        "--suffix",
-        default="_color",
-        help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
-    )
-    _add_knobs(parser)
+    _add_head_options(parser)
     parser.add_argument(
         "--hints",
         type=Path,
@@ -88,6 +80,19 @@ def _add_colorize(subparsers) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary and problems")
+
+
+def _add_head_options(parser) -> None:
+    """--weights, --suffix and the knobs: what ``colorize`` and ``colorize-beam`` share."""
+    parser.add_argument(
+        "--weights", default=None, help="head weights (.weights.h5 with its .json card); default: the shipped head"
+    )
+    parser.add_argument(
+        "--suffix",
+        default="_color",
+        help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
+    )
+    _add_knobs(parser)
 
 
 def _add_knobs(parser) -> None:
@@ -335,19 +340,16 @@ def _add_colorize_beam(subparsers) -> None:
             "folders, or a folder) into OUT/<relative folder>/<stem><suffix>.png with Apache Beam's RunInference, "
             "and write OUT/manifest.jsonl (input, output, size, status, error; one row per input). A rerun skips "
             "existing outputs and earlier failures (--retry-failed retries those). Arguments this command does "
-            "not know are Beam's pipeline options, written --name=value (e.g. --direct_num_workers=2, --project=P)."
+            "not know are Beam's pipeline options, written --name=value (e.g. --direct_num_workers=2, --project=P). "
+            "--weights must name the same file on every worker."
         ),
         allow_abbrev=False,  # a Beam option must never be taken for an abbreviation of one of ours
     )
     parser.add_argument("pattern", metavar="INPUT_GLOB", help="glob pattern (quote it) or folder")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder or prefix (gs://...)")
     parser.add_argument("--runner", default="DirectRunner", help="Beam runner (default: %(default)s)")
-    parser.add_argument(
-        "--weights", default=None, help="head weights (.weights.h5 with its .json card), at this path on every worker"
-    )
-    parser.add_argument("--suffix", default="_color", help="added to each output's stem (default: %(default)s)")
     parser.add_argument("--retry-failed", action="store_true", help="retry the inputs that failed in the last run")
-    _add_knobs(parser)
+    _add_head_options(parser)  # --weights: at the same path on every worker
     parser.set_defaults(accepts_extra_arguments=True)
 
 

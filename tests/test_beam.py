@@ -301,3 +301,28 @@ def test_other_file_systems(archive, first_run, tiny_weights, tmp_path) -> None:
     rows = _manifest(out)
     assert all(row["output"].startswith(f"hypercoltest://{out}/") for row in rows.values())
     assert not list(out.rglob(".*"))
+
+
+def test_model_handler_colorizes_one_image_at_a_time_per_process() -> None:
+    """Threads of one worker process take turns (concurrent colorize calls crashed the XLA color kernel)."""
+    import threading
+    import time
+
+    class Model:
+        running, most = 0, 0
+
+        def colorize(self, pixels, **knobs):
+            Model.running += 1
+            Model.most = max(Model.most, Model.running)
+            time.sleep(0.01)
+            Model.running -= 1
+            return pixels
+
+    handler = ColorizeModelHandler()
+    batch = [Decoded(Task(str(i), f"{i}.png"), np.zeros((2, 2), np.uint8)) for i in range(5)]
+    threads = [threading.Thread(target=handler.run_inference, args=(batch, Model())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Model.most == 1
