@@ -75,3 +75,9 @@ GUIDANCE_SIZE = 512
 GUIDANCE_ROUNDS = 5
 GUIDANCE_HINTS = 100
 TARGET_GUIDANCE = 1.5
+
+# Issue 12: the Beam pipeline (`hypercol colorize-beam`, DirectRunner with 2 workers: worker
+# processes, then worker threads) against the plain command line (`hypercol colorize`) on the
+# same folder of real photos, both as fresh processes end to end, alternating round by round.
+BEAM_PHOTOS, BEAM_LONG_SIDE, BEAM_ROUNDS = 24, 384, 3
+BEAM_RUNNING_MODES = ("multi_processing", "multi_threading")

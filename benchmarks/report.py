@@ -149,6 +149,25 @@ def build(data: dict) -> str:
             )
         add("")
 
+    # --- issue 12 -------------------------------------------------------------------------
+    beam_rows = by_kind.get("issue12_beam", [])
+    if beam_rows:
+        add("## Issue 12: the Beam pipeline against the command line (alternating round by round)")
+        add("")
+        add(
+            "| run | images | Beam: s, images/s | command line: s, images/s | Beam / command line, images/s | per round |"
+        )
+        add("|---|---|---|---|---|---|")
+        for row in beam_rows:
+            mine, theirs = row.stats["median"], row.get("reference_median_s")
+            rounds = [b / a for a, b in zip(row.stats.get("data", []), row.get("reference_s"))]
+            add(
+                f"| {row.get('name')} (`{row.get('options')}`), long side {row.get('size')} | {row.images} | "
+                f"{mine:.1f}, {row.images / mine:.2f} | {theirs:.1f}, {row.images / theirs:.2f} | "
+                f"**{theirs / mine:.2f}x** | {', '.join(f'{r:.2f}' for r in rounds)} |"
+            )
+        add("")
+
     # --- hypercol end to end -----------------------------------------------------------
     add("## hypercol `colorize`, end to end (uint8 gray in, uint8 RGB out)")
     add("")

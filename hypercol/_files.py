@@ -17,7 +17,16 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["not_regular", "open_regular", "make_temporary", "remove_stale_temporaries"]
+__all__ = [
+    "not_regular",
+    "open_regular",
+    "make_temporary",
+    "remove_stale_temporaries",
+    "read_image",
+    "current_umask",
+    "save_image",
+    "write_image_atomic",
+]
 
 _TEMPORARY_PREFIX = ".hypercol-"
 _TEMPORARY_NAME = re.compile(r"\.hypercol-(?P<pid>\d+)-[a-z0-9_]{8}\..*\.tmp", re.DOTALL)  # mkstemp's 8 characters
@@ -100,3 +109,56 @@ def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
     return removed
+
+
+def read_image(path: Path):
+    """The pixels of the regular image file ``path`` as ``colorize`` takes them: (H, W[, C]) uint8 or
+    (H, W) uint16 (first frame, EXIF orientation applied; :func:`hypercol.pil.decode_image`)."""
+    from hypercol.pil import decode_image
+
+    with open_regular(path) as stream:
+        return decode_image(stream)
+
+
+def current_umask() -> int:
+    """The process's file-mode creation mask (read without changing it for good)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_image(pixels, stream, name: str) -> None:
+    """Encodes ``pixels`` ((H, W[, 3 or 4]) uint8 array) into the binary ``stream``, in the format
+    that ``name``'s suffix names (PNG for an unknown one); a JPEG drops the alpha channel."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    file_format = Image.registered_extensions().get(Path(name).suffix.lower(), "PNG")
+    if file_format == "JPEG" and image.mode == "RGBA":
+        image = image.convert("RGB")
+    image.save(stream, format=file_format)
+
+
+def write_image_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> bool:
+    """Writes ``pixels`` to ``target`` through a temp file in the same folder; False if it exists and not overwrite."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp = make_temporary(target)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            save_image(pixels, stream, target.name)
+        os.chmod(temp, mode_bits)
+        if overwrite:
+            os.replace(temp, target)
+            return True
+        try:
+            os.link(temp, target)  # atomic, and fails if someone created the target meanwhile
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system
+            if target.exists():
+                return False
+            os.replace(temp, target)
+        return True
+    finally:
+        if os.path.lexists(temp):
+            os.unlink(temp)

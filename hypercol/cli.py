@@ -20,7 +20,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypercol._files import make_temporary, not_regular, open_regular, remove_stale_temporaries
+from hypercol._files import (
+    current_umask,
+    not_regular,
+    read_image,
+    remove_stale_temporaries,
+    write_image_atomic,
+)
 from hypercol._quiet import import_tensorflow_quietly, show_tensorflow_logs
 
 __all__ = ["main", "IMAGE_EXTENSIONS"]
@@ -62,15 +68,7 @@ def _add_colorize(subparsers) -> None:
         metavar="OUT",
         help="output folder (created); for a single input file, may be an output file name like out.png",
     )
-    parser.add_argument(
-        "--weights", default=None, help="head weights (.weights.h5 with its .json card); default: the shipped head"
-    )
-    parser.add_argument(
-        "--suffix",
-        default="_color",
-        help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
-    )
-    _add_knobs(parser)
+    _add_head_options(parser)
     parser.add_argument(
         "--hints",
         type=Path,
@@ -82,6 +80,19 @@ def _add_colorize(subparsers) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary and problems")
+
+
+def _add_head_options(parser) -> None:
+    """--weights, --suffix and the knobs: what ``colorize`` and ``colorize-beam`` share."""
+    parser.add_argument(
+        "--weights", default=None, help="head weights (.weights.h5 with its .json card); default: the shipped head"
+    )
+    parser.add_argument(
+        "--suffix",
+        default="_color",
+        help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
+    )
+    _add_knobs(parser)
 
 
 def _add_knobs(parser) -> None:
@@ -236,51 +247,7 @@ def _file_id(path: Path) -> tuple[int, int]:
 
 def _read(path: Path):
     """The pixels of an image file as the array ``colorize`` takes (first frame, EXIF orientation applied)."""
-    from PIL import Image, ImageOps
-
-    from hypercol.pil import image_to_array
-
-    with open_regular(path) as stream, Image.open(stream) as image:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        return image_to_array(image)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> bool:
-    """Writes ``pixels`` to ``target`` through a temp file in the same folder; False if it exists and not overwrite."""
-    from PIL import Image
-
-    image = Image.fromarray(pixels)
-    file_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
-    if file_format == "JPEG" and image.mode == "RGBA":
-        image = image.convert("RGB")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = make_temporary(target)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            image.save(stream, format=file_format)
-        os.chmod(temp, mode_bits)
-        if overwrite:
-            os.replace(temp, target)
-            return True
-        try:
-            os.link(temp, target)  # atomic, and fails if someone created the target meanwhile
-        except FileExistsError:
-            return False
-        except OSError:  # no hard links on this file system
-            if target.exists():
-                return False
-            os.replace(temp, target)
-        return True
-    finally:
-        if os.path.lexists(temp):
-            os.unlink(temp)
+    return read_image(path)
 
 
 def _load_colorizer(args):
@@ -337,14 +304,14 @@ def _run_colorize(args) -> int:
         colorizer = _load_colorizer(args)
         remove_stale_temporaries({job.target.parent for job in jobs})
         guidance = _guidance(args, colorizer, jobs)
-        mode_bits = 0o666 & ~_umask()
+        mode_bits = 0o666 & ~current_umask()
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
                 try:
                     rgb = colorizer.colorize(
                         _read(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
                     )
-                    done = _write_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
+                    done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
                 except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
                     failed += 1
                     progress.write(f"hypercol: failed: {job.source}: {type(error).__name__}: {error}", file=sys.stderr)
@@ -359,6 +326,64 @@ def _run_colorize(args) -> int:
     where = out if out.suffix.lower() not in IMAGE_EXTENSIONS or out.is_dir() else out.parent
     print(f"hypercol: {written} colorized, {len(skipped)} skipped, {failed} failed; outputs in {where}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- colorize-beam ----------------------------------------------------------
+
+
+def _add_colorize_beam(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "colorize-beam",
+        help="colorize an archive on Apache Beam (DirectRunner, Dataflow, Flink, Spark); pip install hypercol[beam]",
+        description=(
+            "Colorize every image INPUT_GLOB matches (a glob on any file system Beam supports, ** crosses "
+            "folders, or a folder) into OUT/<relative folder>/<stem><suffix>.png with Apache Beam's RunInference, "
+            "and write OUT/manifest.jsonl (input, output, size, status, error; one row per input). A rerun skips "
+            "existing outputs and earlier failures (--retry-failed retries those). Arguments this command does "
+            "not know are Beam's pipeline options, written --name=value (e.g. --direct_num_workers=2, --project=P). "
+            "--weights must name the same file on every worker."
+        ),
+        allow_abbrev=False,  # a Beam option must never be taken for an abbreviation of one of ours
+    )
+    parser.add_argument("pattern", metavar="INPUT_GLOB", help="glob pattern (quote it) or folder")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder or prefix (gs://...)")
+    parser.add_argument("--runner", default="DirectRunner", help="Beam runner (default: %(default)s)")
+    parser.add_argument("--retry-failed", action="store_true", help="retry the inputs that failed in the last run")
+    _add_head_options(parser)  # --weights: at the same path on every worker
+    parser.set_defaults(accepts_extra_arguments=True)
+
+
+def _run_colorize_beam(args) -> int:
+    try:
+        from apache_beam.io.filesystems import FileSystems
+
+        from hypercol.beam import ArchiveLayout, check_head, colorize_archive
+    except ImportError as error:
+        raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
+    try:  # all checked here, before any worker starts; the model itself loads on the workers only
+        layout = ArchiveLayout(args.pattern, args.output, args.suffix)
+        check_head(args.weights, args.head, args.temperature, args.saturation)
+        matched = FileSystems.match([layout.pattern], limits=[1])[0].metadata_list
+    except (ValueError, TypeError, OSError) as error:
+        raise UsageError(str(error)) from error
+    if not matched:
+        raise UsageError(f"no files match {args.pattern!r}")
+    summary = colorize_archive(
+        args.pattern,
+        args.output,
+        options=[f"--runner={args.runner}", *args.extra_arguments],
+        suffix=args.suffix,
+        retry_failed=args.retry_failed,
+        weights=args.weights,
+        head=args.head,
+        temperature=args.temperature,
+        saturation=args.saturation,
+    )
+    print(
+        f"hypercol: {summary['colorized']} colorized, {summary['skipped']} skipped, {summary['failed']} failed; "
+        f"manifest {summary['manifest']}"
+    )
+    return EXIT_FAILED if summary["failed"] else EXIT_OK
 
 
 # --- backbones --------------------------------------------------------------
@@ -571,6 +596,7 @@ def _run_evaluate(args) -> int:
 # (name, add parser, run): the order is the order of --help.
 _SUBCOMMANDS = [
     ("colorize", _add_colorize, _run_colorize),
+    ("colorize-beam", _add_colorize_beam, _run_colorize_beam),
     ("cache", _add_cache, _run_cache),
     ("train", _add_train, _run_train),
     ("evaluate", _add_evaluate, _run_evaluate),
@@ -635,9 +661,12 @@ def _escaping_output():
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "accepts_extra_arguments", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exit_:  # argparse exits on --help (0) and usage errors (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    args.extra_arguments = extra
     if args.verbose:
         show_tensorflow_logs()
     else:

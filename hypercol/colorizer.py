@@ -38,6 +38,7 @@ __all__ = [
     "ModelCard",
     "chroma_from_gray",
     "check_knobs",
+    "card_settings",
     "Colorizer",
     "colorize",
     "get_colorizer",
@@ -93,6 +94,19 @@ def check_knobs(temperature: float | None, saturation: float | None) -> None:
             bounds = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
             msg = f"{name} must be a finite number {bounds}, got {value!r}"
             raise ValueError(msg)
+
+
+def card_settings(card: ModelCard, temperature: float | None, saturation: float | None) -> tuple[float, float]:
+    """The (temperature, saturation) a head with this card runs with: the given values or the card's
+    defaults, checked (no model is loaded)."""
+    check_knobs(temperature, saturation)
+    if temperature is not None and card.head_type != "classification":
+        msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
+        raise ValueError(msg)
+    temperature = card.temperature if temperature is None else temperature
+    saturation = card.saturation if saturation is None else saturation
+    check_knobs(temperature, saturation)  # the card's own too
+    return float(temperature), float(saturation)
 
 
 def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool, features=None) -> tf.Tensor:
@@ -207,14 +221,7 @@ class Colorizer:
 
     def settings(self, temperature: float | None = None, saturation: float | None = None) -> tuple[float, float]:
         """The (temperature, saturation) a call runs with: the given values or the card's defaults, checked."""
-        check_knobs(temperature, saturation)
-        if temperature is not None and not self.is_classification:
-            msg = "temperature applies to classification heads; this head is a regression head (use saturation)"
-            raise ValueError(msg)
-        temperature = self.card.temperature if temperature is None else temperature
-        saturation = self.card.saturation if saturation is None else saturation
-        check_knobs(temperature, saturation)  # the card's own too
-        return float(temperature), float(saturation)
+        return card_settings(self.card, temperature, saturation)
 
     def _knobs(
         self, temperature: float | None, saturation: float | None, fallback: float | None

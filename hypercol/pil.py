@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["ColorizeFilter", "SUPPORTED_MODES", "image_to_array", "hints_to_array", "reference_to_array"]
+__all__ = [
+    "ColorizeFilter",
+    "SUPPORTED_MODES",
+    "decode_image",
+    "image_to_array",
+    "hints_to_array",
+    "reference_to_array",
+]
 
 # Mode -> the mode we read pixels in. "I;16" keeps 16 bits; "1" and "P" become gray.
 SUPPORTED_MODES = {
@@ -20,6 +27,17 @@ SUPPORTED_MODES = {
     "RGBA": "RGBA",
     "I;16": "I;16",
 }
+
+
+def decode_image(stream) -> np.ndarray:
+    """An encoded image (a binary file object) -> the array ``colorize`` takes, as :func:`image_to_array`
+    gives it: its first frame, EXIF orientation applied. Pillow's errors (OSError, ValueError) for
+    unreadable data pass through."""
+    from PIL import ImageOps
+
+    with Image.open(stream) as image:
+        image.load()
+        return image_to_array(ImageOps.exif_transpose(image))
 
 
 def image_to_array(image: Image.Image) -> np.ndarray:
