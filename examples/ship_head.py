@@ -152,7 +152,7 @@ def main() -> None:
     )
     parser.add_argument("--report", nargs="+", default=["imagenet"], help="sets whose validation split is reported")
     parser.add_argument("--reserved", type=Path, help="folder written by examples/reserved_photos.py")
-    parser.add_argument("--min-colorfulness", type=float, default=0.65, help="x the truth's colorfulness")
+    parser.add_argument("--min-colorfulness", type=float, default=0.5, help="x the truth's colorfulness")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[224], help="working sizes to try")
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     parser.add_argument(

@@ -151,3 +151,15 @@ def test_a_regression_head_from_the_cache_predicts_at_stride_4(cache, tmp_path) 
     assert result.card_data.head["output_stride"] == 4 and result.card_data.training["loss"] == "dahl"
     rgb = Colorizer(result.weights).colorize(np.full((30, 20), 100, np.uint8))
     assert rgb.shape == (30, 20, 3)
+
+
+def test_validation_split_lists_the_held_out_photos_of_the_named_sets(sets_manifest) -> None:
+    from hypercol.evaluate import validation_split
+
+    sets = json.loads(sets_manifest.read_text())["sets"]
+    paths = validation_split(sets_manifest, ["faces", "scenes"])
+    expected = [Path(sets[name]["root"]) / item["file"] for name in ("faces", "scenes") for item in sets[name]["validation"]]
+    assert paths == expected and all(path.exists() for path in paths)
+    assert not set(paths) & {Path(sets["scenes"]["root"]) / item["file"] for item in sets["scenes"]["train"]}
+    with pytest.raises(ValueError, match="no sets"):
+        validation_split(sets_manifest, ["people"])
