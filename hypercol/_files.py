@@ -21,6 +21,7 @@ __all__ = [
     "not_regular",
     "open_regular",
     "make_temporary",
+    "temporary_affixes",
     "remove_stale_temporaries",
     "read_image",
     "current_umask",
@@ -74,12 +75,21 @@ def open_regular(path: Path):
     return os.fdopen(descriptor, "rb")
 
 
-def make_temporary(target: Path) -> tuple[int, str]:
-    """A new temporary beside ``target`` (``.hypercol-PID-XXXXXXXX.NAME.tmp``): (open descriptor, path)."""
-    name = target.name
+def temporary_affixes(name: str) -> tuple[str, str]:
+    """(prefix, suffix) of a temporary for an output named ``name``: ``.hypercol-PID-`` and ``.NAME.tmp``.
+
+    Eight random characters go between them (``[a-z0-9_]``, as mkstemp's), so that
+    :func:`remove_stale_temporaries` knows the temporary and the process that made it.
+    """
     while len(os.fsencode(name)) > _NAME_BYTES_IN_TEMPORARY:
         name = name[:-1]
-    return tempfile.mkstemp(dir=target.parent, prefix=f"{_TEMPORARY_PREFIX}{os.getpid()}-", suffix=f".{name}.tmp")
+    return f"{_TEMPORARY_PREFIX}{os.getpid()}-", f".{name}.tmp"
+
+
+def make_temporary(target: Path) -> tuple[int, str]:
+    """A new temporary beside ``target`` (``.hypercol-PID-XXXXXXXX.NAME.tmp``): (open descriptor, path)."""
+    prefix, suffix = temporary_affixes(target.name)
+    return tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
 
 
 def _process_exists(pid: int) -> bool:

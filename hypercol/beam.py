@@ -45,7 +45,14 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from hypercol._files import current_umask, read_image, remove_stale_temporaries, save_image, write_image_atomic
+from hypercol._files import (
+    current_umask,
+    read_image,
+    remove_stale_temporaries,
+    save_image,
+    temporary_affixes,
+    write_image_atomic,
+)
 from hypercol.cli import IMAGE_EXTENSIONS
 
 __all__ = [
@@ -306,7 +313,8 @@ def _write_remote(pixels: np.ndarray, target: str) -> bool:
     if FileSystems.exists(target):
         return False
     folder, name = FileSystems.split(target)
-    temp = FileSystems.join(folder, f".hypercol-{os.getpid()}-{secrets.token_hex(4)}.{name[:100]}.tmp")
+    prefix, suffix = temporary_affixes(name)
+    temp = FileSystems.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
     try:
         with FileSystems.create(temp, mime_type="image/png", compression_type=CompressionTypes.UNCOMPRESSED) as out:
             save_image(pixels, out, name)

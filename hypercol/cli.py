@@ -245,11 +245,6 @@ def _file_id(path: Path) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
-def _read(path: Path):
-    """The pixels of an image file as the array ``colorize`` takes (first frame, EXIF orientation applied)."""
-    return read_image(path)
-
-
 def _load_colorizer(args):
     """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
     from hypercol.colorizer import get_colorizer
@@ -309,7 +304,7 @@ def _run_colorize(args) -> int:
             for job in progress:
                 try:
                     rgb = colorizer.colorize(
-                        _read(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
+                        read_image(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
                     )
                     done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
                 except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others

@@ -14,8 +14,9 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 from PIL import Image
 from skimage import data
 
+from hypercol._files import read_image
 from hypercol.beam import ArchiveLayout, ColorizeModelHandler, Decoded, Task, colorize_archive
-from hypercol.cli import _read, main
+from hypercol.cli import main
 from hypercol.colorizer import colorize
 
 DIRECT = ["--direct_num_workers=2", "--direct_running_mode=multi_threading"]
@@ -102,7 +103,7 @@ def test_outputs_equal_colorize_and_the_command_line(archive, first_run, tiny_we
     differ = {}
     for relative in good:
         with Image.open(out / _output_name(relative)) as image:
-            expected = colorize(_read(folder / relative), weights=tiny_weights)
+            expected = colorize(read_image(folder / relative), weights=tiny_weights)
             if not np.array_equal(np.asarray(image), expected):
                 differ[relative] = int(np.abs(np.asarray(image, int) - expected).max())
     assert differ == {}, sorted(differ.items())
@@ -141,7 +142,7 @@ def test_rerun_does_no_work(archive, first_run, tiny_weights, monkeypatch) -> No
     out = first_run[1]
     before, first_rows = _outputs(out), _manifest(out)
     decoded = []
-    monkeypatch.setattr(hypercol.beam, "_read", lambda source: decoded.append(source) or _read(Path(source)))
+    monkeypatch.setattr(hypercol.beam, "_read", lambda source: decoded.append(source) or read_image(Path(source)))
     summary = colorize_archive(str(folder), str(out), weights=str(tiny_weights), options=DIRECT)
     assert (summary["colorized"], summary["skipped"], summary["failed"]) == (0, 32, 4)
     assert decoded == [] and _outputs(out) == before

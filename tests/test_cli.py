@@ -210,8 +210,8 @@ def test_a_file_that_becomes_a_fifo_is_not_opened(photos, tmp_path, tiny_weights
         os.mkfifo(path)
         return read(path)
 
-    read = hypercol.cli._read
-    monkeypatch.setattr(hypercol.cli, "_read", swap_in_a_fifo)
+    read = hypercol.cli.read_image
+    monkeypatch.setattr(hypercol.cli, "read_image", swap_in_a_fifo)
     assert main(["colorize", str(photos / "b.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)]) == 1
 
 
