@@ -426,7 +426,10 @@ def _add_train(subparsers) -> None:
         ),
     )
     parser.add_argument(
-        "data", nargs="+", metavar="DATA", help="folder of photos, text file listing images, or a feature cache"
+        "data",
+        nargs="+",
+        metavar="DATA",
+        help="folder of photos, text file listing images, or feature caches (several: built with different seeds)",
     )
     parser.add_argument("--out", required=True, type=Path, help="run folder")
     parser.add_argument("--backbone", default="vgg16", help="registered backbone name or TF Hub handle")

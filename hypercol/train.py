@@ -367,22 +367,35 @@ class PhotoData:
 
 
 class CachedData:
-    """Training data from a feature cache (:mod:`hypercol.features`): no backbone in the step.
+    """Training data from feature caches (:mod:`hypercol.features`): no backbone in the step.
 
+    Several caches of the same photo sets built with different seeds (other crops,
+    other pasted cut-outs) act as one: a set's examples are its rows in every cache.
     Example ``i`` is drawn from set ``s`` with probability proportional to
     ``set_weights[s]`` (default: each set's example count, i.e. uniform over
     examples), then uniformly within the set; a pure function of (seed, i).
+    Validation comes from the first cache (every cache holds the same centred crops).
     """
 
-    def __init__(
-        self, folder: str | Path, *, seed: int, set_weights: dict[str, float] | None, max_validation_images: int
-    ) -> None:
-        from hypercol.features import CHROMA, FeatureCache
+    _SHARED_SETTINGS = ("backbone", "taps", "crop_size", "output_stride", "sets_manifest_sha256")
 
-        self.cache = FeatureCache.open(folder)
-        self.tap_keys = self.cache.tap_keys
+    def __init__(
+        self,
+        folders: Sequence[str | Path],
+        *,
+        seed: int,
+        set_weights: dict[str, float] | None,
+        max_validation_images: int,
+    ) -> None:
+        from hypercol.features import CHROMA
+
+        self.caches = _open_matching_caches(folders, self._SHARED_SETTINGS)
+        self.tap_keys = self.caches[0].tap_keys
         self.keys = [*self.tap_keys, CHROMA]
-        counts = self.cache.parts("train")
+        counts = {}
+        for cache in self.caches:
+            for name, count in cache.parts("train").items():
+                counts[name] = counts.get(name, 0) + count
         weights = dict(counts) if set_weights is None else dict(set_weights)
         unknown = sorted(set(weights) - set(counts))
         if unknown:
@@ -396,17 +409,28 @@ class CachedData:
         total = sum(self.set_weights.values())
         self.probabilities = np.array([self.set_weights[name] / total for name in self.parts])
         self.counts = np.array([counts[name] for name in self.parts])
-        self.arrays = [self.cache.arrays(name) for name in self.parts]
+        # per part: [(first row, arrays of one cache)], the caches' rows one after another
+        self.arrays = [self._stacked_rows(name) for name in self.parts]
         self.seed = seed
         self.validation = self._validation(max_validation_images)
 
+    def _stacked_rows(self, part: str) -> list[tuple[int, dict[str, np.ndarray]]]:
+        stacked, first = [], 0
+        for cache in self.caches:
+            count = cache.parts("train").get(part, 0)
+            if count:
+                stacked.append((first, cache.arrays(part)))
+                first += count
+        return stacked
+
     def _validation(self, limit: int):
-        parts = self.cache.parts("validation")
+        cache = self.caches[0]
+        parts = cache.parts("validation")
         chosen = [(name, count) for name, count in sorted(parts.items()) if name.split(".")[0] in self.set_weights]
         rows = {key: [] for key in self.keys}
         per_part = max(1, limit // max(1, len(chosen)))
         for name, count in chosen:
-            arrays = self.cache.arrays(name)
+            arrays = cache.arrays(name)
             for key in self.keys:
                 rows[key].append(np.asarray(arrays[key][: min(count, per_part)], np.float32))
         self.validation_images = sum(len(r) for r in rows[self.keys[-1]])
@@ -418,7 +442,8 @@ class CachedData:
         rng = np.random.default_rng([self.seed, int(index)])
         part = int(rng.choice(len(self.parts), p=self.probabilities))
         row = int(rng.integers(self.counts[part]))
-        return [np.asarray(self.arrays[part][key][row]) for key in self.keys]
+        first, arrays = next((first, arrays) for first, arrays in reversed(self.arrays[part]) if row >= first)
+        return [np.asarray(arrays[key][row - first]) for key in self.keys]
 
     def color_prior(self, mix: float, examples: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         histogram = np.zeros(len(bins.grid_centres()), np.float64)
@@ -428,7 +453,8 @@ class CachedData:
         return centres, probabilities, bins.rebalancing_weights(centres, probabilities, mix)
 
     def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
-        shapes = [self.arrays[0][key].shape[1:] for key in self.keys]
+        _, some_arrays = self.arrays[0][0]
+        shapes = [some_arrays[key].shape[1:] for key in self.keys]
 
         def read(index):
             values = tf.numpy_function(self.example, [index], [tf.float16] * len(self.keys), stateful=False)
@@ -453,10 +479,33 @@ class CachedData:
             "training_examples": {name: int(count) for name, count in zip(self.parts, self.counts)},
             "set_weights": self.set_weights,
             "validation_images": self.validation_images,
-            "feature_cache": {
-                key: self.cache.meta[key] for key in ("crop_size", "seed", "paste_probability", "sets_manifest_sha256")
-            },
+            **self._cache_card(),
         }
+
+    def _cache_card(self) -> dict:
+        described = [
+            {key: cache.meta[key] for key in ("crop_size", "seed", "paste_probability", "sets_manifest_sha256")}
+            for cache in self.caches
+        ]
+        return {"feature_cache": described[0]} if len(described) == 1 else {"feature_caches": described}
+
+
+def _open_matching_caches(folders: Sequence[str | Path], shared_settings: Sequence[str]) -> list:
+    """The caches of ``folders``, refused unless they hold the same kind of examples with different crops."""
+    from hypercol.features import FeatureCache
+
+    caches = [FeatureCache.open(folder) for folder in folders]
+    first = caches[0]
+    for cache in caches[1:]:
+        differing = [key for key in shared_settings if cache.meta.get(key) != first.meta.get(key)]
+        if differing:
+            msg = f"{str(cache.folder)!r} and {str(first.folder)!r} differ in {differing}: they cannot train together"
+            raise ValueError(msg)
+    seeds = [cache.meta.get("seed") for cache in caches]
+    if len(set(seeds)) < len(seeds):
+        msg = f"feature caches built with the same seed hold the same crops (seeds {seeds}); build one with another --seed"
+        raise ValueError(msg)
+    return caches
 
 
 @dataclass
@@ -483,11 +532,15 @@ def _check_train_arguments(loss: str, head: str, steps: int, batch_size: int, cr
 def _open_data(
     data, head: str, crop_size: int, seed: int, set_weights, validation_fraction: float, max_validation_images: int
 ):
-    """A :class:`CachedData` for one feature-cache folder, else a :class:`PhotoData`."""
+    """A :class:`CachedData` for feature-cache folders, else a :class:`PhotoData`."""
     from hypercol.features import FeatureCache
 
-    if len(data) == 1 and FeatureCache.is_cache(data[0]):
-        return CachedData(data[0], seed=seed, set_weights=set_weights, max_validation_images=max_validation_images)
+    is_cache = [FeatureCache.is_cache(item) for item in data]
+    if all(is_cache):
+        return CachedData(data, seed=seed, set_weights=set_weights, max_validation_images=max_validation_images)
+    if any(is_cache):
+        msg = "feature caches and photo folders cannot train together; give only caches or only photos"
+        raise ValueError(msg)
     if set_weights:
         msg = "set weights apply to a feature cache (see `hypercol cache`), not to photo folders"
         raise ValueError(msg)
@@ -527,9 +580,10 @@ def train(
 ) -> TrainResult:
     """Trains a head on photos under ``data`` into ``out`` (weights, card, checkpoints, TensorBoard logs).
 
-    ``data`` is photo folders, files or lists, or one feature-cache folder built by
+    ``data`` is photo folders, files or lists, or feature-cache folders built by
     :func:`hypercol.features.build_feature_cache` (much faster: the backbone's taps
-    are read, not computed; ``set_weights`` then weighs its photo sets).
+    are read, not computed; ``set_weights`` then weighs their photo sets; caches built
+    with other seeds add other crops of the same photos).
     With ``resume=True`` an interrupted run continues from its last checkpoint and ends
     where the uninterrupted run would have. ``stop_at`` (a step) and ``time_limit``
     (seconds) end this session early with a checkpoint, as an interruption would; the

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from hypercol.features import CHROMA, FeatureCache, build_feature_cache, paste_cutouts
-from hypercol.train import train
+from hypercol.train import CachedData, train
 
 CROP = 32
 
@@ -158,8 +158,44 @@ def test_validation_split_lists_the_held_out_photos_of_the_named_sets(sets_manif
 
     sets = json.loads(sets_manifest.read_text())["sets"]
     paths = validation_split(sets_manifest, ["faces", "scenes"])
-    expected = [Path(sets[name]["root"]) / item["file"] for name in ("faces", "scenes") for item in sets[name]["validation"]]
+    expected = [
+        Path(sets[name]["root"]) / item["file"] for name in ("faces", "scenes") for item in sets[name]["validation"]
+    ]
     assert paths == expected and all(path.exists() for path in paths)
     assert not set(paths) & {Path(sets["scenes"]["root"]) / item["file"] for item in sets["scenes"]["train"]}
     with pytest.raises(ValueError, match="no sets"):
         validation_split(sets_manifest, ["people"])
+
+
+def test_caches_of_other_seeds_train_together(cache, sets_manifest, tmp_path) -> None:
+    other = build_feature_cache(
+        sets_manifest, tmp_path / "seed1", backbone="tiny_vgg", crop_size=CROP, seed=1, progress=False
+    )
+    data = CachedData([cache.folder, other.folder], seed=0, set_weights=None, max_validation_images=8)
+    assert dict(zip(data.parts, data.counts)) == {"faces": 6, "scenes": 20}
+    chroma_rows = {  # (set, cache index) -> that cache's target chroma rows of the set
+        (name, number): np.asarray(source.arrays(name)[CHROMA])
+        for name in ("faces", "scenes")
+        for number, source in enumerate((cache, other))
+    }
+    found = set()
+    for index in range(64):
+        chroma = data.example(index)[-1]
+        where = [key for key, rows in chroma_rows.items() if any(np.array_equal(chroma, row) for row in rows)]
+        assert len(where) == 1, "every example is one row of one cache"
+        found.add(where[0][1])
+    assert found == {0, 1}
+    result = train([cache.folder, other.folder], out=tmp_path / "both", steps=1, **CACHED)
+    assert [c["seed"] for c in result.card_data.training["feature_caches"]] == [0, 1]
+
+
+def test_caches_that_cannot_train_together_are_refused(cache, sets_manifest, tmp_path) -> None:
+    with pytest.raises(ValueError, match="same seed"):
+        CachedData([cache.folder, cache.folder], seed=0, set_weights=None, max_validation_images=8)
+    bigger = build_feature_cache(
+        sets_manifest, tmp_path / "big", backbone="tiny_vgg", crop_size=2 * CROP, seed=1, progress=False
+    )
+    with pytest.raises(ValueError, match="crop_size"):
+        CachedData([cache.folder, bigger.folder], seed=0, set_weights=None, max_validation_images=8)
+    with pytest.raises(ValueError, match="only caches or only photos"):
+        train([cache.folder, tmp_path], out=tmp_path / "mixed", steps=1, **CACHED)
