@@ -377,8 +377,6 @@ class CachedData:
     Validation comes from the first cache (every cache holds the same centred crops).
     """
 
-    _SHARED_SETTINGS = ("backbone", "taps", "crop_size", "output_stride", "sets_manifest_sha256")
-
     def __init__(
         self,
         folders: Sequence[str | Path],
@@ -389,12 +387,13 @@ class CachedData:
     ) -> None:
         from hypercol.features import CHROMA
 
-        self.caches = _open_matching_caches(folders, self._SHARED_SETTINGS)
+        self.caches = _open_matching_caches(folders)
         self.tap_keys = self.caches[0].tap_keys
         self.keys = [*self.tap_keys, CHROMA]
+        counts_per_cache = [cache.parts("train") for cache in self.caches]
         counts = {}
-        for cache in self.caches:
-            for name, count in cache.parts("train").items():
+        for cache_counts in counts_per_cache:
+            for name, count in cache_counts.items():
                 counts[name] = counts.get(name, 0) + count
         weights = dict(counts) if set_weights is None else dict(set_weights)
         unknown = sorted(set(weights) - set(counts))
@@ -410,14 +409,14 @@ class CachedData:
         self.probabilities = np.array([self.set_weights[name] / total for name in self.parts])
         self.counts = np.array([counts[name] for name in self.parts])
         # per part: [(first row, arrays of one cache)], the caches' rows one after another
-        self.arrays = [self._stacked_rows(name) for name in self.parts]
+        self.arrays = [self._stacked_rows(name, counts_per_cache) for name in self.parts]
         self.seed = seed
         self.validation = self._validation(max_validation_images)
 
-    def _stacked_rows(self, part: str) -> list[tuple[int, dict[str, np.ndarray]]]:
+    def _stacked_rows(self, part: str, counts_per_cache: list[dict[str, int]]) -> list[tuple[int, dict]]:
         stacked, first = [], 0
-        for cache in self.caches:
-            count = cache.parts("train").get(part, 0)
+        for cache, cache_counts in zip(self.caches, counts_per_cache):
+            count = cache_counts.get(part, 0)
             if count:
                 stacked.append((first, cache.arrays(part)))
                 first += count
@@ -490,14 +489,17 @@ class CachedData:
         return {"feature_cache": described[0]} if len(described) == 1 else {"feature_caches": described}
 
 
-def _open_matching_caches(folders: Sequence[str | Path], shared_settings: Sequence[str]) -> list:
+_SHARED_CACHE_SETTINGS = ("backbone", "taps", "crop_size", "output_stride", "sets_manifest_sha256")
+
+
+def _open_matching_caches(folders: Sequence[str | Path]) -> list:
     """The caches of ``folders``, refused unless they hold the same kind of examples with different crops."""
     from hypercol.features import FeatureCache
 
     caches = [FeatureCache.open(folder) for folder in folders]
     first = caches[0]
     for cache in caches[1:]:
-        differing = [key for key in shared_settings if cache.meta.get(key) != first.meta.get(key)]
+        differing = [key for key in _SHARED_CACHE_SETTINGS if cache.meta.get(key) != first.meta.get(key)]
         if differing:
             msg = f"{str(cache.folder)!r} and {str(first.folder)!r} differ in {differing}: they cannot train together"
             raise ValueError(msg)
