@@ -21,11 +21,16 @@ from hypercol.colorizer import Colorizer, ModelCard, card_path
 from hypercol.evaluate import METRICS, evaluate_images
 
 
-def evaluate_head(weights: Path, paths: list[Path], knobs: argparse.Namespace) -> dict:
+def colorizer_at_knobs(weights: Path, knobs: argparse.Namespace) -> Colorizer:
+    """The head of ``weights`` decoding with the given knobs instead of its card's."""
     card = ModelCard.load(card_path(weights))
     card.temperature, card.saturation = knobs.temperature, knobs.saturation
     card.uncertainty_fallback, card.working_size = knobs.fallback, knobs.working_size
-    result = evaluate_images(paths, Colorizer(weights, card=card))
+    return Colorizer(weights, card=card)
+
+
+def evaluate_head(colorizer: Colorizer, paths: list[Path]) -> dict:
+    result = evaluate_images(paths, colorizer)
     beats = np.mean([row["model"]["psnr"] > row["gray"]["psnr"] for row in result["per_image"]])
     return {**result["mean"], "beats_gray_psnr_fraction": float(beats)}
 
@@ -41,14 +46,15 @@ def main() -> None:
     parser.add_argument("--working-size", type=int, default=224)
     args = parser.parse_args()
 
+    colorizers = {weights: colorizer_at_knobs(weights, args) for weights in args.weights}  # loaded once
     for name in args.on:
         paths, _ = validation_photos(args.sets, [name])
         print(f"\n{name}: {len(paths)} validation photos, T {args.temperature} s {args.saturation} "
               f"fallback {args.fallback} working size {args.working_size}")
         print("| head | " + " | ".join(METRICS) + " | beats gray (PSNR) |\n|---|" + "---|" * (len(METRICS) + 1))
         gray = None
-        for weights in args.weights:
-            mean = evaluate_head(weights, paths, args)
+        for weights, colorizer in colorizers.items():
+            mean = evaluate_head(colorizer, paths)
             gray = mean["gray"]
             cells = " | ".join(f"{mean['model'][metric]:.3f}" for metric in METRICS)
             print(f"| {weights} | {cells} | {100 * mean['beats_gray_psnr_fraction']:.0f}% |")
