@@ -449,6 +449,12 @@ def _add_train(subparsers) -> None:
     )
     parser.add_argument("--global-context", action="store_true", help="add the image-wide feature mean to the head")
     parser.add_argument(
+        "--context-blocks",
+        type=int,
+        default=0,
+        help="residual pairs of 3x3 convs on the head's deepest level (default: 0)",
+    )
+    parser.add_argument(
         "--rebalance-lambda",
         type=float,
         help="classification: uniform mix of the class rebalancing (1 = no rebalancing; default: Zhang et al.'s)",
@@ -476,6 +482,14 @@ def _set_weights(text: str) -> dict[str, float]:
     return weights
 
 
+def _head_config(args) -> dict:
+    """The head options of `hypercol train` that differ from build_head's defaults."""
+    config = {"global_context": True} if args.global_context else {}
+    if args.context_blocks:
+        config["context_blocks"] = args.context_blocks
+    return config
+
+
 def _run_train(args) -> int:
     from hypercol.train import train
 
@@ -494,7 +508,7 @@ def _run_train(args) -> int:
             loss=args.loss,
             set_weights=args.set_weights,
             **({} if args.rebalance_lambda is None else {"rebalance_mix": args.rebalance_lambda}),
-            head_config={"global_context": True} if args.global_context else None,
+            head_config=_head_config(args),
             checkpoint_every=args.checkpoint_every,
             validate_every=args.validate_every,
             resume=args.resume,

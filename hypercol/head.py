@@ -70,6 +70,14 @@ def _refine(x, width: int, name: str, batch_norm: bool):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
+def _context_block(x, width: int, name: str, batch_norm: bool):
+    """A residual pair of 3x3 convs on the deepest tap: the head's own look at a cell's neighbours."""
+    y = keras.layers.ReLU(name=f"{name}_relu_in")(x)
+    y = _refine(y, width, f"{name}_a", batch_norm)
+    y = _conv_bn(y, width, 3, f"{name}_b_conv", batch_norm)
+    return keras.layers.Add(name=f"{name}_join")([x, y])
+
+
 def fold_batch_norms(head: keras.Model, taps: Sequence[Tap], **config) -> keras.Model:
     """The same function as ``head`` in inference mode, with each batch norm folded into its conv.
 
@@ -101,6 +109,7 @@ def build_head(
     output_stride: int = 1,
     batch_norm: bool = True,
     global_context: bool = False,
+    context_blocks: int = 0,
 ) -> keras.Model:
     """Inputs ``[gray (N, H, W, 1), tap_1, ..., tap_k]`` -> (N, H/s, W/s, outputs) float32.
 
@@ -112,6 +121,9 @@ def build_head(
     ``global_context`` adds the image-wide mean of the deepest projection, through a
     1x1 conv + ReLU, to every position (Iizuka et al.'s global features): what the
     whole scene is steers the colors of each part of it.
+    ``context_blocks`` residual pairs of 3x3 convs then work on the deepest level (stride
+    16 for VGG16: cheap), so the chroma of a place can depend on its neighbourhood and
+    not only on a linear map of the features there.
     """
     if not taps:
         msg = "the head needs at least one tap"
@@ -130,6 +142,11 @@ def build_head(
         scene = keras.layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
         scene = keras.layers.Conv2D(width, 1, activation="relu", name="global_context")(scene)
         x = keras.layers.Add(name="global_join")([x, scene])
+    if context_blocks < 0:
+        msg = f"context_blocks must be >= 0, got {context_blocks}"
+        raise ValueError(msg)
+    for block in range(context_blocks):
+        x = _context_block(x, width, f"context{block}", batch_norm)
     for level, index in enumerate(order[1:], start=1):
         tap = taps[index]
         name = f"level{level}_{_safe_name(tap.key)}"

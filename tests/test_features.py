@@ -138,7 +138,9 @@ def test_set_weights_choose_the_sets(cache, tmp_path) -> None:
 def test_a_head_trained_from_the_cache_colorizes(cache, tmp_path) -> None:
     from hypercol.colorizer import Colorizer
 
-    result = train([cache.folder], out=tmp_path / "run", steps=2, working_size=32, head_config=TINY_HEAD, **CACHED)
+    config = {**TINY_HEAD, "context_blocks": 1}
+    result = train([cache.folder], out=tmp_path / "run", steps=2, working_size=32, head_config=config, **CACHED)
+    assert result.card_data.head["context_blocks"] == 1  # the card rebuilds the same head
     rgb = Colorizer(result.weights).colorize(np.linspace(0, 255, 40 * 50).reshape(40, 50).astype(np.uint8))
     assert rgb.shape == (40, 50, 3) and rgb.dtype == np.uint8
 
@@ -199,3 +201,15 @@ def test_caches_that_cannot_train_together_are_refused(cache, sets_manifest, tmp
         CachedData([cache.folder, bigger.folder], seed=0, set_weights=None, max_validation_images=8)
     with pytest.raises(ValueError, match="only caches or only photos"):
         train([cache.folder, tmp_path], out=tmp_path / "mixed", steps=1, **CACHED)
+
+
+def test_cli_trains_a_head_with_context_blocks(cache, tmp_path, capsys) -> None:
+    from hypercol.cli import main
+
+    common = ["train", str(cache.folder), "--backbone", "tiny_vgg", "--head", "classification", "--steps", "1"]
+    common += ["--batch-size", "4", "--global-context"]
+    assert main([*common, "--out", str(tmp_path / "run"), "--context-blocks", "2"]) == 0
+    card = json.loads((tmp_path / "run" / "head.json").read_text())
+    assert card["head"]["context_blocks"] == 2 and card["head"]["global_context"] is True
+    assert main([*common, "--out", str(tmp_path / "bad"), "--context-blocks", "-1"]) != 0
+    assert "context_blocks must be >= 0" in capsys.readouterr().err

@@ -36,9 +36,10 @@ def test_classification_head_stops_at_the_output_stride() -> None:
     assert logits.shape == (2, 16, 16, 40)
 
 
-def test_folded_batch_norms_give_the_same_function() -> None:
+@pytest.mark.parametrize("config", [{}, {"global_context": True, "context_blocks": 2}])
+def test_folded_batch_norms_give_the_same_function(config) -> None:
     taps = (Tap("deep", 8, 4), Tap("mid", 6, 2), Tap("shallow", 4, 1))
-    head = build_head(taps, base_width=16, min_width=8)
+    head = build_head(taps, base_width=16, min_width=8, **config)
     for layer in head.layers:
         if layer.__class__.__name__ == "BatchNormalization":
             shape = layer.gamma.shape
@@ -50,7 +51,7 @@ def test_folded_batch_norms_give_the_same_function() -> None:
                     RNG.uniform(0.5, 2, shape),
                 ]
             )
-    folded = fold_batch_norms(head, taps, base_width=16, min_width=8)
+    folded = fold_batch_norms(head, taps, base_width=16, min_width=8, **config)
     assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in folded.layers)
     inputs = _inputs(taps, 32)
     np.testing.assert_allclose(folded(inputs).numpy(), head(inputs, training=False).numpy(), atol=1e-4)
@@ -59,3 +60,23 @@ def test_folded_batch_norms_give_the_same_function() -> None:
 def test_head_needs_taps() -> None:
     with pytest.raises(ValueError, match="at least one tap"):
         build_head(())
+
+
+def test_context_blocks_look_at_the_neighbours_of_the_deepest_cells() -> None:
+    taps = (Tap("deep", 8, 8), Tap("shallow", 4, 4))
+    plain = build_head(taps, base_width=16, min_width=8, outputs=5, output_stride=4)
+    deeper = build_head(taps, base_width=16, min_width=8, outputs=5, output_stride=4, context_blocks=2)
+    added = {layer.name for layer in deeper.layers} - {layer.name for layer in plain.layers}
+    assert {"context0_a_conv", "context0_b_conv", "context1_a_conv", "context1_b_conv"} <= added
+    # A change in one deep cell reaches outputs farther away than without the blocks.
+    inputs = [np.zeros((1, 64, 64, 1), np.float32), RNG.random((1, 8, 8, 8)), RNG.random((1, 16, 16, 4))]
+    changed = [inputs[0], inputs[1].copy(), inputs[2]]
+    changed[1][0, 0, 0] += 5.0
+
+    def reach(head) -> int:
+        difference = np.abs(head(changed, training=False).numpy() - head(inputs, training=False).numpy()).max(-1)
+        return int(np.argwhere(difference[0] > 1e-6).max())  # farthest output row or column touched
+
+    assert reach(deeper) > reach(plain)
+    with pytest.raises(ValueError, match="context_blocks"):
+        build_head(taps, context_blocks=-1)
