@@ -297,11 +297,13 @@ def _run_colorize(args) -> int:
     written = 0
     if jobs:
         colorizer = _load_colorizer(args)
+        _Interrupts.check()
         remove_stale_temporaries({job.target.parent for job in jobs})
         guidance = _guidance(args, colorizer, jobs)
         mode_bits = 0o666 & ~current_umask()
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
+                _Interrupts.check()
                 try:
                     rgb = colorizer.colorize(
                         read_image(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
@@ -636,21 +638,44 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl+C, so that the same clean-up runs."""
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While the command runs, SIGTERM raises :class:`_Terminated` (in the main thread only)."""
-    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Interrupts:
+    """Ctrl+C and SIGTERM raise in the main thread, and are remembered until the command ends.
 
-    def terminate(signum, frame):
-        raise _Terminated
+    Python delivers a signal by raising in whatever the main thread runs at that moment;
+    when that is a finaliser or library code with a bare ``except`` (TensorFlow's start-up
+    runs plenty of both), the exception is swallowed and the run would go on as if nothing
+    happened. :meth:`check` raises a remembered signal again at the command's checkpoints.
+    """
 
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    received: type[KeyboardInterrupt] | None = None
+
+    @classmethod
+    def check(cls) -> None:
+        if cls.received is not None:
+            raise cls.received
+
+    @classmethod
+    @contextlib.contextmanager
+    def handled(cls):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = {signal.SIGINT: KeyboardInterrupt}
+        if hasattr(signal, "SIGTERM"):
+            signals[signal.SIGTERM] = _Terminated
+
+        def interrupt(signum, frame):
+            cls.received = signals[signum]
+            raise cls.received
+
+        previous = {number: signal.signal(number, interrupt) for number in signals}
+        cls.received = None
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            cls.received = None
 
 
 @contextlib.contextmanager
@@ -683,6 +708,7 @@ def _run(argv: list[str] | None) -> int:
         show_tensorflow_logs()
     else:
         import_tensorflow_quietly()
+    _Interrupts.check()
     try:
         return args.run(args)
     except UsageError as error:
@@ -692,9 +718,11 @@ def _run(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the ``hypercol`` command; returns the exit code (see the module's docstring)."""
-    with _sigterm_as_interrupt(), _escaping_output():
+    with _Interrupts.handled(), _escaping_output():
         try:
-            return _run(argv)
+            code = _run(argv)
+            _Interrupts.check()
+            return code
         except KeyboardInterrupt as interrupt:  # Ctrl+C or SIGTERM, at any point: no traceback
             terminated = isinstance(interrupt, _Terminated)
             print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)

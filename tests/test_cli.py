@@ -295,6 +295,29 @@ def test_sigterm_removes_the_temporary_being_written(photos, tmp_path, tiny_weig
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+@pytest.mark.parametrize("number", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_swallowed_at_start_up_still_stops_the_run(photos, tmp_path, tiny_weights, capsys, monkeypatch, number):
+    """Ctrl+C during a finaliser or a bare ``except`` in library code is lost to it; the run must stop anyway."""
+    import signal
+
+    import hypercol.cli
+
+    def start_up_that_swallows_the_signal():
+        try:
+            os.kill(os.getpid(), getattr(signal, number))  # the handler runs as soon as kill returns
+        except KeyboardInterrupt:
+            pass  # as a finaliser's "Exception ignored" would
+
+    monkeypatch.setattr(hypercol.cli, "import_tensorflow_quietly", start_up_that_swallows_the_signal)
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert code == (130 if number == "SIGINT" else 143) and "hypercol: interrupted" in err
+    assert "colorized" not in stdout and not (tmp_path / "out").exists()
+    # The next run in the same process starts afresh.
+    monkeypatch.undo()
+    code, stdout, _ = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert code == 0 and "3 colorized" in stdout
+
+
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
