@@ -668,8 +668,8 @@ class _Interrupts:
             cls.received = signals[signum]
             raise cls.received
 
-        previous = {number: signal.signal(number, interrupt) for number in signals}
         cls.received = None
+        previous = {number: signal.signal(number, interrupt) for number in signals}
         try:
             yield
         finally:
