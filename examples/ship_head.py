@@ -59,13 +59,15 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def sweep(weights: Path, card: ModelCard, photos: list[np.ndarray], working_sizes: list[int]) -> list[dict]:
+def sweep(
+    weights: Path, card: ModelCard, photos: list[np.ndarray], working_sizes: list[int], temperatures=TEMPERATURES
+) -> list[dict]:
     """Mean PSNR, AuC and colorfulness of every (working size, T, s, fallback), and the photos' gray/truth figures."""
     rows = []
     classification = card.head_type == "classification"
     grid = list(
         itertools.product(
-            TEMPERATURES if classification else (None,), SATURATIONS, FALLBACKS if classification else (0.0,)
+            temperatures if classification else (None,), SATURATIONS, FALLBACKS if classification else (0.0,)
         )
     )
     for size in working_sizes:
@@ -154,6 +156,9 @@ def main() -> None:
     parser.add_argument("--reserved", type=Path, help="folder written by examples/reserved_photos.py")
     parser.add_argument("--min-colorfulness", type=float, default=0.5, help="x the truth's colorfulness")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[224], help="working sizes to try")
+    parser.add_argument(
+        "--temperatures", type=float, nargs="+", default=list(TEMPERATURES), help="classification temperatures to try"
+    )
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     parser.add_argument(
         "--sweep-file", type=Path, help="JSON of the sweep: read if it exists (same head and photos), else written"
@@ -166,7 +171,7 @@ def main() -> None:
     if args.sweep_file and args.sweep_file.exists():
         gray, rows = json.loads(args.sweep_file.read_text())
     else:
-        gray, rows = baseline(photos), sweep(args.weights, card, photos, args.working_sizes)
+        gray, rows = baseline(photos), sweep(args.weights, card, photos, args.working_sizes, args.temperatures)
         if args.sweep_file:
             write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))
     for row in sorted(rows, key=lambda r: -r["colorfulness"]):
