@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 from skimage.color import rgb2lab
+from sweep_frontier import beats_gray, best_at
 
 from hypercol._arrays import as_image_batch, lightness
 from hypercol.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path, compose
@@ -113,8 +114,7 @@ def baseline(photos: list[np.ndarray]) -> dict:
 
 def choose(rows: list[dict], gray: dict, min_colorfulness: float) -> dict:
     """Best mean PSNR among settings at least ``min_colorfulness`` x as colorful as the truth (else the most colorful)."""
-    colorful = [r for r in rows if r["colorfulness"] >= min_colorfulness * gray["truth_colorfulness"]]
-    return max(colorful, key=lambda r: r["psnr"]) if colorful else max(rows, key=lambda r: r["colorfulness"])
+    return best_at(rows, gray, min_colorfulness) or max(rows, key=lambda r: r["colorfulness"])
 
 
 FACE_CENTRE = 0.4  # the centre 40% of a face crop is face: skin, eyes, mouth
@@ -175,7 +175,7 @@ def main() -> None:
         if args.sweep_file:
             write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))
     for row in sorted(rows, key=lambda r: -r["colorfulness"]):
-        beats = np.mean(np.array(row["psnr_per_image"]) > np.array(gray["psnr_per_image"]))
+        beats = beats_gray(row, gray)
         shown = {k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"}
         print(shown, f"beats gray on {100 * beats:.0f}%")
     best = choose(rows, gray, args.min_colorfulness)

@@ -19,14 +19,20 @@ import numpy as np
 
 
 def best_at(rows: list[dict], gray: dict, fraction: float) -> dict | None:
+    """The sweep row with the best mean PSNR among those at least ``fraction`` x as colorful as the truth, or None."""
     colorful = [r for r in rows if r["colorfulness"] >= fraction * gray["truth_colorfulness"]]
     return max(colorful, key=lambda r: r["psnr"]) if colorful else None
+
+
+def beats_gray(row: dict, gray: dict) -> float:
+    """The share of the sweep's photos on which the row's setting has a higher PSNR than gray."""
+    return float(np.mean(np.array(row["psnr_per_image"]) > np.array(gray["psnr_per_image"])))
 
 
 def describe(row: dict | None, gray: dict) -> str:
     if row is None:
         return "never this colorful"
-    beats = np.mean(np.array(row["psnr_per_image"]) > np.array(gray["psnr_per_image"]))
+    beats = beats_gray(row, gray)
     knobs = f"T {row['temperature']} s {row['saturation']} fallback {row['fallback']}"
     return (
         f"{row['psnr'] - gray['psnr']:+.2f} dB, {row['auc'] - gray['auc']:+.2f} AuC, "

@@ -128,6 +128,9 @@ def build_head(
     if not taps:
         msg = "the head needs at least one tap"
         raise ValueError(msg)
+    if context_blocks < 0:
+        msg = f"context_blocks must be >= 0, got {context_blocks}"
+        raise ValueError(msg)
     names = head_input_names(taps)
     gray = keras.Input((None, None, 1), name=names[0])
     tap_inputs = {tap.key: keras.Input((None, None, tap.channels), name=name) for tap, name in zip(taps, names[1:])}
@@ -142,9 +145,6 @@ def build_head(
         scene = keras.layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
         scene = keras.layers.Conv2D(width, 1, activation="relu", name="global_context")(scene)
         x = keras.layers.Add(name="global_join")([x, scene])
-    if context_blocks < 0:
-        msg = f"context_blocks must be >= 0, got {context_blocks}"
-        raise ValueError(msg)
     for block in range(context_blocks):
         x = _context_block(x, width, f"context{block}", batch_norm)
     for level, index in enumerate(order[1:], start=1):
