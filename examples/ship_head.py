@@ -9,8 +9,12 @@
    the reserved photos: the setting with the best mean PSNR among those whose outputs
    reach ``--min-colorfulness`` x the truth's colorfulness. The network runs once per
    photo and working size; every knob setting is decoded from its output.
+   With ``--float32-working-sizes``, the float32 path (CPUs without bf16) gets the smallest
+   of those canvases whose best setting by the same rule is within 0.2 dB PSNR and 0.3 AuC
+   of the full canvas's choice (issue 11), stored as the card's ``float32_defaults``.
 2. The chosen defaults are evaluated on the validation split of every ``--report`` set
-   and on the reserved photos (model, gray baseline, truth) and written into the card.
+   and on the reserved photos (model, gray baseline, truth) and written into the card;
+   the float32 path beside the full canvas, per set.
 3. The weights and the card are installed into ``hypercol/weights`` atomically.
 """
 
@@ -43,6 +47,8 @@ FALLBACKS = (0.0, 0.25, 0.5)
 # As in training (hypercol.train.ExampleReader): photos less colorful than this are
 # black-and-white or nearly so (ImageNet has a few) and have no color to recover.
 MIN_TRUTH_COLORFULNESS = 8.0
+# Issue 11: what the float32 path may cost against the full canvas, on validation photos.
+FLOAT32_PSNR_BOUND, FLOAT32_AUC_BOUND = 0.2, 0.3
 
 
 def validation_photos(sets_manifest: Path, names: list[str]) -> tuple[list[Path], list[np.ndarray]]:
@@ -73,7 +79,7 @@ def sweep(
     )
     for size in working_sizes:
         card.working_size = size
-        colorizer = Colorizer(weights, card=card)
+        colorizer = Colorizer(weights, card=card, float32_defaults=False)
         scores = np.zeros((len(grid), len(photos), 3))
         for index, truth in enumerate(photos):
             truth_ab = rgb2lab(truth)[..., 1:]  # once per photo, not once per setting
@@ -117,6 +123,29 @@ def choose(rows: list[dict], gray: dict, min_colorfulness: float) -> dict:
     return best_at(rows, gray, min_colorfulness) or max(rows, key=lambda r: r["colorfulness"])
 
 
+def choose_float32(
+    rows: list[dict], gray: dict, min_colorfulness: float, chosen: dict, sizes: list[int]
+) -> dict | None:
+    """The float32 path's setting: on the smallest of ``sizes`` whose best row by :func:`choose`'s rule is within
+    the issue-11 bounds of ``chosen``; None when no canvas is."""
+    for size in sorted(sizes):
+        best = best_at([r for r in rows if r["working_size"] == size], gray, min_colorfulness)
+        if best is not None:
+            psnr_drop, auc_drop = chosen["psnr"] - best["psnr"], chosen["auc"] - best["auc"]
+            print(f"float32 canvas {size}: {psnr_drop:+.3f} dB, {auc_drop:+.3f} AuC below the full canvas")
+            if psnr_drop <= FLOAT32_PSNR_BOUND and auc_drop <= FLOAT32_AUC_BOUND:
+                return best
+    return None
+
+
+def defaults_of(row: dict) -> dict:
+    """A sweep row as card fields (the temperature and fallback only for classification heads)."""
+    fields = {"working_size": row["working_size"], "saturation": row["saturation"]}
+    if row["temperature"] is not None:
+        fields.update(temperature=row["temperature"], uncertainty_fallback=row["fallback"])
+    return fields
+
+
 FACE_CENTRE = 0.4  # the centre 40% of a face crop is face: skin, eyes, mouth
 
 
@@ -144,7 +173,7 @@ def report(colorizer: Colorizer, name: str, paths: list[Path]) -> dict:
     return summary
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("weights", type=Path)
     parser.add_argument("head", choices=sorted(SHIPPED_HEADS))
@@ -157,6 +186,9 @@ def main() -> None:
     parser.add_argument("--min-colorfulness", type=float, default=0.5, help="x the truth's colorfulness")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[224], help="working sizes to try")
     parser.add_argument(
+        "--float32-working-sizes", type=int, nargs="*", default=[], help="smaller canvases to try for the float32 path"
+    )
+    parser.add_argument(
         "--temperatures", type=float, nargs="+", default=list(TEMPERATURES), help="classification temperatures to try"
     )
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
@@ -164,28 +196,68 @@ def main() -> None:
         "--sweep-file", type=Path, help="JSON of the sweep: read if it exists (same head and photos), else written"
     )
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other heads to report the same way")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    card = ModelCard.load(card_path(args.weights))
-    _, photos = validation_photos(args.sets, args.choose_on)
+
+def load_or_sweep(args: argparse.Namespace, card: ModelCard, photos: list[np.ndarray]) -> tuple[dict, list[dict]]:
+    """(gray baseline, sweep rows) over every working size asked for: from ``--sweep-file`` if it exists."""
     if args.sweep_file and args.sweep_file.exists():
         gray, rows = json.loads(args.sweep_file.read_text())
     else:
-        gray, rows = baseline(photos), sweep(args.weights, card, photos, args.working_sizes, args.temperatures)
+        sizes = sorted({*args.working_sizes, *args.float32_working_sizes}, reverse=True)
+        gray, rows = baseline(photos), sweep(args.weights, card, photos, sizes, args.temperatures)
         if args.sweep_file:
             write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))
     for row in sorted(rows, key=lambda r: -r["colorfulness"]):
         beats = beats_gray(row, gray)
-        shown = {k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"}
+        shown = {
+            k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"
+        }
         print(shown, f"beats gray on {100 * beats:.0f}%")
-    best = choose(rows, gray, args.min_colorfulness)
+    return gray, rows
+
+
+def report_float32_path(args, card: ModelCard, full: dict, float32_row: dict) -> dict:
+    """The float32 path against the full canvas on every ``--report`` set: both evaluated, and what it costs."""
+    colorizer = Colorizer(args.weights, card=card.for_precision("float32"), float32_defaults=False)
+    validation = {}
+    for name in args.report:
+        print(f"\n--- float32 path ({colorizer.working_size}-pixel canvas)")
+        fast = report(colorizer, name, validation_photos(args.sets, [name])[0])
+        model, reduced = full[name]["mean"]["model"], fast["mean"]["model"]
+        validation[name] = {
+            **fast,
+            "psnr_drop": model["psnr"] - reduced["psnr"],
+            "auc_drop": model["auc"] - reduced["auc"],
+        }
+        print(
+            f"{name}: float32 path {validation[name]['psnr_drop']:+.3f} dB, {validation[name]['auc_drop']:+.3f} AuC below"
+        )
+    return {
+        "chosen_on": f"smallest canvas of {sorted(args.float32_working_sizes)} within {FLOAT32_PSNR_BOUND} dB and "
+        f"{FLOAT32_AUC_BOUND} AuC of the full canvas's choice, by the same rule, on the same photos",
+        "choice": {k: v for k, v in float32_row.items() if k != "psnr_per_image"},
+        "numerics": colorizer.precision,
+        "validation": validation,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    card = ModelCard.load(card_path(args.weights))
+    card.float32_defaults = {}
+    _, photos = validation_photos(args.sets, args.choose_on)
+    gray, rows = load_or_sweep(args, card, photos)
+    best = choose([r for r in rows if r["working_size"] in args.working_sizes], gray, args.min_colorfulness)
     print(f"gray: PSNR {gray['psnr']:.3f} AuC {gray['auc']:.3f}; truth colorfulness {gray['truth_colorfulness']:.2f}")
     print(f"chosen: { ({k: v for k, v in best.items() if k != 'psnr_per_image'}) }")
-    card.working_size = best["working_size"]
-    card.saturation = best["saturation"]
-    if best["temperature"] is not None:
-        card.temperature, card.uncertainty_fallback = best["temperature"], best["fallback"]
-    colorizer = Colorizer(args.weights, card=card)
+    for name, value in defaults_of(best).items():
+        setattr(card, name, value)
+    float32_row = choose_float32(rows, gray, args.min_colorfulness, best, args.float32_working_sizes)
+    if float32_row is not None:
+        card.float32_defaults = defaults_of(float32_row)
+        print(f"float32 path: {card.float32_defaults}")
+    colorizer = Colorizer(args.weights, card=card, float32_defaults=False)
     evaluations = {name: report(colorizer, name, validation_photos(args.sets, [name])[0]) for name in args.report}
     if args.reserved:
         evaluations["reserved"] = report(colorizer, "reserved", [Path(p) for p in find_images([args.reserved])])
@@ -193,13 +265,15 @@ def main() -> None:
         print(f"\n--- for comparison: {other}")
         for name in [*args.report, *(["reserved"] if args.reserved else [])]:
             paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])[0]
-            report(Colorizer(other), name, [Path(p) for p in paths])
+            report(Colorizer(other, float32_defaults=False), name, [Path(p) for p in paths])
     card.metrics = {
         "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): best PSNR with "
         f"colorfulness >= {args.min_colorfulness} x truth",
         "sweep": [{k: v for k, v in r.items() if k != "psnr_per_image"} for r in rows],
         "validation": evaluations,
     }
+    if float32_row is not None:
+        card.metrics["float32_path"] = report_float32_path(args, card, evaluations, float32_row)
     if args.dry_run:
         return
     target = SHIPPED_HEADS[args.head]
