@@ -1,5 +1,6 @@
 """Measurements in a fresh process (child.py): peak memory of an 8000 x 8000 colorize, and
-hypercol with the bf16 rewrite off (the rewrite is process-global)."""
+hypercol with the bf16 rewrite off (the rewrite is process-global): its float32 path
+against a float32 Keras VGG16 forward (issue 11), natively and with oneDNN held to AVX2."""
 
 import json
 import os
@@ -7,16 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cases import HYPERCOL_FLOAT32, MEMORY_SIZE
+import pytest
+from cases import HYPERCOL_FLOAT32, ISSUE11_ISAS, MEMORY_SIZE, TRAIN_ROUNDS, VGG16_ROUNDS
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 
 
-def _child(*args: str) -> dict:
+def _child(*args: str, **environment: str) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.pop("HYPERCOL_PRECISION", None)
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    env.update(environment)
     done = subprocess.run(
         [sys.executable, str(BENCH_DIR / "child.py"), *args],
         cwd=ROOT,
@@ -42,3 +46,27 @@ def test_hypercol_float32(benchmark, default_weights):
     benchmark.group = "hypercol float32"
     result = benchmark.pedantic(_child, args=("float32", str(default_weights), *specs), rounds=1, iterations=1)
     benchmark.extra_info.update(kind="hypercol_float32", name="hypercol colorize, HYPERCOL_PRECISION=float32", **result)
+
+
+@pytest.mark.parametrize("isa", ISSUE11_ISAS)
+def test_issue11_float32_vs_keras_vgg16(benchmark, default_weights, isa):
+    """Issue 11: the float32 path against the float32 Keras VGG16, alternating round by round in one process.
+
+    ``isa`` "AVX2" caps oneDNN at AVX2 (ONEDNN_MAX_CPU_ISA): on a CPU with AVX-512 that runs
+    the kernels a CPU without it runs; on an AVX2-only CPU it changes nothing.
+    """
+    environment = {"ONEDNN_MAX_CPU_ISA": isa} if isa != "native" else {}
+    benchmark.group = "issue 11"
+    result = benchmark.pedantic(
+        _child, args=("issue11", str(default_weights), str(VGG16_ROUNDS)), kwargs=environment, rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(kind="issue11", name=f"float32 path vs Keras VGG16, oneDNN ISA {isa}", **result)
+
+
+@pytest.mark.parametrize("isa", ISSUE11_ISAS)
+def test_issue11_float32_training_steps(benchmark, isa):
+    """Issue 11: images/s of bench_train.py's two training steps in float32, natively and held to AVX2."""
+    environment = {"ONEDNN_MAX_CPU_ISA": isa} if isa != "native" else {}
+    benchmark.group = "issue 11 training"
+    result = benchmark.pedantic(_child, args=("train", str(TRAIN_ROUNDS)), kwargs=environment, rounds=1, iterations=1)
+    benchmark.extra_info.update(kind="issue11_train", name=f"float32 training steps, oneDNN ISA {isa}", **result)

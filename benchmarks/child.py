@@ -8,6 +8,14 @@ python benchmarks/child.py memory WEIGHTS SIZE
 python benchmarks/child.py float32 WEIGHTS SIZE:BATCH:REPEATS ...
     colorize timings with HYPERCOL_PRECISION=float32 (the bf16 rewrite is
     process-global, so hypercol in float32 needs its own process).
+python benchmarks/child.py issue11 WEIGHTS ROUNDS
+    issue 11: with HYPERCOL_PRECISION=float32, colorize of 16 uint8 256x256 images and a
+    plain float32 Keras VGG16 forward of the same batch, alternating round by round. The
+    parent may cap oneDNN's instruction set (ONEDNN_MAX_CPU_ISA=AVX2) to stand in for a
+    CPU without AVX-512.
+python benchmarks/child.py train ROUNDS
+    issue 11: bench_train.py's two training steps (from photos, from the feature cache)
+    with HYPERCOL_PRECISION=float32, alternating round by round.
 """
 
 import json
@@ -79,7 +87,69 @@ def float32(weights: str, specs: list[str]) -> dict:
             colorizer.colorize(images)
             seconds.append(time.perf_counter() - start)
         timings.append({"size": size, "batch": batch, "seconds": seconds})
-    return {"precision": colorizer.precision, "timings": timings, "peak_mib": _maxrss_mib()}
+    return {"precision": colorizer.precision, "path": colorizer.path, "timings": timings, "peak_mib": _maxrss_mib()}
+
+
+def issue11(weights: str, rounds: int) -> dict:
+    os.environ["HYPERCOL_PRECISION"] = "float32"
+    import keras
+    import tensorflow as tf
+    from cases import VGG16_BATCH
+    from harness import gray_images
+
+    from hypercol.colorizer import Colorizer
+
+    colorizer = Colorizer(weights)
+    assert colorizer.precision == "float32", colorizer.precision
+    vgg16 = keras.applications.VGG16(weights=None, include_top=False)
+    batch, size = VGG16_BATCH
+    images = gray_images(batch, size)
+    pixels = tf.constant(images[..., None].repeat(3, axis=-1), tf.float32)
+    sides = {
+        "reference_s": lambda: vgg16(pixels, training=False).numpy(),
+        "colorize_s": lambda: colorizer.colorize(images),
+    }
+    timings = {name: [] for name in sides}
+    for round_ in range(rounds + 1):  # round 0 warms up (tracing, oneDNN primitives), untimed
+        for name, call in sides.items():
+            start = time.perf_counter()
+            call()
+            if round_:
+                timings[name].append(time.perf_counter() - start)
+    return {
+        "path": colorizer.path,
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        "size": size,
+        "batch": batch,
+        **timings,
+        "peak_mib": _maxrss_mib(),
+    }
+
+
+def train(rounds: int) -> dict:
+    os.environ["HYPERCOL_PRECISION"] = "float32"
+    import numpy as np
+    from bench_train import _cached_step, _online_step
+    from cases import TRAIN_BATCH, TRAIN_SIZE
+
+    rng = np.random.default_rng(0)
+    sides = {"online_s": _online_step(rng), "cached_s": _cached_step(rng)}
+    timings = {name: [] for name in sides}
+    for round_ in range(rounds + 1):  # round 0 traces, untimed
+        for name, step in sides.items():
+            start = time.perf_counter()
+            step()
+            if round_:
+                timings[name].append(time.perf_counter() - start)
+    from hypercol.precision import active_precision
+
+    return {
+        "precision": active_precision(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        "size": TRAIN_SIZE,
+        "batch": TRAIN_BATCH,
+        **timings,
+    }
 
 
 if __name__ == "__main__":
@@ -88,5 +158,9 @@ if __name__ == "__main__":
         print(json.dumps(memory(weights, int(rest[0]))))
     elif mode == "float32":
         print(json.dumps(float32(weights, rest)))
+    elif mode == "issue11":
+        print(json.dumps(issue11(weights, int(rest[0]))))
+    elif mode == "train":
+        print(json.dumps(train(int(weights))))
     else:
-        raise SystemExit(f"unknown mode {mode!r}; use memory or float32")
+        raise SystemExit(f"unknown mode {mode!r}; use memory, float32, issue11 or train")

@@ -90,9 +90,12 @@ def cpu_description() -> dict:
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags.update(line.partition(":")[2].split())
-    info["bf16_flags"] = sorted(flags & {"amx_bf16", "amx_tile", "avx512_bf16", "avx512f"})
+            key, _, value = line.partition(":")
+            if key.strip() in ("cpu family", "model"):
+                info.setdefault(key.strip().replace("cpu ", ""), value.strip())
+            elif key.strip() == "flags":
+                flags.update(value.split())
+    info["isa_flags"] = sorted(flags & {"amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2"})
     return info
 
 
