@@ -4,7 +4,8 @@ A hub-loaded SavedModel keeps the dtype it was saved with, so Keras mixed precis
 cannot reach the backbone. TensorFlow's graph rewrites can: on CPUs with AMX or
 AVX512-BF16 the oneDNN bf16 rewrite (about 6x for VGG16 here), on a GPU the automatic
 mixed precision rewrite. Both leave the float32 color math alone (see ``color._mix``).
-Set ``HYPERCOL_PRECISION=float32`` to turn them off.
+Set ``HYPERCOL_PRECISION=float32`` to turn them off. Where the backbone runs in float32,
+a model card's ``float32_defaults`` (the shipped head: a smaller canvas) take over.
 """
 
 from __future__ import annotations
