@@ -188,8 +188,9 @@ def build(data: dict) -> str:
         rounds = [a / b for a, b in zip(row.stats.get("data", []), row.get("reference_s"))]
         spread = f"{min(rounds):.2f} to {max(rounds):.2f}" if rounds else ""
         verdict = "met" if ratio <= target else "**missed**"
+        path = f" (hypercol: {row.get('path')})" if row.get("path") else ""
         add(
-            f"| {title} | {_ms(mine)} ms | {_ms(theirs)} ms | **{ratio:.2f}{unit}** | {spread} | "
+            f"| {title}{path} | {_ms(mine)} ms | {_ms(theirs)} ms | **{ratio:.2f}{unit}** | {spread} | "
             f"≤ {target:g}{unit} | {verdict} |"
         )
     add("")

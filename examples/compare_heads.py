@@ -26,7 +26,7 @@ def colorizer_at_knobs(weights: Path, knobs: argparse.Namespace) -> Colorizer:
     card = ModelCard.load(card_path(weights))
     card.temperature, card.saturation = knobs.temperature, knobs.saturation
     card.uncertainty_fallback, card.working_size = knobs.fallback, knobs.working_size
-    return Colorizer(weights, card=card, float32_defaults=False)
+    return Colorizer(weights, card=card, small_canvas=False)
 
 
 def evaluate_head(colorizer: Colorizer, paths: list[Path]) -> dict:

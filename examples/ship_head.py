@@ -9,12 +9,14 @@
    the reserved photos: the setting with the best mean PSNR among those whose outputs
    reach ``--min-colorfulness`` x the truth's colorfulness. The network runs once per
    photo and working size; every knob setting is decoded from its output.
-   With ``--float32-working-sizes``, the float32 path (CPUs without bf16) gets the smallest
-   of those canvases whose best setting by the same rule is within 0.2 dB PSNR and 0.3 AuC
-   of the full canvas's choice (issue 11), stored as the card's ``float32_defaults``.
+   With ``--small-canvas-sizes``, the small canvas (where the backbone is slow: float32, or
+   bf16 without AMX) is the smallest of those whose best setting by the same rule is within
+   0.2 dB PSNR and 0.3 AuC of the full canvas's choice (issue 11); its saturation is then
+   lowered towards the full canvas's until every ``--report`` set is within those bounds.
+   Stored as the card's ``small_canvas_defaults``.
 2. The chosen defaults are evaluated on the validation split of every ``--report`` set
    and on the reserved photos (model, gray baseline, truth) and written into the card;
-   the float32 path beside the full canvas, per set.
+   the small canvas beside the full one, per set.
 3. The weights and the card are installed into ``hypercol/weights`` atomically.
 """
 
@@ -48,9 +50,9 @@ FALLBACKS = (0.0, 0.25, 0.5)
 # As in training (hypercol.train.ExampleReader): photos less colorful than this are
 # black-and-white or nearly so (ImageNet has a few) and have no color to recover.
 MIN_TRUTH_COLORFULNESS = 8.0
-# Issue 11: what the float32 path may cost against the full canvas, on validation photos.
-FLOAT32_PSNR_BOUND, FLOAT32_AUC_BOUND = 0.2, 0.3
-FLOAT32_SATURATION_STEPS = 5
+# Issue 11: what the small canvas may cost against the full one, on validation photos.
+SMALL_CANVAS_PSNR_BOUND, SMALL_CANVAS_AUC_BOUND = 0.2, 0.3
+SMALL_CANVAS_SATURATION_STEPS = 5
 
 
 def validation_photos(sets_manifest: Path, names: list[str]) -> tuple[list[Path], list[np.ndarray]]:
@@ -81,7 +83,7 @@ def sweep(
     )
     for size in working_sizes:
         card.working_size = size
-        colorizer = Colorizer(weights, card=card, float32_defaults=False)
+        colorizer = Colorizer(weights, card=card, small_canvas=False)
         scores = np.zeros((len(grid), len(photos), 3))
         for index, truth in enumerate(photos):
             truth_ab = rgb2lab(truth)[..., 1:]  # once per photo, not once per setting
@@ -125,17 +127,17 @@ def choose(rows: list[dict], gray: dict, min_colorfulness: float) -> dict:
     return best_at(rows, gray, min_colorfulness) or max(rows, key=lambda r: r["colorfulness"])
 
 
-def choose_float32(
+def choose_small_canvas(
     rows: list[dict], gray: dict, min_colorfulness: float, chosen: dict, sizes: list[int]
 ) -> dict | None:
-    """The float32 path's setting: on the smallest of ``sizes`` whose best row by :func:`choose`'s rule is within
+    """The small canvas's setting: on the smallest of ``sizes`` whose best row by :func:`choose`'s rule is within
     the issue-11 bounds of ``chosen``; None when no canvas is."""
     for size in sorted(sizes):
         best = best_at([r for r in rows if r["working_size"] == size], gray, min_colorfulness)
         if best is not None:
             psnr_drop, auc_drop = chosen["psnr"] - best["psnr"], chosen["auc"] - best["auc"]
-            print(f"float32 canvas {size}: {psnr_drop:+.3f} dB, {auc_drop:+.3f} AuC below the full canvas")
-            if psnr_drop <= FLOAT32_PSNR_BOUND and auc_drop <= FLOAT32_AUC_BOUND:
+            print(f"canvas {size}: {psnr_drop:+.3f} dB, {auc_drop:+.3f} AuC below the full canvas")
+            if psnr_drop <= SMALL_CANVAS_PSNR_BOUND and auc_drop <= SMALL_CANVAS_AUC_BOUND:
                 return best
     return None
 
@@ -188,7 +190,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--min-colorfulness", type=float, default=0.5, help="x the truth's colorfulness")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[224], help="working sizes to try")
     parser.add_argument(
-        "--float32-working-sizes", type=int, nargs="*", default=[], help="smaller canvases to try for the float32 path"
+        "--small-canvas-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="smaller canvases to try where the backbone is slow",
     )
     parser.add_argument(
         "--temperatures", type=float, nargs="+", default=list(TEMPERATURES), help="classification temperatures to try"
@@ -206,7 +212,7 @@ def load_or_sweep(args: argparse.Namespace, card: ModelCard, photos: list[np.nda
     if args.sweep_file and args.sweep_file.exists():
         gray, rows = json.loads(args.sweep_file.read_text())
     else:
-        sizes = sorted({*args.working_sizes, *args.float32_working_sizes}, reverse=True)
+        sizes = sorted({*args.working_sizes, *args.small_canvas_sizes}, reverse=True)
         gray, rows = baseline(photos), sweep(args.weights, card, photos, sizes, args.temperatures)
         if args.sweep_file:
             write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))
@@ -219,20 +225,20 @@ def load_or_sweep(args: argparse.Namespace, card: ModelCard, photos: list[np.nda
     return gray, rows
 
 
-def float32_saturations(row: dict, chosen: dict) -> list[float]:
-    """Saturations to try on the float32 canvas: from the sweep's pick down to the full canvas's, most colorful first."""
+def small_canvas_saturations(row: dict, chosen: dict) -> list[float]:
+    """Saturations to try on the small canvas: from the sweep's pick down to the full canvas's, most colorful first."""
     low = min(row["saturation"], chosen["saturation"])
     return sorted(
-        {round(float(s), 4) for s in np.linspace(row["saturation"], low, FLOAT32_SATURATION_STEPS)}, reverse=True
+        {round(float(s), 4) for s in np.linspace(row["saturation"], low, SMALL_CANVAS_SATURATION_STEPS)}, reverse=True
     )
 
 
-def evaluate_float32_path(args, card: ModelCard, full: dict, defaults: dict) -> dict:
-    """The float32 path with ``defaults`` on every ``--report`` set, and how far below the full canvas it is."""
-    colorizer = Colorizer(args.weights, card=replace(card, **defaults), float32_defaults=False)
+def evaluate_small_canvas(args, card: ModelCard, full: dict, defaults: dict) -> dict:
+    """The small canvas with ``defaults`` on every ``--report`` set, and how far below the full canvas it is."""
+    colorizer = Colorizer(args.weights, card=replace(card, **defaults), small_canvas=False)
     validation = {}
     for name in args.report:
-        print(f"\n--- float32 path {defaults}")
+        print(f"\n--- small canvas {defaults}")
         fast = report(colorizer, name, validation_photos(args.sets, [name])[0])
         model, reduced = full[name]["mean"]["model"], fast["mean"]["model"]
         validation[name] = {
@@ -244,13 +250,13 @@ def evaluate_float32_path(args, card: ModelCard, full: dict, defaults: dict) -> 
     return {"numerics": colorizer.precision, "validation": validation}
 
 
-def settle_float32_path(args, card: ModelCard, full: dict, row: dict, chosen: dict) -> tuple[dict, dict] | None:
-    """(float32_defaults, their metrics): the most colorful saturation on ``row``'s canvas that stays within the
+def settle_small_canvas(args, card: ModelCard, full: dict, row: dict, chosen: dict) -> tuple[dict, dict] | None:
+    """(small_canvas_defaults, their metrics): the most colorful saturation on ``row``'s canvas that stays within the
     issue-11 bounds of the full canvas on every ``--report`` set; None when none does."""
     tried = []
-    for saturation in float32_saturations(row, chosen):
+    for saturation in small_canvas_saturations(row, chosen):
         defaults = {**defaults_of(row), "saturation": saturation}
-        measured = evaluate_float32_path(args, card, full, defaults)
+        measured = evaluate_small_canvas(args, card, full, defaults)
         drops = measured["validation"].values()
         tried.append(
             {
@@ -258,10 +264,10 @@ def settle_float32_path(args, card: ModelCard, full: dict, row: dict, chosen: di
                 **{n: (v["psnr_drop"], v["auc_drop"]) for n, v in measured["validation"].items()},
             }
         )
-        if all(v["psnr_drop"] <= FLOAT32_PSNR_BOUND and v["auc_drop"] <= FLOAT32_AUC_BOUND for v in drops):
+        if all(v["psnr_drop"] <= SMALL_CANVAS_PSNR_BOUND and v["auc_drop"] <= SMALL_CANVAS_AUC_BOUND for v in drops):
             return defaults, {
-                "chosen_on": f"canvas: the smallest of {sorted(args.float32_working_sizes)} whose best setting by the "
-                f"same rule on the same photos is within {FLOAT32_PSNR_BOUND} dB / {FLOAT32_AUC_BOUND} AuC of the "
+                "chosen_on": f"canvas: the smallest of {sorted(args.small_canvas_sizes)} whose best setting by the "
+                f"same rule on the same photos is within {SMALL_CANVAS_PSNR_BOUND} dB / {SMALL_CANVAS_AUC_BOUND} AuC of the "
                 "full canvas's; saturation: the highest from that setting's down to the full canvas's that stays "
                 "within those bounds on every reported validation set",
                 "sweep_choice": {k: v for k, v in row.items() if k != "psnr_per_image"},
@@ -274,7 +280,7 @@ def settle_float32_path(args, card: ModelCard, full: dict, row: dict, chosen: di
 def main() -> None:
     args = parse_args()
     card = ModelCard.load(card_path(args.weights))
-    card.float32_defaults = {}
+    card.small_canvas_defaults = {}
     _, photos = validation_photos(args.sets, args.choose_on)
     gray, rows = load_or_sweep(args, card, photos)
     best = choose([r for r in rows if r["working_size"] in args.working_sizes], gray, args.min_colorfulness)
@@ -282,8 +288,8 @@ def main() -> None:
     print(f"chosen: { ({k: v for k, v in best.items() if k != 'psnr_per_image'}) }")
     for name, value in defaults_of(best).items():
         setattr(card, name, value)
-    float32_row = choose_float32(rows, gray, args.min_colorfulness, best, args.float32_working_sizes)
-    colorizer = Colorizer(args.weights, card=card, float32_defaults=False)
+    small_row = choose_small_canvas(rows, gray, args.min_colorfulness, best, args.small_canvas_sizes)
+    colorizer = Colorizer(args.weights, card=card, small_canvas=False)
     evaluations = {name: report(colorizer, name, validation_photos(args.sets, [name])[0]) for name in args.report}
     if args.reserved:
         evaluations["reserved"] = report(colorizer, "reserved", [Path(p) for p in find_images([args.reserved])])
@@ -291,17 +297,17 @@ def main() -> None:
         print(f"\n--- for comparison: {other}")
         for name in [*args.report, *(["reserved"] if args.reserved else [])]:
             paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])[0]
-            report(Colorizer(other, float32_defaults=False), name, [Path(p) for p in paths])
+            report(Colorizer(other, small_canvas=False), name, [Path(p) for p in paths])
     card.metrics = {
         "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): best PSNR with "
         f"colorfulness >= {args.min_colorfulness} x truth",
         "sweep": [{k: v for k, v in r.items() if k != "psnr_per_image"} for r in rows],
         "validation": evaluations,
     }
-    settled = float32_row and settle_float32_path(args, card, evaluations, float32_row, best)
+    settled = small_row and settle_small_canvas(args, card, evaluations, small_row, best)
     if settled:
-        card.float32_defaults, card.metrics["float32_path"] = settled
-        print(f"float32 path: {card.float32_defaults}")
+        card.small_canvas_defaults, card.metrics["small_canvas"] = settled
+        print(f"small canvas: {card.small_canvas_defaults}")
     if args.dry_run:
         return
     target = SHIPPED_HEADS[args.head]

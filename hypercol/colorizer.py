@@ -32,7 +32,7 @@ from hypercol.backbones import Backbone, load_backbone
 from hypercol.bins import annealed_mean, normalised_entropy
 from hypercol.guided import apply_coefficients, guided_coefficients
 from hypercol.head import build_head, fold_batch_norms
-from hypercol.precision import configure_precision
+from hypercol.precision import backbone_is_fast, configure_precision
 
 __all__ = [
     "ModelCard",
@@ -67,8 +67,8 @@ MAX_SATURATION = 100.0
 # classification head's stride-4 output; epsilon = (3 L units)^2 in the [0, 1] guide.
 GUIDED_RADIUS = 4
 GUIDED_EPSILON = 0.03**2
-# What a card's float32_defaults may change: where it runs and how it decodes, not the head.
-FLOAT32_DEFAULT_FIELDS = ("working_size", "temperature", "saturation", "uncertainty_fallback")
+# What a card's small_canvas_defaults may change: where it runs and how it decodes, not the head.
+SMALL_CANVAS_FIELDS = ("working_size", "temperature", "saturation", "uncertainty_fallback")
 
 
 def card_path(weights: str | Path) -> Path:
@@ -136,9 +136,9 @@ class ModelCard:
     saturation: float = 1.0  # default scale of the predicted chroma
     # classification: chroma is scaled by (1 - normalised entropy) ** this; 0 = off
     uncertainty_fallback: float = 0.0
-    # Where the backbone runs in float32 (CPUs without bf16): overrides of the four
-    # defaults above, e.g. a smaller working canvas with the knobs chosen for it.
-    float32_defaults: dict = field(default_factory=dict)
+    # Where the backbone is slow (float32, or bf16 without AMX: precision.backbone_is_fast):
+    # overrides of the four defaults above, e.g. a smaller working canvas with its knobs.
+    small_canvas_defaults: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
@@ -165,15 +165,13 @@ class ModelCard:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
-    def for_precision(self, precision: str) -> ModelCard:
-        """The card a head runs with in ``precision``: its ``float32_defaults`` applied under float32."""
-        unknown = set(self.float32_defaults) - set(FLOAT32_DEFAULT_FIELDS)
+    def on_small_canvas(self) -> ModelCard:
+        """This card with its ``small_canvas_defaults`` applied (itself when it has none)."""
+        unknown = set(self.small_canvas_defaults) - set(SMALL_CANVAS_FIELDS)
         if unknown:
-            msg = f"float32_defaults may set {FLOAT32_DEFAULT_FIELDS}, not {sorted(unknown)}"
+            msg = f"small_canvas_defaults may set {SMALL_CANVAS_FIELDS}, not {sorted(unknown)}"
             raise ValueError(msg)
-        if precision != "float32" or not self.float32_defaults:
-            return self
-        return replace(self, **self.float32_defaults)
+        return replace(self, **self.small_canvas_defaults) if self.small_canvas_defaults else self
 
 
 class Colorizer:
@@ -182,9 +180,10 @@ class Colorizer:
     ``Colorizer(weights)`` loads ``weights`` (a ``.weights.h5`` with its ``.json``
     card, or the ``card`` given); the default is the shipped VGG16 head.
     ``edge_aware=False`` upsamples the chroma bilinearly instead of with the guided filter.
-    ``float32_defaults=False`` ignores the card's ``float32_defaults`` (when the backbone
-    runs in float32, the shipped head otherwise works on a smaller canvas, about twice as
-    fast, 0.1-0.2 dB less accurate: see README.md, "Speed").
+    ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default where
+    the backbone is slow (:func:`hypercol.precision.backbone_is_fast`: float32, or bf16
+    without AMX). The shipped head then works on a 160-pixel canvas instead of 224, about
+    1.7x faster, a little fainter (README.md, "Speed").
     """
 
     def __init__(
@@ -195,7 +194,7 @@ class Colorizer:
         precision: str | None = None,
         edge_aware: bool = True,
         card: ModelCard | None = None,
-        float32_defaults: bool = True,
+        small_canvas: bool | None = None,
     ) -> None:
         if batch_size < 1:
             msg = f"batch_size must be at least 1, got {batch_size}"
@@ -203,7 +202,9 @@ class Colorizer:
         self.precision = configure_precision(precision)
         self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         card = card if card is not None else ModelCard.load(card_path(self.weights))
-        self.card = card.for_precision(self.precision) if float32_defaults else card
+        if small_canvas is None:
+            small_canvas = not backbone_is_fast(self.precision)
+        self.card = card.on_small_canvas() if small_canvas else card
         self.edge_aware = edge_aware
         if not self.weights.exists():
             msg = f"head weights {str(self.weights)!r} not found"

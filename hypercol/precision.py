@@ -4,8 +4,12 @@ A hub-loaded SavedModel keeps the dtype it was saved with, so Keras mixed precis
 cannot reach the backbone. TensorFlow's graph rewrites can: on CPUs with AMX or
 AVX512-BF16 the oneDNN bf16 rewrite (about 6x for VGG16 here), on a GPU the automatic
 mixed precision rewrite. Both leave the float32 color math alone (see ``color._mix``).
-Set ``HYPERCOL_PRECISION=float32`` to turn them off. Where the backbone runs in float32,
-a model card's ``float32_defaults`` (the shipped head: a smaller canvas) take over.
+Set ``HYPERCOL_PRECISION=float32`` to turn them off.
+
+Only AMX (and a GPU) make VGG16 cheap next to everything around it: with float32, or bf16
+on AVX512-BF16 alone (about 2x over float32), the backbone is most of a call, and a model
+card's ``small_canvas_defaults`` (the shipped head: a 160-pixel canvas) take over, see
+:func:`backbone_is_fast`.
 """
 
 from __future__ import annotations
@@ -17,15 +21,22 @@ from pathlib import Path
 import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-__all__ = ["PRECISIONS", "cpu_supports_bf16", "configure_precision", "active_precision"]
+__all__ = [
+    "PRECISIONS",
+    "cpu_supports_bf16",
+    "cpu_has_amx",
+    "backbone_is_fast",
+    "configure_precision",
+    "active_precision",
+]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "mixed_float16")
 _lock = threading.Lock()
 _active: str | None = None
 
 
-def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
-    """True when the CPU flags list AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo)."""
+def _cpu_flags(cpuinfo: str | None) -> set[str]:
+    """The CPU flags in ``cpuinfo`` (default: Linux /proc/cpuinfo; none elsewhere)."""
     if cpuinfo is None:
         path = Path("/proc/cpuinfo")
         cpuinfo = path.read_text() if path.exists() else ""
@@ -33,7 +44,25 @@ def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
     for line in cpuinfo.splitlines():
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return flags
+
+
+def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU flags list AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo)."""
+    return bool(_cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
+
+
+def cpu_has_amx(cpuinfo: str | None = None) -> bool:
+    """True when the CPU flags list AMX-BF16 (the tile units that make the bf16 rewrite about 6x)."""
+    return "amx_bf16" in _cpu_flags(cpuinfo)
+
+
+def backbone_is_fast(precision: str, cpuinfo: str | None = None) -> bool:
+    """True where the backbone runs on matrix units: a GPU (``mixed_float16``), or bf16 on a CPU with AMX.
+
+    Elsewhere (float32, or bf16 on AVX512-BF16 alone) it is most of a ``colorize`` call.
+    """
+    return precision == "mixed_float16" or (precision == "bfloat16" and cpu_has_amx(cpuinfo))
 
 
 def _resolve(requested: str) -> str:
