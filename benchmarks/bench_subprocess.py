@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cases import HYPERCOL_FLOAT32, ISSUE11_ISAS, MEMORY_SIZE, TRAIN_ROUNDS, VGG16_ROUNDS
+from cases import HYPERCOL_FLOAT32, ISSUE11_ISAS, ISSUE11_ROUNDS, MEMORY_SIZE, TRAIN_ROUNDS
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -58,7 +58,7 @@ def test_issue11_float32_vs_keras_vgg16(benchmark, default_weights, isa):
     environment = {"ONEDNN_MAX_CPU_ISA": isa} if isa != "native" else {}
     benchmark.group = "issue 11"
     result = benchmark.pedantic(
-        _child, args=("issue11", str(default_weights), str(VGG16_ROUNDS)), kwargs=environment, rounds=1, iterations=1
+        _child, args=("issue11", str(default_weights), str(ISSUE11_ROUNDS)), kwargs=environment, rounds=1, iterations=1
     )
     benchmark.extra_info.update(kind="issue11", name=f"float32 path vs Keras VGG16, oneDNN ISA {isa}", **result)
 

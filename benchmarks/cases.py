@@ -50,10 +50,11 @@ TRAIN_BATCH, TRAIN_SIZE, TRAIN_ROUNDS = 16, 224, 3
 # because the rewrite is process-global: (size, batch) -> repeats.
 HYPERCOL_FLOAT32 = {(256, 16): 2, (224, 1): 3, (2048, 1): 2}
 
-# Issue 11: the float32 path against the float32 Keras VGG16 (VGG16_BATCH, VGG16_ROUNDS), in a
+# Issue 11: the float32 path against the float32 Keras VGG16 (VGG16_BATCH, ISSUE11_ROUNDS), in a
 # subprocess, with oneDNN's own choice of instructions and held to AVX2 (what CPUs without
 # AVX-512 run). Target: at most this ratio of the per-image medians.
 ISSUE11_ISAS = ("native", "AVX2")
+ISSUE11_ROUNDS = 7  # more than issue 2's 3: the ratio sits near its bound, and one slow round moves a median of 3
 TARGET_FLOAT32_VS_VGG16 = 0.45
 
 # Peak resident memory of one big colorize, in a subprocess.
