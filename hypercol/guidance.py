@@ -88,9 +88,10 @@ class GuidanceSettings:
     attraction_lightness_sigma: float = 10.0  # CIE L difference at which the pull falls to exp(-1/2)
     attraction_distance: float = 0.5  # distance (share of the grid's long side) at which it falls to exp(-1/2)
     # Reference photos.
-    # The reference's canvas (long side) as a share of the working size (rounded to the backbone's stride):
-    # 160 for the shipped heads' 224, half the cost of a 224 backbone pass.
-    reference_scale: float = 160 / 224
+    # The reference's canvas (long side, pixels; rounded to the backbone's stride, at most the working
+    # size): half the cost of a 224 backbone pass. A fixed size, not a share of the working size: on the
+    # small canvas (160) a reference seen at 112 pixels matched too seldom (README, "Color hints").
+    reference_size: int = 160
     top_k: int = 8
     match_temperature: float = 0.05  # softmax temperature over the top-k cosines
     confidence_low: float = 0.5  # top-k mean cosine with confidence 0 (automatic) ...
@@ -390,7 +391,7 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
     settings = settings or DEFAULT_SETTINGS
     rgb = check_reference(photo)
     stride = colorizer.backbone.spec.max_stride
-    size = max(1, round(colorizer.working_size * settings.reference_scale / stride)) * stride
+    size = max(1, round(min(settings.reference_size, colorizer.working_size) / stride)) * stride
     long_side = max(rgb.shape[:2])
     if long_side > 2 * size:  # color and lightness are pooled to the canvas anyway
         shape = [max(1, round(side * 2 * size / long_side)) for side in rgb.shape[:2]]

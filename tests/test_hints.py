@@ -169,6 +169,18 @@ def test_prepared_reference_is_reused(tiny_colorizer) -> None:
     np.testing.assert_array_equal(out[1], tiny_colorizer.colorize(image[::-1]))
 
 
+@pytest.mark.parametrize(("reference_size", "canvas"), [(32, 32), (48, 48), (1000, 64)])
+def test_the_reference_canvas_is_a_fixed_size_capped_at_the_working_size(tiny_colorizer, reference_size, canvas):
+    """A square reference is seen on a ``reference_size`` canvas (rounded to the stride, at most the working size 64)."""
+    from dataclasses import replace
+
+    from hypercol.guidance import CELL
+
+    photo = np.asarray(Image.fromarray(_reference_photo()).resize((96, 96)))
+    prepared = prepare_reference(tiny_colorizer, photo, replace(DEFAULT_SETTINGS, reference_size=reference_size))
+    assert len(prepared.lightness) == (canvas // CELL) ** 2
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 IMAGE = stripes(24, 36)
