@@ -153,14 +153,14 @@ def train(rounds: int) -> dict:
 
 
 if __name__ == "__main__":
-    mode, weights, *rest = sys.argv[1:]
+    mode, *rest = sys.argv[1:]
     if mode == "memory":
-        print(json.dumps(memory(weights, int(rest[0]))))
+        print(json.dumps(memory(rest[0], int(rest[1]))))
     elif mode == "float32":
-        print(json.dumps(float32(weights, rest)))
+        print(json.dumps(float32(rest[0], rest[1:])))
     elif mode == "issue11":
-        print(json.dumps(issue11(weights, int(rest[0]))))
+        print(json.dumps(issue11(rest[0], int(rest[1]))))
     elif mode == "train":
-        print(json.dumps(train(int(weights))))
+        print(json.dumps(train(int(rest[0]))))
     else:
         raise SystemExit(f"unknown mode {mode!r}; use memory, float32, issue11 or train")
