@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 import threading
 from dataclasses import MISSING, asdict, dataclass, field, replace
 from pathlib import Path
@@ -115,6 +116,18 @@ def card_settings(card: ModelCard, temperature: float | None, saturation: float 
     return float(temperature), float(saturation)
 
 
+CANVASES = ("auto", "small", "full")
+
+
+def wants_small_canvas(precision: str) -> bool:
+    """$HYPERCOL_CANVAS ("small", "full", or "auto", the default: small where the backbone is slow)."""
+    requested = os.environ.get("HYPERCOL_CANVAS", "auto")
+    if requested not in CANVASES:
+        msg = f"HYPERCOL_CANVAS must be one of {CANVASES}, got {requested!r}"
+        raise ValueError(msg)
+    return not backbone_is_fast(precision) if requested == "auto" else requested == "small"
+
+
 def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool, features=None) -> tf.Tensor:
     """(N, H, W, 1) sRGB gray in [0, 1] -> (N, H, W, 2) float32 Lab chroma: backbone taps, then the head.
 
@@ -185,9 +198,9 @@ class Colorizer:
     card, or the ``card`` given); the default is the shipped VGG16 head.
     ``edge_aware=False`` upsamples the chroma bilinearly instead of with the guided filter.
     ``batch_size``: images per network call; by default 8 on a 224 canvas, 16 on a 160 one.
-    ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default where
-    the backbone is slow (:func:`hypercol.precision.backbone_is_fast`: float32, or bf16
-    without AMX). The shipped head then works on a 160-pixel canvas instead of 224, 1.7-1.9x
+    ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default
+    $HYPERCOL_CANVAS decides ("small", "full"; unset or "auto": where the backbone is slow,
+    :func:`hypercol.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped head then works on a 160-pixel canvas instead of 224, 1.7-1.9x
     faster there, a little fainter (README.md, "Speed").
     """
 
@@ -208,7 +221,7 @@ class Colorizer:
         self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         card = card if card is not None else ModelCard.load(card_path(self.weights))
         if small_canvas is None:
-            small_canvas = not backbone_is_fast(self.precision)
+            small_canvas = wants_small_canvas(self.precision)
         self.card = card.on_small_canvas() if small_canvas else card
         self.edge_aware = edge_aware
         if not self.weights.exists():

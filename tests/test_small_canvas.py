@@ -145,3 +145,17 @@ def test_the_default_network_batch_holds_the_pixels_of_8_canvases_of_224(tiny_we
     assert Colorizer(tiny_weights, card=card, small_canvas=True).batch_size == 16  # 160^2 * 16 ~ 224^2 * 8
     assert Colorizer(tiny_weights, card=replace(card, working_size=32)).batch_size == 16  # at most 16
     assert Colorizer(tiny_weights, card=card, small_canvas=True, batch_size=3).batch_size == 3
+
+
+def test_hypercol_canvas_forces_either_canvas_and_refuses_other_names(tiny_weights, tiny_card, monkeypatch) -> None:
+    """$HYPERCOL_CANVAS reaches every Colorizer without a small_canvas argument (the CLI, Beam, the filter)."""
+    monkeypatch.setenv("HYPERCOL_CANVAS", "small")
+    assert _colorizer_on(True, monkeypatch, tiny_weights, card=tiny_card).working_size == 32
+    monkeypatch.setenv("HYPERCOL_CANVAS", "full")
+    assert _colorizer_on(False, monkeypatch, tiny_weights, card=tiny_card).working_size == 64
+    assert _colorizer_on(False, monkeypatch, tiny_weights, card=tiny_card, small_canvas=True).working_size == 32
+    monkeypatch.setenv("HYPERCOL_CANVAS", "auto")
+    assert _colorizer_on(False, monkeypatch, tiny_weights, card=tiny_card).working_size == 32
+    monkeypatch.setenv("HYPERCOL_CANVAS", "tiny")
+    with pytest.raises(ValueError, match="HYPERCOL_CANVAS must be one of"):
+        Colorizer(tiny_weights, card=tiny_card)
