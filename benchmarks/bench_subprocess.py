@@ -48,6 +48,11 @@ def test_hypercol_float32(benchmark, default_weights):
     benchmark.extra_info.update(kind="hypercol_float32", name="hypercol colorize, HYPERCOL_PRECISION=float32", **result)
 
 
+def _isa_environment(isa: str) -> dict:
+    """The child's environment for ``isa``: "native" leaves oneDNN its own choice, else caps it there."""
+    return {} if isa == "native" else {"ONEDNN_MAX_CPU_ISA": isa}
+
+
 @pytest.mark.parametrize("isa", ISSUE11_ISAS)
 def test_issue11_float32_vs_keras_vgg16(benchmark, default_weights, isa):
     """Issue 11: the float32 path against the float32 Keras VGG16, alternating round by round in one process.
@@ -55,7 +60,7 @@ def test_issue11_float32_vs_keras_vgg16(benchmark, default_weights, isa):
     ``isa`` "AVX2" caps oneDNN at AVX2 (ONEDNN_MAX_CPU_ISA): on a CPU with AVX-512 that runs
     the kernels a CPU without it runs; on an AVX2-only CPU it changes nothing.
     """
-    environment = {"ONEDNN_MAX_CPU_ISA": isa} if isa != "native" else {}
+    environment = _isa_environment(isa)
     benchmark.group = "issue 11"
     result = benchmark.pedantic(
         _child, args=("issue11", str(default_weights), str(ISSUE11_ROUNDS)), kwargs=environment, rounds=1, iterations=1
@@ -66,7 +71,7 @@ def test_issue11_float32_vs_keras_vgg16(benchmark, default_weights, isa):
 @pytest.mark.parametrize("isa", ISSUE11_ISAS)
 def test_issue11_float32_training_steps(benchmark, isa):
     """Issue 11: images/s of bench_train.py's two training steps in float32, natively and held to AVX2."""
-    environment = {"ONEDNN_MAX_CPU_ISA": isa} if isa != "native" else {}
+    environment = _isa_environment(isa)
     benchmark.group = "issue 11 training"
     result = benchmark.pedantic(_child, args=("train", str(TRAIN_ROUNDS)), kwargs=environment, rounds=1, iterations=1)
     benchmark.extra_info.update(kind="issue11_train", name=f"float32 training steps, oneDNN ISA {isa}", **result)

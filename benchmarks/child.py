@@ -90,6 +90,21 @@ def float32(weights: str, specs: list[str]) -> dict:
     return {"precision": colorizer.precision, "path": colorizer.path, "timings": timings, "peak_mib": _maxrss_mib()}
 
 
+def _alternate(sides: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds of each named call over ``rounds`` rounds, the calls taking turns within a round.
+
+    Round 0 warms up (tracing, oneDNN primitives) and is not timed.
+    """
+    timings = {name: [] for name in sides}
+    for round_ in range(rounds + 1):
+        for name, call in sides.items():
+            start = time.perf_counter()
+            call()
+            if round_:
+                timings[name].append(time.perf_counter() - start)
+    return timings
+
+
 def issue11(weights: str, rounds: int) -> dict:
     os.environ["HYPERCOL_PRECISION"] = "float32"
     import keras
@@ -109,13 +124,7 @@ def issue11(weights: str, rounds: int) -> dict:
         "reference_s": lambda: vgg16(pixels, training=False).numpy(),
         "colorize_s": lambda: colorizer.colorize(images),
     }
-    timings = {name: [] for name in sides}
-    for round_ in range(rounds + 1):  # round 0 warms up (tracing, oneDNN primitives), untimed
-        for name, call in sides.items():
-            start = time.perf_counter()
-            call()
-            if round_:
-                timings[name].append(time.perf_counter() - start)
+    timings = _alternate(sides, rounds)
     return {
         "path": colorizer.path,
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
@@ -134,13 +143,7 @@ def train(rounds: int) -> dict:
 
     rng = np.random.default_rng(0)
     sides = {"online_s": _online_step(rng), "cached_s": _cached_step(rng)}
-    timings = {name: [] for name in sides}
-    for round_ in range(rounds + 1):  # round 0 traces, untimed
-        for name, step in sides.items():
-            start = time.perf_counter()
-            step()
-            if round_:
-                timings[name].append(time.perf_counter() - start)
+    timings = _alternate(sides, rounds)
     from hypercol.precision import active_precision
 
     return {

@@ -60,6 +60,11 @@ def _memory(info: dict) -> str:
     return f"{peak:,.0f} (+{max(0.0, peak - info['rss_start_mib']):,.0f})"
 
 
+def _median(values: list[float]) -> float:
+    """The middle value (the upper one of an even count)."""
+    return sorted(values)[len(values) // 2]
+
+
 def _cpu_name(cpu: dict) -> str:
     name = cpu.get("model_name", "?")
     if "family" in cpu:
@@ -85,8 +90,7 @@ def _issue11(rows: list, cpu_name: str) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        mine = sorted(row.get("colorize_s"))[len(row.get("colorize_s")) // 2] / row.get("batch")
-        theirs = sorted(row.get("reference_s"))[len(row.get("reference_s")) // 2] / row.get("batch")
+        mine, theirs = (_median(row.get(key)) / row.get("batch") for key in ("colorize_s", "reference_s"))
         rounds = [a / b for a, b in zip(row.get("colorize_s"), row.get("reference_s"))]
         verdict = "met" if mine / theirs <= TARGET_FLOAT32_VS_VGG16 else "**missed**"
         lines.append(
@@ -96,10 +100,6 @@ def _issue11(rows: list, cpu_name: str) -> list[str]:
         )
     lines.append("")
     return lines
-
-
-def _median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
 
 
 def _issue11_training(rows: list) -> list[str]:
@@ -268,7 +268,7 @@ def build(data: dict) -> str:
         add("| size | batch | ms / image (float32) | ms / image (bf16, table above) | bf16 speed-up |")
         add("|---|---|---|---|---|")
         for timing in float32.get("timings", []):
-            seconds = sorted(timing["seconds"])[len(timing["seconds"]) // 2] / timing["batch"]
+            seconds = _median(timing["seconds"]) / timing["batch"]
             bf16 = hypercol(timing["size"], timing["batch"])
             bf16_ms = _ms(bf16.per_image) if bf16 else "n/a"
             speedup = f"{seconds / bf16.per_image:.1f}x" if bf16 else ""

@@ -127,6 +127,11 @@ def choose(rows: list[dict], gray: dict, min_colorfulness: float) -> dict:
     return best_at(rows, gray, min_colorfulness) or max(rows, key=lambda r: r["colorfulness"])
 
 
+def within_bounds(psnr_drop: float, auc_drop: float) -> bool:
+    """Whether the small canvas's loss against the full one is within the issue-11 bounds."""
+    return psnr_drop <= SMALL_CANVAS_PSNR_BOUND and auc_drop <= SMALL_CANVAS_AUC_BOUND
+
+
 def choose_small_canvas(
     rows: list[dict], gray: dict, min_colorfulness: float, chosen: dict, sizes: list[int]
 ) -> dict | None:
@@ -137,7 +142,7 @@ def choose_small_canvas(
         if best is not None:
             psnr_drop, auc_drop = chosen["psnr"] - best["psnr"], chosen["auc"] - best["auc"]
             print(f"canvas {size}: {psnr_drop:+.3f} dB, {auc_drop:+.3f} AuC below the full canvas")
-            if psnr_drop <= SMALL_CANVAS_PSNR_BOUND and auc_drop <= SMALL_CANVAS_AUC_BOUND:
+            if within_bounds(psnr_drop, auc_drop):
                 return best
     return None
 
@@ -264,7 +269,7 @@ def settle_small_canvas(args, card: ModelCard, full: dict, row: dict, chosen: di
                 **{n: (v["psnr_drop"], v["auc_drop"]) for n, v in measured["validation"].items()},
             }
         )
-        if all(v["psnr_drop"] <= SMALL_CANVAS_PSNR_BOUND and v["auc_drop"] <= SMALL_CANVAS_AUC_BOUND for v in drops):
+        if all(within_bounds(v["psnr_drop"], v["auc_drop"]) for v in drops):
             return defaults, {
                 "chosen_on": f"canvas: the smallest of {sorted(args.small_canvas_sizes)} whose best setting by the "
                 f"same rule on the same photos is within {SMALL_CANVAS_PSNR_BOUND} dB / {SMALL_CANVAS_AUC_BOUND} AuC of the "
