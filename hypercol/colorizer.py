@@ -177,6 +177,7 @@ class ModelCard:
             if name not in data and spec.default is MISSING and spec.default_factory is MISSING:
                 msg = f"model card {str(path)!r} lacks {name!r}"
                 raise ValueError(msg)
+        _check_small_canvas_defaults(data.get("small_canvas_defaults", {}), f"model card {str(path)!r}: ")
         return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
 
     def to_json(self) -> str:
@@ -184,11 +185,18 @@ class ModelCard:
 
     def on_small_canvas(self) -> ModelCard:
         """This card with its ``small_canvas_defaults`` applied (itself when it has none)."""
-        unknown = set(self.small_canvas_defaults) - set(SMALL_CANVAS_FIELDS)
-        if unknown:
-            msg = f"small_canvas_defaults may set {SMALL_CANVAS_FIELDS}, not {sorted(unknown)}"
-            raise ValueError(msg)
+        _check_small_canvas_defaults(self.small_canvas_defaults)
         return replace(self, **self.small_canvas_defaults) if self.small_canvas_defaults else self
+
+
+def _check_small_canvas_defaults(defaults, where: str = "") -> None:
+    if not isinstance(defaults, dict):
+        msg = f"{where}small_canvas_defaults must be a JSON object, got a {type(defaults).__name__}"
+        raise ValueError(msg)  # noqa: TRY004 -- the card's content is wrong, not the caller's argument
+    unknown = set(defaults) - set(SMALL_CANVAS_FIELDS)
+    if unknown:
+        msg = f"{where}small_canvas_defaults may set {SMALL_CANVAS_FIELDS}, not {sorted(unknown)}"
+        raise ValueError(msg)
 
 
 class Colorizer:

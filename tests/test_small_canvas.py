@@ -62,6 +62,21 @@ def test_small_canvas_defaults_may_not_change_the_head(tiny_card) -> None:
         bad.on_small_canvas()
 
 
+@pytest.mark.parametrize(
+    ("defaults", "complaint"),
+    [({"working_size": 32, "head": {}}, r"not \['head'\]"), ([160], "must be a JSON object, got a list")],
+)
+def test_a_card_file_with_bad_small_canvas_defaults_is_refused_when_loaded(
+    tiny_weights, tmp_path, defaults, complaint
+) -> None:
+    """Checked on every machine, not only where the small canvas is used (an AMX CPU never applies it)."""
+    card = json.loads(card_path(tiny_weights).read_text())
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**card, "small_canvas_defaults": defaults}))
+    with pytest.raises(ValueError, match=rf"model card .*bad\.json.*: small_canvas_defaults .*{complaint}"):
+        ModelCard.load(bad)
+
+
 def _colorizer_on(fast_backbone: bool, monkeypatch, weights, **kwargs) -> Colorizer:
     """A Colorizer that believes its backbone is fast (AMX, GPU) or slow, whatever this CPU is."""
     monkeypatch.setattr(colorizer_module, "backbone_is_fast", lambda precision: fast_backbone)
