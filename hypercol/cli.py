@@ -449,6 +449,13 @@ def _add_train(subparsers) -> None:
         metavar="SET=W,...",
         help="feature cache: sampling weight of each photo set (default: uniform over examples; unlisted sets: 0)",
     )
+    parser.add_argument(
+        "--every-nth-photo",
+        type=int,
+        default=1,
+        metavar="N",
+        help="feature cache: train on the crops of every N-th photo of each set only (a learning curve; default: all)",
+    )
     parser.add_argument("--global-context", action="store_true", help="add the image-wide feature mean to the head")
     parser.add_argument(
         "--context-blocks",
@@ -509,6 +516,7 @@ def _run_train(args) -> int:
             learning_rate=args.learning_rate,
             loss=args.loss,
             set_weights=args.set_weights,
+            every_nth_photo=args.every_nth_photo,
             **({} if args.rebalance_lambda is None else {"rebalance_mix": args.rebalance_lambda}),
             head_config=_head_config(args),
             checkpoint_every=args.checkpoint_every,

@@ -81,6 +81,14 @@ class FeatureCache:
             if part["split"] == split and part["done"] > 0
         }
 
+    def crops_per_photo(self, part: str) -> int:
+        """Rows per photo of a training part (a photo's crops are consecutive rows; unusable photos have none)."""
+        state = self.meta["parts"][part]
+        if "crops_per_photo" not in state:
+            msg = f"the cache {str(self.folder)!r} does not record crops per photo (built before they were); rebuild it"
+            raise ValueError(msg)
+        return int(state["crops_per_photo"])
+
     def arrays(self, part: str) -> dict[str, np.ndarray]:
         """{tap key or CHROMA: read-only memory map (examples, h, w, C) float16} of one part."""
         name = part if part in self.meta["parts"] else _part_name(part, "train")
@@ -256,7 +264,10 @@ def _fill_part(cache, part, split, source, total, shapes, features, pool, batch_
     """Computes the missing examples of one part; unusable photos leave their rows out (``done`` counts kept rows)."""
     folder = cache.folder / part
     folder.mkdir(exist_ok=True)
-    state = cache.meta["parts"].setdefault(part, {"split": split, "examples": total, "next": 0, "done": 0})
+    per_photo = source.crops_per_photo if split == "train" else 1
+    state = cache.meta["parts"].setdefault(
+        part, {"split": split, "examples": total, "crops_per_photo": per_photo, "next": 0, "done": 0}
+    )
     if state["next"] >= total:
         return
     mode = "r+" if state["next"] else "w+"

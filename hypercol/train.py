@@ -375,6 +375,8 @@ class CachedData:
     ``set_weights[s]`` (default: each set's example count, i.e. uniform over
     examples), then uniformly within the set; a pure function of (seed, i).
     Validation comes from the first cache (every cache holds the same centred crops).
+    ``every_nth_photo`` > 1 trains on the crops of every n-th photo of each set only
+    (a learning curve: how accuracy grows with the number of photos).
     """
 
     def __init__(
@@ -384,6 +386,7 @@ class CachedData:
         seed: int,
         set_weights: dict[str, float] | None,
         max_validation_images: int,
+        every_nth_photo: int = 1,
     ) -> None:
         from hypercol.features import CHROMA
 
@@ -410,6 +413,8 @@ class CachedData:
         self.counts = np.array([counts[name] for name in self.parts])
         # per part: [(first row, arrays of one cache)], the caches' rows one after another
         self.arrays = [self._stacked_rows(name, counts_per_cache) for name in self.parts]
+        self.every_nth_photo = int(every_nth_photo)
+        self.kept_rows = self._rows_of_every_nth_photo(counts_per_cache) if self.every_nth_photo != 1 else None
         self.seed = seed
         self.validation = self._validation(max_validation_images)
 
@@ -421,6 +426,23 @@ class CachedData:
                 stacked.append((first, cache.arrays(part)))
                 first += count
         return stacked
+
+    def _rows_of_every_nth_photo(self, counts_per_cache: list[dict[str, int]]) -> list[np.ndarray]:
+        """Per part: the stacked rows of every ``every_nth_photo``-th photo of each cache (its first, n+1-th, ...)."""
+        if self.every_nth_photo < 1:
+            msg = f"every_nth_photo must be at least 1, got {self.every_nth_photo}"
+            raise ValueError(msg)
+        kept = []
+        for name in self.parts:
+            rows, first = [], 0
+            for cache, cache_counts in zip(self.caches, counts_per_cache):
+                count = cache_counts.get(name, 0)
+                photo_of_row = np.arange(count) // cache.crops_per_photo(name)
+                rows.append(first + np.flatnonzero(photo_of_row % self.every_nth_photo == 0))
+                first += count
+            kept.append(np.concatenate(rows))
+        self.counts = np.array([len(rows) for rows in kept])
+        return kept
 
     def _validation(self, limit: int):
         cache = self.caches[0]
@@ -441,6 +463,8 @@ class CachedData:
         rng = np.random.default_rng([self.seed, int(index)])
         part = int(rng.choice(len(self.parts), p=self.probabilities))
         row = int(rng.integers(self.counts[part]))
+        if self.kept_rows is not None:
+            row = int(self.kept_rows[part][row])
         first, arrays = next((first, arrays) for first, arrays in reversed(self.arrays[part]) if row >= first)
         return [np.asarray(arrays[key][row - first]) for key in self.keys]
 
@@ -477,6 +501,7 @@ class CachedData:
         return {
             "training_examples": {name: int(count) for name, count in zip(self.parts, self.counts)},
             "set_weights": self.set_weights,
+            **({"every_nth_photo": self.every_nth_photo} if self.every_nth_photo != 1 else {}),
             "validation_images": self.validation_images,
             **self._cache_card(),
         }
@@ -532,20 +557,34 @@ def _check_train_arguments(loss: str, head: str, steps: int, batch_size: int, cr
 
 
 def _open_data(
-    data, head: str, crop_size: int, seed: int, set_weights, validation_fraction: float, max_validation_images: int
+    data,
+    head: str,
+    crop_size: int,
+    seed: int,
+    set_weights,
+    validation_fraction: float,
+    max_validation_images: int,
+    every_nth_photo: int = 1,
 ):
     """A :class:`CachedData` for feature-cache folders, else a :class:`PhotoData`."""
     from hypercol.features import FeatureCache
 
     is_cache = [FeatureCache.is_cache(item) for item in data]
     if all(is_cache):
-        return CachedData(data, seed=seed, set_weights=set_weights, max_validation_images=max_validation_images)
+        return CachedData(
+            data,
+            seed=seed,
+            set_weights=set_weights,
+            max_validation_images=max_validation_images,
+            every_nth_photo=every_nth_photo,
+        )
     if any(is_cache):
         msg = "feature caches and photo folders cannot train together; give only caches or only photos"
         raise ValueError(msg)
-    if set_weights:
-        msg = "set weights apply to a feature cache (see `hypercol cache`), not to photo folders"
-        raise ValueError(msg)
+    for option, given in (("set weights apply", set_weights), ("every_nth_photo applies", every_nth_photo != 1)):
+        if given:
+            msg = f"{option} to a feature cache (see `hypercol cache`), not to photo folders"
+            raise ValueError(msg)
     return PhotoData(
         data, crop_size, seed=seed, validation_fraction=validation_fraction, max_validation_images=max_validation_images
     )
@@ -566,6 +605,7 @@ def train(
     loss: str = "dahl",
     head_config: dict | None = None,
     set_weights: dict[str, float] | None = None,
+    every_nth_photo: int = 1,
     rebalance_mix: float = bins.REBALANCE_LAMBDA,
     checkpoint_every: int = 200,
     validate_every: int = 200,
@@ -585,7 +625,8 @@ def train(
     ``data`` is photo folders, files or lists, or feature-cache folders built by
     :func:`hypercol.features.build_feature_cache` (much faster: the backbone's taps
     are read, not computed; ``set_weights`` then weighs their photo sets; caches built
-    with other seeds add other crops of the same photos).
+    with other seeds add other crops of the same photos; ``every_nth_photo`` trains on a
+    share of their photos).
     With ``resume=True`` an interrupted run continues from its last checkpoint and ends
     where the uninterrupted run would have. ``stop_at`` (a step) and ``time_limit``
     (seconds) end this session early with a checkpoint, as an interruption would; the
@@ -599,7 +640,9 @@ def train(
         raise ValueError(msg)
     out.mkdir(parents=True, exist_ok=True)
     active_precision = configure_precision(precision)
-    source = _open_data(data, head, crop_size, seed, set_weights, validation_fraction, max_validation_images)
+    source = _open_data(
+        data, head, crop_size, seed, set_weights, validation_fraction, max_validation_images, every_nth_photo
+    )
     strategy = pick_strategy(devices)
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:

@@ -296,7 +296,9 @@ def test_sigterm_removes_the_temporary_being_written(photos, tmp_path, tiny_weig
 
 
 @pytest.mark.parametrize("number", ["SIGINT", "SIGTERM"])
-def test_an_interrupt_swallowed_at_start_up_still_stops_the_run(photos, tmp_path, tiny_weights, capsys, monkeypatch, number):
+def test_an_interrupt_swallowed_at_start_up_still_stops_the_run(
+    photos, tmp_path, tiny_weights, capsys, monkeypatch, number
+):
     """Ctrl+C during a finaliser or a bare ``except`` in library code is lost to it; the run must stop anyway."""
     import signal
 

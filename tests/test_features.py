@@ -213,3 +213,36 @@ def test_cli_trains_a_head_with_context_blocks(cache, tmp_path, capsys) -> None:
     assert card["head"]["context_blocks"] == 2 and card["head"]["global_context"] is True
     assert main([*common, "--out", str(tmp_path / "bad"), "--context-blocks", "-1"]) != 0
     assert "context_blocks must be >= 0" in capsys.readouterr().err
+
+
+def test_every_nth_photo_trains_on_the_crops_of_those_photos_only(cache, sets_manifest, tmp_path) -> None:
+    other = build_feature_cache(
+        sets_manifest, tmp_path / "seed1", backbone="tiny_vgg", crop_size=CROP, seed=1, progress=False
+    )
+    # scenes: 5 usable photos x 2 crops per cache (gray and corrupt left out); faces: 3 photos x 1 crop
+    assert (cache.crops_per_photo("scenes"), cache.crops_per_photo("faces")) == (2, 1)
+    both = [cache.folder, other.folder]
+    data = CachedData(both, seed=0, set_weights=None, max_validation_images=8, every_nth_photo=2)
+    assert dict(zip(data.parts, data.counts)) == {"faces": 4, "scenes": 12}  # photos 0, 2 (+4 for scenes) of each
+    kept = {  # the target chroma of every crop of photos 0, 2, 4 of each cache, and of the others
+        keep: [
+            row
+            for source in (cache, other)
+            for name in ("faces", "scenes")
+            for number, row in enumerate(np.asarray(source.arrays(name)[CHROMA][: source.parts()[name]]))
+            if (number // source.crops_per_photo(name) % 2 == 0) is keep
+        ]
+        for keep in (True, False)
+    }
+    drawn = [data.example(index)[-1] for index in range(80)]
+    assert all(any(np.array_equal(d, row) for row in kept[True]) for d in drawn)
+    assert {i for i, row in enumerate(kept[True]) if any(np.array_equal(d, row) for d in drawn)} == set(
+        range(len(kept[True]))
+    ), "every kept crop is drawn"
+    result = train([cache.folder], out=tmp_path / "half", steps=1, every_nth_photo=2, **CACHED)
+    assert result.card_data.training["every_nth_photo"] == 2
+    assert result.card_data.training["training_examples"] == {"faces": 2, "scenes": 6}
+    with pytest.raises(ValueError, match="every_nth_photo must be at least 1"):
+        CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8, every_nth_photo=0)
+    with pytest.raises(ValueError, match="every_nth_photo applies to a feature cache"):
+        train([tmp_path], out=tmp_path / "photos", steps=1, every_nth_photo=2, **CACHED)
