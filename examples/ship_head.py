@@ -18,11 +18,16 @@
    and on the reserved photos (model, gray baseline, truth) and written into the card;
    the small canvas beside the full one, per set.
 3. The weights and the card are installed into ``hypercol/weights`` atomically.
+
+``--sweep-training-photos`` only runs the knob sweep, on photos the head was trained on
+(as many of each ``--choose-on`` set as its validation split holds): set beside the sweep
+of the validation photos, it tells whether the head fits its own training photos better.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import shutil
@@ -63,6 +68,21 @@ def validation_photos(sets_manifest: Path, names: list[str]) -> tuple[list[Path]
         if colorfulness(photo) >= MIN_TRUTH_COLORFULNESS:
             kept.append((path, photo))
     return [path for path, _ in kept], [photo for _, photo in kept]
+
+
+def training_photos(sets_manifest: Path, names: list[str]) -> list[np.ndarray]:
+    """As many training photos of each named set as its validation split holds (the first by the sha256 of the file
+    name), without the black-and-white ones: does the head fit the photos it was trained on better than new ones?"""
+    sets = json.loads(sets_manifest.read_text())["sets"]
+    photos = []
+    for name in names:
+        entry = sets[name]
+        by_hash = sorted(entry["train"], key=lambda item: hashlib.sha256(item["file"].encode()).hexdigest())
+        for item in by_hash[: len(entry["validation"])]:
+            photo = load_rgb(Path(entry["root"]) / item["file"])
+            if colorfulness(photo) >= MIN_TRUTH_COLORFULNESS:
+                photos.append(photo)
+    return photos
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -206,6 +226,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     parser.add_argument(
+        "--sweep-training-photos",
+        action="store_true",
+        help="only sweep the knobs on training photos of the --choose-on sets (as many as their validation splits)",
+    )
+    parser.add_argument(
         "--sweep-file", type=Path, help="JSON of the sweep: read if it exists (same head and photos), else written"
     )
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other heads to report the same way")
@@ -286,6 +311,9 @@ def main() -> None:
     args = parse_args()
     card = ModelCard.load(card_path(args.weights))
     card.small_canvas_defaults = {}
+    if args.sweep_training_photos:
+        load_or_sweep(args, card, training_photos(args.sets, args.choose_on))
+        return
     _, photos = validation_photos(args.sets, args.choose_on)
     gray, rows = load_or_sweep(args, card, photos)
     best = choose([r for r in rows if r["working_size"] in args.working_sizes], gray, args.min_colorfulness)
