@@ -415,6 +415,8 @@ class CachedData:
         self.arrays = [self._stacked_rows(name, counts_per_cache) for name in self.parts]
         self.every_nth_photo = int(every_nth_photo)
         self.kept_rows = self._rows_of_every_nth_photo(counts_per_cache) if self.every_nth_photo != 1 else None
+        if self.kept_rows is not None:
+            self.counts = np.array([len(rows) for rows in self.kept_rows])
         self.seed = seed
         self.validation = self._validation(max_validation_images)
 
@@ -441,7 +443,6 @@ class CachedData:
                 rows.append(first + np.flatnonzero(photo_of_row % self.every_nth_photo == 0))
                 first += count
             kept.append(np.concatenate(rows))
-        self.counts = np.array([len(rows) for rows in kept])
         return kept
 
     def _validation(self, limit: int):
