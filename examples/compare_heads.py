@@ -49,8 +49,10 @@ def main() -> None:
     colorizers = {weights: colorizer_at_knobs(weights, args) for weights in args.weights}  # loaded once
     for name in args.on:
         paths, _ = validation_photos(args.sets, [name])
-        print(f"\n{name}: {len(paths)} validation photos, T {args.temperature} s {args.saturation} "
-              f"fallback {args.fallback} working size {args.working_size}")
+        print(
+            f"\n{name}: {len(paths)} validation photos, T {args.temperature} s {args.saturation} "
+            f"fallback {args.fallback} working size {args.working_size}"
+        )
         print("| head | " + " | ".join(METRICS) + " | beats gray (PSNR) |\n|---|" + "---|" * (len(METRICS) + 1))
         gray = None
         for weights, colorizer in colorizers.items():

@@ -59,5 +59,6 @@ def main() -> None:
     Image.fromarray(np.concatenate(rows[:-1])).save(args.out, quality=90)
     print(args.out)
 
+
 if __name__ == "__main__":
     main()
