@@ -62,8 +62,13 @@ SMALL_CANVAS_SATURATION_STEPS = 5
 
 def validation_photos(sets_manifest: Path, names: list[str]) -> tuple[list[Path], list[np.ndarray]]:
     """The validation split of the named sets without its black-and-white photos: (paths, decoded photos)."""
+    return colored_photos(validation_split(sets_manifest, names))
+
+
+def colored_photos(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
+    """(paths, decoded photos) of those of ``paths`` that are not black-and-white."""
     kept = []
-    for path in validation_split(sets_manifest, names):
+    for path in paths:
         photo = load_rgb(path)
         if colorfulness(photo) >= MIN_TRUTH_COLORFULNESS:
             kept.append((path, photo))
@@ -74,15 +79,12 @@ def training_photos(sets_manifest: Path, names: list[str]) -> list[np.ndarray]:
     """As many training photos of each named set as its validation split holds (the first by the sha256 of the file
     name), without the black-and-white ones: does the head fit the photos it was trained on better than new ones?"""
     sets = json.loads(sets_manifest.read_text())["sets"]
-    photos = []
+    paths = []
     for name in names:
         entry = sets[name]
         by_hash = sorted(entry["train"], key=lambda item: hashlib.sha256(item["file"].encode()).hexdigest())
-        for item in by_hash[: len(entry["validation"])]:
-            photo = load_rgb(Path(entry["root"]) / item["file"])
-            if colorfulness(photo) >= MIN_TRUTH_COLORFULNESS:
-                photos.append(photo)
-    return photos
+        paths += [Path(entry["root"]) / item["file"] for item in by_hash[: len(entry["validation"])]]
+    return colored_photos(paths)[1]
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -208,8 +208,9 @@ class Colorizer:
     ``batch_size``: images per network call; by default 8 on a 224 canvas, 16 on a 160 one.
     ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default
     $HYPERCOL_CANVAS decides ("small", "full"; unset or "auto": where the backbone is slow,
-    :func:`hypercol.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped head then works on a 160-pixel canvas instead of 224, 1.7-1.9x
-    faster there, a little fainter (README.md, "Speed").
+    :func:`hypercol.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped
+    head then works on a 160-pixel canvas instead of 224, 1.7-1.9x faster there, a little
+    fainter (README.md, "Speed").
     """
 
     def __init__(

@@ -142,9 +142,12 @@ class _CropSource:
         self.cutouts = cutouts
         self.paste_probability = paste_probability
 
+    def crops_of_each_photo(self, split: str) -> int:
+        """Random crops for training, the one centred crop for validation."""
+        return self.crops_per_photo if split == "train" else 1
+
     def count(self, split: str) -> int:
-        per_photo = self.crops_per_photo if split == "train" else 1
-        return len(self.split_files[split]) * per_photo
+        return len(self.split_files[split]) * self.crops_of_each_photo(split)
 
     def _centre(self, image: Image.Image) -> Image.Image:
         if self.centre_fraction >= 1.0:
@@ -157,8 +160,7 @@ class _CropSource:
 
     def __call__(self, split: str, index: int, part_seed: int) -> np.ndarray | None:
         """uint8 (S, S, 3) for example ``index`` of ``split``; None for an unreadable or near-gray photo."""
-        per_photo = self.crops_per_photo if split == "train" else 1
-        path = self.split_files[split][index // per_photo]
+        path = self.split_files[split][index // self.crops_of_each_photo(split)]
         image = self.reader._open(path)
         if image is None:
             return None
@@ -264,7 +266,7 @@ def _fill_part(cache, part, split, source, total, shapes, features, pool, batch_
     """Computes the missing examples of one part; unusable photos leave their rows out (``done`` counts kept rows)."""
     folder = cache.folder / part
     folder.mkdir(exist_ok=True)
-    per_photo = source.crops_per_photo if split == "train" else 1
+    per_photo = source.crops_of_each_photo(split)
     state = cache.meta["parts"].setdefault(
         part, {"split": split, "examples": total, "crops_per_photo": per_photo, "next": 0, "done": 0}
     )
