@@ -40,6 +40,10 @@ PHOTO_SETS = {
     "people-sport": ("people-sport", 0.1, 3, 1.0, "people"),
     "faces-lfw": ("faces-lfw", 0.1, 1, 0.6, "people"),
     "faces-celeba": ("faces-celeba", 0.1, 1, 1.0, "people"),
+    "scenes-corel": ("scenes-corel", 0.1, 2, 1.0, "scenes"),
+    "scenes-osie": ("scenes-osie", 0.1, 2, 1.0, "scenes"),
+    "scenes-bsds": ("scenes-bsds", 0.1, 2, 1.0, "scenes"),
+    "scenes-urban": ("scenes-urban", 0.1, 3, 1.0, "scenes"),
 }
 DEBIAN_SET = ("debian", 0.1, 10, 1.0, "scenes")
 

