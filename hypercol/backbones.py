@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
@@ -207,6 +209,14 @@ class Backbone:
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """(N, H, W, 1 or 3) sRGB in [0, 1] -> the tapped activations."""
         return self.features(self.prepare(images))
+
+    def output(self, images, key: str) -> np.ndarray:
+        """Any output of the signature, not only a tap (e.g. a classifier's ``logits``), as numpy."""
+        outputs = self._signature(**{self._input_name: self.prepare(tf.convert_to_tensor(images))})
+        if key not in outputs:
+            msg = f"{self.spec.name!r} has no output {key!r}; available: {sorted(outputs)}"
+            raise ValueError(msg)
+        return outputs[key].numpy()
 
     def __repr__(self) -> str:
         return f"Backbone({self.spec.name!r}, taps={[tap.key for tap in self.spec.taps]})"

@@ -458,6 +458,9 @@ def _add_train(subparsers) -> None:
     )
     parser.add_argument("--global-context", action="store_true", help="add the image-wide feature mean to the head")
     parser.add_argument(
+        "--base-width", type=int, help="channels of the head's deepest level, halved at each finer tap (default: 256)"
+    )
+    parser.add_argument(
         "--context-blocks",
         type=int,
         default=0,
@@ -496,6 +499,8 @@ def _head_config(args) -> dict:
     config = {"global_context": True} if args.global_context else {}
     if args.context_blocks:
         config["context_blocks"] = args.context_blocks
+    if args.base_width:
+        config["base_width"] = args.base_width
     return config
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 from hypercol import color
 from hypercol.colorizer import Colorizer, get_colorizer
 from hypercol.metrics import colorfulness, evaluate_pair
+from hypercol.semantic import CLASSIFIER_BACKBONE, ImageNetClassifier, imagenet_class_of, top1_accuracy
 from hypercol.train import find_images
 
 __all__ = ["evaluate_images", "format_table", "validation_split", "METRICS"]
@@ -35,8 +37,14 @@ def evaluate_images(
     *,
     temperature: float | None = None,
     saturation: float | None = None,
+    semantic: bool = True,
 ) -> dict:
-    """Per-image and mean metrics of the model and the gray baseline, plus the truth's colorfulness."""
+    """Per-image and mean metrics of the model and the gray baseline, plus the truth's colorfulness.
+
+    Photos whose names start with an ImageNet WordNet id (``n01440764_tench.JPEG``) also
+    get the semantic test (``semantic=False``: skipped): the top-1 accuracy of an ImageNet
+    classifier on the colorized, gray and true photos (:mod:`hypercol.semantic`).
+    """
     colorizer = colorizer or get_colorizer()
     used_temperature, used_saturation = colorizer.settings(temperature, saturation)
     images = []
@@ -46,18 +54,24 @@ def evaluate_images(
     if not images:
         msg = "no images to evaluate"
         raise ValueError(msg)
-    per_image = []
+    per_image, classified = [], {"model": [], "gray": [], "truth": [], "class": []}
     for name, truth in images:
         # RGB input is reduced to its luminance: the model sees only the gray photo.
         predicted = colorizer.colorize(truth, temperature=temperature, saturation=saturation)
+        gray = gray_baseline(truth)
         per_image.append(
             {
                 "image": name,
                 "model": evaluate_pair(truth, predicted),
-                "gray": evaluate_pair(truth, gray_baseline(truth)),
+                "gray": evaluate_pair(truth, gray),
                 "truth_colorfulness": colorfulness(truth),
             }
         )
+        label = imagenet_class_of(name) if semantic else None
+        if label is not None:
+            for side, rgb in (("model", predicted), ("gray", gray), ("truth", truth)):
+                classified[side].append(rgb)
+            classified["class"].append(label)
     mean = {
         side: {metric: float(np.mean([row[side][metric] for row in per_image])) for metric in METRICS}
         for side in ("model", "gray")
@@ -70,8 +84,25 @@ def evaluate_images(
         "saturation": used_saturation,
         "images": len(per_image),
         "mean": mean,
+        "semantic": semantic_test(classified) if classified["class"] else None,
         "per_image": per_image,
     }
+
+
+def semantic_test(classified: dict[str, list]) -> dict:
+    """ImageNet top-1 of one classifier on the colorized, gray and true photos of the same classes."""
+    classifier = _classifier()
+    top1 = {}
+    for side in ("model", "gray", "truth"):
+        photos = classified[side]
+        predicted = [p for start in range(0, len(photos), 16) for p in classifier.top1(photos[start : start + 16])]
+        top1[side] = top1_accuracy(predicted, classified["class"])
+    return {"classifier": CLASSIFIER_BACKBONE, "photos": len(classified["class"]), "top1": top1}
+
+
+@lru_cache(maxsize=1)
+def _classifier() -> ImageNetClassifier:
+    return ImageNetClassifier(CLASSIFIER_BACKBONE)
 
 
 def format_table(result: dict) -> str:
@@ -84,6 +115,11 @@ def format_table(result: dict) -> str:
     for metric in METRICS:
         truth = f"{mean['truth'][metric]:.2f}" if metric in mean["truth"] else "—"
         lines.append(f"| {metric} | {mean['model'][metric]:.3f} | {mean['gray'][metric]:.3f} | {truth} |")
+    semantic = result.get("semantic")
+    if semantic:
+        top1 = semantic["top1"]
+        label = f"ImageNet top-1 % ({semantic['classifier']}, {semantic['photos']} photos)"
+        lines.append(f"| {label} | {top1['model']:.1f} | {top1['gray']:.1f} | {top1['truth']:.1f} |")
     return "\n".join(lines)
 
 
