@@ -109,3 +109,22 @@ def test_edge_aware_and_bilinear_colorizers_differ_only_in_chroma(classification
     a, b = classification_colorizer.colorize(gray), bilinear.colorize(gray)
     assert np.abs(a.astype(int) - b.astype(int)).max() > 3
     np.testing.assert_allclose(rgb2lab(a)[..., 0], rgb2lab(b)[..., 0], atol=1.0)
+
+
+@pytest.mark.parametrize("radius", [1, 4])
+def test_guided_coefficients_match_a_direct_box_filter(radius) -> None:
+    """The separable one-pass filter gives He et al.'s coefficients with a plain (2r+1)^2 box mean."""
+    rng = np.random.default_rng(radius)
+    lightness = tf.constant(rng.uniform(0, 100, (2, 23, 31)).astype(np.float32))
+    chroma = tf.constant(rng.normal(0, 30, (2, 23, 31, 2)).astype(np.float32))
+
+    def box(x):
+        return tf.nn.avg_pool2d(x, 2 * radius + 1, 1, "SAME")
+
+    guide = lightness[..., tf.newaxis] / 100.0
+    mean_guide, mean_chroma = box(guide), box(chroma)
+    variance = box(guide * guide) - mean_guide**2
+    slope = (box(guide * chroma) - mean_guide * mean_chroma) / (tf.maximum(variance, 0.0) + GUIDED_EPSILON)
+    expected = tf.concat([box(slope), box(mean_chroma - slope * mean_guide)], axis=-1)
+    actual = guided_coefficients(lightness, chroma, radius, GUIDED_EPSILON)
+    np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=2e-3)
