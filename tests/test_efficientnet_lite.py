@@ -14,6 +14,7 @@ from skimage import data
 
 from hub_models import efficientnet_lite
 from hypercol.backbones import get_spec, load_backbone
+from hypercol.precision import configure_precision
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
@@ -94,7 +95,7 @@ def _conv(x: np.ndarray, weight: np.ndarray, stride: int = 1, groups: int = 1) -
     """NHWC ``x`` with a PyTorch OIHW ``weight`` (groups == channels: depthwise)."""
     kernel = weight.shape[-1]
     x = _same_padding(x, kernel, stride)
-    n, height, width, _ = x.shape
+    _, height, width, _ = x.shape
     out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
     out = 0.0
     for dy in range(kernel):
@@ -119,7 +120,9 @@ def numpy_logits(w: dict, rgb_uint8: np.ndarray) -> np.ndarray:
     x = (rgb_uint8.astype(np.float64) - 127.0) / 128.0
     x = _relu6(_bn(_conv(x, w["_conv_stem.weight"], 2), w, "_bn0"))
     block = 0
-    for stage, ((_, stride, _), repeats) in enumerate(zip(efficientnet_lite.STAGES, efficientnet_lite.REPEATS["lite0"])):
+    for stage, ((_, stride, _), repeats) in enumerate(
+        zip(efficientnet_lite.STAGES, efficientnet_lite.REPEATS["lite0"])
+    ):
         for repeat in range(repeats):
             name, inputs = f"_blocks.{block}", x
             if f"{name}._expand_conv.weight" in w:
@@ -138,16 +141,21 @@ def numpy_logits(w: dict, rgb_uint8: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def photos() -> np.ndarray:
     """Two photos at 224 (chelsea: a cat; coffee: an espresso), uint8."""
-    return np.stack([np.asarray(Image.fromarray(image).resize((224, 224))) for image in (data.chelsea(), data.coffee())])
+    return np.stack(
+        [np.asarray(Image.fromarray(image).resize((224, 224))) for image in (data.chelsea(), data.coffee())]
+    )
 
 
 def test_exported_savedmodel_agrees_with_numpy(lite0_weights, photos) -> None:
-    """The hub-loaded export's logits match an independent float64 numpy forward of the same weights."""
-    backbone = load_backbone("efficientnet_lite0")
-    signature = backbone._module.signatures["serving_default"]
-    logits = signature(images=tf.constant(photos / 255.0, tf.float32))["logits"].numpy()
+    """The hub-loaded export's logits match an independent float64 numpy forward of the same weights.
+
+    The precision is process-wide: where an earlier test turned the bf16 rewrite on, the
+    signature runs in bf16 (8 bits of mantissa), and only agrees to about 1%.
+    """
+    tolerance = 1e-3 if configure_precision() == "float32" else 3e-2
+    logits = load_backbone("efficientnet_lite0").output(photos / 255.0, "logits")
     expected = numpy_logits(lite0_weights, photos)
-    assert np.abs(logits - expected).max() < 1e-3 * np.abs(expected).max()
+    assert np.abs(logits - expected).max() < tolerance * np.abs(expected).max()
     assert list(logits.argmax(1)) == list(expected.argmax(1))
     assert logits[0].argmax() in CAT_CLASSES and logits[1].argmax() == ESPRESSO
 
