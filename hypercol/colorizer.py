@@ -34,6 +34,7 @@ from hypercol.bins import annealed_mean, normalised_entropy
 from hypercol.guided import apply_coefficients, guided_coefficients
 from hypercol.head import build_head, fold_batch_norms
 from hypercol.precision import backbone_is_fast, configure_precision
+from hypercol.shipped import DEFAULT_HEAD, DEFAULT_WEIGHTS, SHIPPED_HEADS
 
 __all__ = [
     "ModelCard",
@@ -50,14 +51,6 @@ __all__ = [
     "card_path",
 ]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-# The heads shipped with the package, both on the default vgg16 backbone.
-SHIPPED_HEADS = {
-    "regression": WEIGHTS_DIR / "vgg16_regression.weights.h5",
-    "classification": WEIGHTS_DIR / "vgg16_classification.weights.h5",
-}
-DEFAULT_HEAD = "classification"  # chosen by the evaluation in README.md
-DEFAULT_WEIGHTS = SHIPPED_HEADS[DEFAULT_HEAD]
 _WEIGHTS_SUFFIX = ".weights.h5"
 _COMPOSE_CHUNKS = (2**18, 2**16)  # pixels per XLA call, largest first
 HEAD_TYPES = ("regression", "classification")
@@ -329,8 +322,13 @@ class Colorizer:
         size = self.working_size
         small = tf.shape(small_lightness)[1:3]
         if self.is_classification:
-            certainty = 1.0 - normalised_entropy(output)
-            chroma = annealed_mean(output, self._centres, temperature) * tf.pow(certainty, fallback)[..., tf.newaxis]
+            chroma = annealed_mean(output, self._centres, temperature)
+            # The entropy costs more than the annealed mean: only computed when it is used.
+            chroma = tf.cond(
+                fallback > 0,
+                lambda: chroma * tf.pow(1.0 - normalised_entropy(output), fallback)[..., tf.newaxis],
+                lambda: chroma,
+            )
         else:
             chroma = output
         chroma = tf.image.resize(chroma, [size, size], method="bilinear")  # heads may stop at stride 4
@@ -478,7 +476,7 @@ def colorize(
     Returns RGB (RGBA with alpha) of the same size: uint8 for integer input, float32
     in [0, 1] for float input. Output CIE lightness equals the input's.
 
-    ``head`` picks a shipped head ("regression" or "classification"; default
+    ``head`` picks a shipped head (a name of :data:`SHIPPED_HEADS`; default
     :data:`DEFAULT_HEAD`); ``weights`` loads your own ``.weights.h5`` instead.
     ``temperature`` (classification heads): annealed-mean temperature, 1 = the mean
     (safe, desaturated), small = towards the mode (vivid); default from the model card.
