@@ -22,6 +22,8 @@ import numpy as np
 import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
+from hypercol.shipped import DEFAULT_BACKBONE
+
 __all__ = [
     "Tap",
     "BackboneSpec",
@@ -32,6 +34,7 @@ __all__ = [
     "get_spec",
     "load_backbone",
     "hub_cache_dir",
+    "DEFAULT_BACKBONE",
 ]
 
 # Caffe-trained VGG expects BGR in 0..255 minus the ImageNet mean (in BGR order).
@@ -249,7 +252,7 @@ _LOAD_LOCK = threading.Lock()
 
 
 def load_backbone(
-    name_or_handle: str | BackboneSpec = "vgg16",
+    name_or_handle: str | BackboneSpec = DEFAULT_BACKBONE,
     taps: Sequence[str] | None = None,
     *,
     signature: str | None = None,

@@ -28,6 +28,7 @@ from hypercol._files import (
     write_image_atomic,
 )
 from hypercol._quiet import import_tensorflow_quietly, show_tensorflow_logs
+from hypercol.shipped import DEFAULT_BACKBONE, DEFAULT_HEAD, SHIPPED_HEADS
 
 __all__ = ["main", "IMAGE_EXTENSIONS"]
 
@@ -98,8 +99,8 @@ def _add_head_options(parser) -> None:
 def _add_knobs(parser) -> None:
     parser.add_argument(
         "--head",
-        choices=("regression", "classification"),
-        help="a shipped head (default: the package default, classification)",
+        choices=sorted(SHIPPED_HEADS),
+        help=f"a shipped head (default: {DEFAULT_HEAD})",
     )
     parser.add_argument(
         "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"
@@ -434,7 +435,9 @@ def _add_train(subparsers) -> None:
         help="folder of photos, text file listing images, or feature caches (several: built with different seeds)",
     )
     parser.add_argument("--out", required=True, type=Path, help="run folder")
-    parser.add_argument("--backbone", default="vgg16", help="registered backbone name or TF Hub handle")
+    parser.add_argument(
+        "--backbone", default=DEFAULT_BACKBONE, help="registered backbone name or TF Hub handle (default: %(default)s)"
+    )
     parser.add_argument("--taps", nargs="+", help="tap keys (required for an unregistered handle)")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -555,7 +558,7 @@ def _add_cache(subparsers) -> None:
     )
     parser.add_argument("sets", type=Path, metavar="SETS_JSON", help="photo-set manifest")
     parser.add_argument("--out", required=True, type=Path, help="cache folder")
-    parser.add_argument("--backbone", default="vgg16")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="registered backbone (default: %(default)s)")
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--only", nargs="+", metavar="SET", help="cache only these sets")
     parser.add_argument("--paste-probability", type=float, default=0.3, help="share of crops with pasted cut-outs")

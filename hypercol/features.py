@@ -29,7 +29,7 @@ import tensorflow as tf
 from PIL import Image
 
 from hypercol import color
-from hypercol.backbones import load_backbone
+from hypercol.backbones import DEFAULT_BACKBONE, load_backbone
 from hypercol.precision import configure_precision
 from hypercol.train import ExampleReader, to_lightness_and_chroma, write_atomically
 
@@ -197,7 +197,7 @@ def build_feature_cache(
     sets_manifest: str | Path,
     out: str | Path,
     *,
-    backbone: str = "vgg16",
+    backbone: str = DEFAULT_BACKBONE,
     crop_size: int = 224,
     output_stride: int = 4,
     sets: Sequence[str] | None = None,

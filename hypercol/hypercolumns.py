@@ -11,7 +11,7 @@ import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorF
 import tensorflow as tf
 
 from hypercol._arrays import as_image_batch
-from hypercol.backbones import BackboneSpec, load_backbone
+from hypercol.backbones import DEFAULT_BACKBONE, BackboneSpec, load_backbone
 
 __all__ = ["hypercolumns", "stack_taps", "backbone_bytes_per_pixel", "MAX_HYPERCOLUMN_BYTES", "MAX_BACKBONE_BYTES"]
 
@@ -65,7 +65,7 @@ def _checked_size(size, default: tuple[int, int]) -> tuple[int, int]:
 
 def hypercolumns(
     image: np.ndarray,
-    backbone: str | BackboneSpec = "vgg16",
+    backbone: str | BackboneSpec = DEFAULT_BACKBONE,
     taps: Sequence[str] | None = None,
     size: tuple[int, int] | None = None,
 ) -> np.ndarray:

@@ -114,7 +114,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
     alpha: the result is RGBA. (``Image.filter`` copies the source's ``info`` onto its
     result; an RGBA image's writers ignore that stale ``transparency``.)
 
-    ``head`` picks a shipped head ("regression" or "classification"), ``weights`` your own
+    ``head`` picks a shipped head (a name of :data:`hypercol.shipped.SHIPPED_HEADS`), ``weights`` your own
     (``.weights.h5`` with its card); default: the shipped default head.
     ``temperature`` and ``saturation`` are those of :func:`hypercol.colorize`.
     ``hints``: an image the size of the filtered one whose opaque pixels give wanted colors

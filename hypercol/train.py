@@ -26,7 +26,7 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from hypercol import bins, color
-from hypercol.backbones import Backbone, load_backbone
+from hypercol.backbones import DEFAULT_BACKBONE, Backbone, load_backbone
 from hypercol.colorizer import DEFAULT_TEMPERATURE, HEAD_TYPES, ModelCard, chroma_from_gray
 from hypercol.head import build_head
 from hypercol.metrics import colorfulness
@@ -595,7 +595,7 @@ def train(
     data: Sequence[str | Path],
     *,
     out: str | Path,
-    backbone: str = "vgg16",
+    backbone: str = DEFAULT_BACKBONE,
     taps: Sequence[str] | None = None,
     head: str = "regression",
     steps: int = 1000,

@@ -38,10 +38,17 @@ def test_rgb_input_is_seen_in_color(tiny_spec) -> None:
 
 
 def test_real_vgg16_shape() -> None:
-    columns = hypercolumns(IMAGE)
+    columns = hypercolumns(IMAGE, backbone="vgg16")
     assert columns.shape == (40, 56, get_spec("vgg16").channels) == (40, 56, 1472)
     assert np.isfinite(columns).all()
     assert (columns.reshape(-1, 1472).std(axis=0) > 0).mean() > 0.5  # most channels respond to the image
+
+
+def test_default_backbone_is_efficientnet_lite0() -> None:
+    columns = hypercolumns(IMAGE)
+    assert columns.shape == (40, 56, get_spec("efficientnet_lite0").channels) == (40, 56, 2432)
+    assert np.isfinite(columns).all()
+    assert (columns.reshape(-1, 2432).std(axis=0) > 0).mean() > 0.5
 
 
 def test_huge_size_is_refused_before_allocating(tiny_spec) -> None:
@@ -72,7 +79,7 @@ def test_bad_inputs(tiny_spec, image, size, error, match) -> None:
 def test_backbone_memory_is_estimated_from_the_input(tiny_spec) -> None:
     # The backbone runs at the input's own resolution whatever size= asks for: it used to abort (std::bad_alloc).
     with pytest.raises(ValueError, match=r"vgg16.*4000x4000.*GiB \(limit 4 GiB\).*downscale"):
-        hypercolumns(np.zeros((4000, 4000), np.uint8), size=(8, 8))
+        hypercolumns(np.zeros((4000, 4000), np.uint8), backbone="vgg16", size=(8, 8))
     side = int(np.sqrt(MAX_BACKBONE_BYTES / backbone_bytes_per_pixel(tiny_spec))) + 10
     assert side**2 < 100_000_000  # refused by this guard, not by the one on pixel counts
     with pytest.raises(ValueError, match="tiny_vgg.*limit"):

@@ -1,0 +1,25 @@
+"""The heads shipped with the package, by name; importing this module does not load TensorFlow.
+
+``classification`` (the default) and ``regression`` run on EfficientNet-Lite0; the two
+earlier heads on the VGG16 backbone stay selectable as ``vgg16_classification`` and
+``vgg16_regression``. Each ``NAME.weights.h5`` has its model card ``NAME.json`` beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["WEIGHTS_DIR", "SHIPPED_HEADS", "DEFAULT_HEAD", "DEFAULT_WEIGHTS", "DEFAULT_BACKBONE"]
+
+# The default head's backbone: also the default of hypercolumns(), `hypercol cache` and `hypercol train`.
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_HEADS = {
+    "classification": WEIGHTS_DIR / "efficientnet_lite0_classification.weights.h5",
+    "regression": WEIGHTS_DIR / "efficientnet_lite0_regression.weights.h5",
+    "vgg16_classification": WEIGHTS_DIR / "vgg16_classification.weights.h5",
+    "vgg16_regression": WEIGHTS_DIR / "vgg16_regression.weights.h5",
+}
+DEFAULT_HEAD = "classification"  # chosen by the evaluation in README.md
+DEFAULT_WEIGHTS = SHIPPED_HEADS[DEFAULT_HEAD]
