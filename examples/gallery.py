@@ -1,10 +1,13 @@
 """A side-by-side gallery (gray | hypercol | truth) of validation photos, never trained on.
 
     python examples/gallery.py --sets data/sets.json --set imagenet --count 12 --out docs/gallery_imagenet.jpg
+    python examples/gallery.py --sets data/sets.json --set imagenet scenes-corel people-scenes --count 18 \
+        --out docs/gallery.jpg [--weights OTHER.weights.h5]
     python examples/gallery.py --folder ../shared/photos/bw-portraits --count 12 --out docs/portraits.jpg
 
-Photos are the first ``--count`` of the set's validation split (chosen by a hash of the
-file name, see examples/build_photo_sets.py), each shown at ``--height`` pixels. With
+Photos are the first ``--count`` of the sets' validation splits (chosen by a hash of the
+file name, see examples/build_photo_sets.py; several sets take turns), each shown at
+``--height`` pixels, colorized by the default head or ``--weights``. With
 ``--folder`` (genuine black-and-white photos, no color truth) rows are input | hypercol.
 """
 
@@ -20,19 +23,27 @@ from hypercol import colorize
 from hypercol.evaluate import gray_baseline, validation_split
 
 
-def row(photo: np.ndarray, height: int, with_truth: bool) -> np.ndarray:
+def row(photo: np.ndarray, height: int, with_truth: bool, weights: Path | None) -> np.ndarray:
     width = round(photo.shape[1] * height / photo.shape[0])
     photo = np.asarray(Image.fromarray(photo).resize((width, height), Image.LANCZOS))
     gap = np.full((height, 6, 3), 255, np.uint8)
     gray = gray_baseline(photo)
-    return np.concatenate([gray, gap, colorize(photo), *((gap, photo) if with_truth else ())], axis=1)
+    colored = colorize(photo, weights=weights)
+    return np.concatenate([gray, gap, colored, *((gap, photo) if with_truth else ())], axis=1)
+
+
+def interleaved(manifest: Path, sets: list[str]) -> list[Path]:
+    """The validation photos of ``sets``, taking turns: first of each, second of each, ..."""
+    splits = [validation_split(manifest, [name]) for name in sets]
+    return [split[i] for i in range(max(map(len, splits))) for split in splits if i < len(split)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", type=Path, help="photo-set manifest")
     parser.add_argument("--folder", type=Path, help="black-and-white photos to show instead (no truth)")
-    parser.add_argument("--set", default="imagenet")
+    parser.add_argument("--set", nargs="+", default=["imagenet"], help="photo sets (several take turns)")
+    parser.add_argument("--weights", type=Path, help="head weights (default: the shipped default head)")
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--height", type=int, default=160)
     parser.add_argument("--columns", type=int, default=2)
@@ -42,11 +53,11 @@ def main() -> None:
     if args.folder:
         paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     else:
-        paths = validation_split(args.sets, [args.set])
+        paths = interleaved(args.sets, args.set)
     rows = []
     for path in paths[: args.count]:
         with Image.open(path) as image:
-            rows.append(row(np.asarray(image.convert("RGB")), args.height, with_truth=not args.folder))
+            rows.append(row(np.asarray(image.convert("RGB")), args.height, not args.folder, args.weights))
     width = max(r.shape[1] for r in rows)
     padded = [np.pad(r, ((0, 6), (0, width - r.shape[1] + 12), (0, 0)), constant_values=255) for r in rows]
     per_column = -(-len(padded) // args.columns)

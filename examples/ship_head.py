@@ -198,6 +198,8 @@ def report(colorizer: Colorizer, name: str, paths: list[Path]) -> dict:
     beats = np.mean([row["model"]["psnr"] > row["gray"]["psnr"] for row in result["per_image"]])
     print(f"\n{name}: {len(paths)} photos, model beats gray on PSNR for {100 * beats:.0f}%\n{format_table(result)}")
     summary = {"photos": len(paths), "mean": result["mean"], "beats_gray_psnr_fraction": float(beats)}
+    if result["semantic"]:
+        summary["semantic"] = result["semantic"]
     if name.startswith("faces"):
         summary["face_colors"] = face_colors(colorizer, paths)
         print(f"face centre colors: {summary['face_colors']}")
