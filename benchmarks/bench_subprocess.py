@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cases import HYPERCOL_FLOAT32, ISSUE11_ISAS, ISSUE11_ROUNDS, MEMORY_SIZE, TRAIN_ROUNDS
+from cases import HYPERCOL_FLOAT32, ISSUE11_ISAS, MEMORY_SIZE, SPEED_CLASSES, SPEED_ROUNDS, TRAIN_ROUNDS
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -53,19 +53,21 @@ def _isa_environment(isa: str) -> dict:
     return {} if isa == "native" else {"ONEDNN_MAX_CPU_ISA": isa}
 
 
-@pytest.mark.parametrize("isa", ISSUE11_ISAS)
-def test_issue11_float32_vs_keras_vgg16(benchmark, default_weights, isa):
-    """Issue 11: the float32 path against the float32 Keras VGG16, alternating round by round in one process.
+@pytest.mark.parametrize(("cpu_class", "environment"), SPEED_CLASSES, ids=[name for name, _ in SPEED_CLASSES])
+def test_colorize_vs_keras_vgg16(benchmark, default_weights, cpu_class, environment):
+    """Issue 22: colorize against the float32 Keras VGG16, alternating round by round in one child process.
 
-    ``isa`` "AVX2" caps oneDNN at AVX2 (ONEDNN_MAX_CPU_ISA): on a CPU with AVX-512 that runs
-    the kernels a CPU without it runs; on an AVX2-only CPU it changes nothing.
+    "float32" turns the bf16 rewrite off (a CPU without bf16); "AVX2" also caps oneDNN at
+    AVX2 (ONEDNN_MAX_CPU_ISA): on a CPU with AVX-512 that runs the kernels a CPU without
+    it runs; on an AVX2-only CPU it changes nothing.
     """
-    environment = _isa_environment(isa)
-    benchmark.group = "issue 11"
+    benchmark.group = "speed against VGG16"
     result = benchmark.pedantic(
-        _child, args=("issue11", str(default_weights), str(ISSUE11_ROUNDS)), kwargs=environment, rounds=1, iterations=1
+        _child, args=("vs_vgg16", str(default_weights), str(SPEED_ROUNDS)), kwargs=environment, rounds=1, iterations=1
     )
-    benchmark.extra_info.update(kind="issue11", name=f"float32 path vs Keras VGG16, oneDNN ISA {isa}", **result)
+    benchmark.extra_info.update(
+        kind="vs_vgg16", cpu_class=cpu_class, name=f"colorize vs Keras VGG16, {cpu_class}", **result
+    )
 
 
 @pytest.mark.parametrize("isa", ISSUE11_ISAS)

@@ -8,11 +8,11 @@ python benchmarks/child.py memory WEIGHTS SIZE
 python benchmarks/child.py float32 WEIGHTS SIZE:BATCH:REPEATS ...
     colorize timings with HYPERCOL_PRECISION=float32 (the bf16 rewrite is
     process-global, so hypercol in float32 needs its own process).
-python benchmarks/child.py issue11 WEIGHTS ROUNDS
-    issue 11: with HYPERCOL_PRECISION=float32, colorize of 16 uint8 256x256 images and a
-    plain float32 Keras VGG16 forward of the same batch, alternating round by round. The
-    parent may cap oneDNN's instruction set (ONEDNN_MAX_CPU_ISA=AVX2) to stand in for a
-    CPU without AVX-512.
+python benchmarks/child.py vs_vgg16 WEIGHTS ROUNDS
+    issue 22: colorize of 16 uint8 256x256 images and a plain float32 Keras VGG16 forward
+    of the same batch (eager: no graph rewrite reaches it), alternating round by round.
+    The parent chooses the precision (HYPERCOL_PRECISION) and may cap oneDNN's
+    instruction set (ONEDNN_MAX_CPU_ISA=AVX2) to stand in for a CPU without AVX-512.
 python benchmarks/child.py train ROUNDS
     issue 11: bench_train.py's two training steps (from photos, from the feature cache)
     with HYPERCOL_PRECISION=float32, alternating round by round.
@@ -105,8 +105,7 @@ def _alternate(sides: dict, rounds: int) -> dict[str, list[float]]:
     return timings
 
 
-def issue11(weights: str, rounds: int) -> dict:
-    os.environ["HYPERCOL_PRECISION"] = "float32"
+def vs_vgg16(weights: str, rounds: int) -> dict:
     import keras
     import tensorflow as tf
     from cases import VGG16_BATCH
@@ -115,7 +114,6 @@ def issue11(weights: str, rounds: int) -> dict:
     from hypercol.colorizer import Colorizer
 
     colorizer = Colorizer(weights)
-    assert colorizer.precision == "float32", colorizer.precision
     vgg16 = keras.applications.VGG16(weights=None, include_top=False)
     batch, size = VGG16_BATCH
     images = gray_images(batch, size)
@@ -138,11 +136,11 @@ def issue11(weights: str, rounds: int) -> dict:
 def train(rounds: int) -> dict:
     os.environ["HYPERCOL_PRECISION"] = "float32"
     import numpy as np
-    from bench_train import _cached_step, _online_step
+    from bench_train import cached_step, photo_step
     from cases import TRAIN_BATCH, TRAIN_SIZE
 
     rng = np.random.default_rng(0)
-    sides = {"online_s": _online_step(rng), "cached_s": _cached_step(rng)}
+    sides = {"online_s": photo_step(rng), "cached_s": cached_step(rng)}
     timings = _alternate(sides, rounds)
     from hypercol.precision import active_precision
 
@@ -161,9 +159,9 @@ if __name__ == "__main__":
         print(json.dumps(memory(rest[0], int(rest[1]))))
     elif mode == "float32":
         print(json.dumps(float32(rest[0], rest[1:])))
-    elif mode == "issue11":
-        print(json.dumps(issue11(rest[0], int(rest[1]))))
+    elif mode == "vs_vgg16":
+        print(json.dumps(vs_vgg16(rest[0], int(rest[1]))))
     elif mode == "train":
         print(json.dumps(train(int(rest[0]))))
     else:
-        raise SystemExit(f"unknown mode {mode!r}; use memory, float32, issue11 or train")
+        raise SystemExit(f"unknown mode {mode!r}; use memory, float32, vs_vgg16 or train")
