@@ -55,7 +55,8 @@ class TemporalSettings:
     carry: float = 0.9  # weight of the warped previous chroma where the warp is fully reliable; 0 = per frame
     lightness_sigma: float = 8.0  # CIE L mismatch of the warped lightness at which the weight falls to 1/e
     histogram_cut: float = 0.3  # a cut when half the L1 distance of the lightness histograms exceeds this ...
-    followed_cut: float = 0.2  # ... or when less than this share of the frame is followed reliably
+    followed_cut: float = 0.15  # ... or when less than this share of the frame is followed ...
+    followed_mismatch: float = 3.0  # ... within this CIE L mismatch of the warped lightness
     histogram_bins: int = 32
 
 
@@ -110,13 +111,13 @@ class TemporalChroma:
         cut = self.lightness is None or self.lightness.shape != gray.shape
         if not cut:
             cut = 0.5 * np.abs(histogram - self.histogram).sum() > self.settings.histogram_cut
-        weight = None
         if not cut:
-            maps, weight = self._follow(gray)
-            cut = weight.mean() < self.settings.followed_cut
+            maps, mismatch = self._follow(gray)
+            cut = np.mean(mismatch < self.settings.followed_mismatch) < self.settings.followed_cut
         if cut:
             chroma, carried = predicted, None
         else:
+            weight = np.exp(-((mismatch / self.settings.lightness_sigma) ** 2))
             warped = cv2.remap(self.chroma, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             blend = (self.settings.carry * weight)[..., np.newaxis]
             chroma = blend * warped + (1.0 - blend) * predicted
@@ -131,7 +132,8 @@ class TemporalChroma:
         return self.chroma, cut
 
     def _follow(self, gray: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-        """Where each pixel of the new frame was in the last one (remap maps), and how reliably (h, w) in [0, 1]."""
+        """Where each pixel of the new frame was in the last one (remap maps), and the CIE L mismatch (h, w) of the
+        last frame's lightness warped from there (infinite where that is outside the last frame)."""
         flow = self.flow.calc(gray, self.lightness, None)
         height, width = gray.shape
         map_x = (np.arange(width, dtype=np.float32) + flow[..., 0]).astype(np.float32)
@@ -139,8 +141,7 @@ class TemporalChroma:
         inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
         warped = cv2.remap(self.lightness, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mismatch = cv2.blur(np.abs(warped.astype(np.float32) - gray.astype(np.float32)) / 2.55, (3, 3))
-        weight = np.exp(-((mismatch / self.settings.lightness_sigma) ** 2)) * inside
-        return (map_x, map_y), weight.astype(np.float32)
+        return (map_x, map_y), np.where(inside, mismatch, np.inf).astype(np.float32)
 
 
 def _key_hints(hints) -> dict[int, object]:
