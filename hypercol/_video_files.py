@@ -19,6 +19,8 @@ from hypercol._files import current_umask, make_temporary, not_regular, remove_s
 
 __all__ = ["VIDEO_EXTENSIONS", "Encoding", "encoding_for", "open_video", "VideoWriter", "add_parser", "run"]
 
+# Each decoded frame once: ffmpeg would otherwise repeat frames to fill a longer audio track.
+PASSTHROUGH = ["-fps_mode", "passthrough"]
 _X264 = ("-crf", "18", "-preset", "veryfast")
 
 
@@ -73,12 +75,12 @@ class Video:
         self.reader.close()
 
 
-def _ffmpeg(path: Path, mode: str, extension: str):
-    """imageio's ffmpeg plugin on ``path`` whatever its name (ffmpeg probes what it reads; ``extension``
-    stands in for the name's)."""
+def _ffmpeg(path: Path, mode: str):
+    """imageio's ffmpeg plugin on ``path`` whatever its name: ffmpeg probes what it reads, and is told the
+    container it writes (``-f``), so the plugin's check of the name's extension is passed with ".mp4"."""
     import imageio.v3 as imageio
 
-    return imageio.imopen(path, mode, plugin="FFMPEG", extension=extension, legacy_mode=True)
+    return imageio.imopen(path, mode, plugin="FFMPEG", extension=".mp4", legacy_mode=True)
 
 
 def open_video(path: Path) -> Video:
@@ -88,7 +90,7 @@ def open_video(path: Path) -> Video:
         msg = f"{str(path)!r} is {what}, not a regular file"
         raise ValueError(msg)
     try:
-        reader = _ffmpeg(path, "rI", ".mp4").legacy_get_reader(pixelformat="rgb24")
+        reader = _ffmpeg(path, "rI").legacy_get_reader(pixelformat="rgb24", output_params=PASSTHROUGH)
         meta = reader.get_meta_data()
     except Exception as error:  # imageio and imageio-ffmpeg raise OSError, RuntimeError, IndexError ...
         msg = f"{str(path)!r} could not be read as a video: {error}"
@@ -112,18 +114,19 @@ class VideoWriter:
         descriptor, self.temporary = make_temporary(target)
         os.close(descriptor)
         odd = size[0] % 2 or size[1] % 2  # 4:2:0 chroma needs even sides
-        audio = {}
+        audio, ends = {}, []
         if audio_from is not None and self.encoding.audio_codec is not None:
             audio = {"audio_path": str(audio_from), "audio_codec": self.encoding.audio_codec}
+            ends = ["-shortest"]  # the sound stops with the last frame, not the frames are held for it
         try:
-            self.writer = _ffmpeg(self.temporary, "wI", target.suffix.lower()).legacy_get_writer(
+            self.writer = _ffmpeg(self.temporary, "wI").legacy_get_writer(
                 fps=fps,
                 codec=self.encoding.codec,
                 pixelformat=("pal8" if self.encoding.codec == "gif" else "yuv444p" if odd else "yuv420p"),
                 quality=None,
                 macro_block_size=1,  # never resized
                 ffmpeg_log_level="error",
-                output_params=[*self.encoding.options, "-f", self.encoding.muxer],
+                output_params=[*self.encoding.options, *ends, "-f", self.encoding.muxer],
                 **audio,
             )
         except BaseException:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+from pathlib import Path
 
 import cv2
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from skimage import color as skcolor
 
 from hypercol import colorize_video
+from hypercol._video_files import Video, open_video
+from hypercol.cli import main
 from hypercol.video import TemporalSettings, colorize_frames
 
 PER_FRAME = TemporalSettings(carry=0.0)
@@ -166,3 +171,123 @@ def test_knobs_and_hints_are_checked_at_the_call(tiny_weights) -> None:
     with pytest.raises(TypeError):
         colorize_video(3, weights=tiny_weights)
     assert list(colorize_video([], weights=tiny_weights)) == []
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def make_video(path: Path, *, size: str = "64x48", rate: int = 10, seconds: float = 1.0, audio: bool = True) -> Path:
+    """A gray test video made by ffmpeg (imageio-ffmpeg's): a moving test pattern, with a tone if ``audio``."""
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}"]
+    if audio:
+        command += ["-f", "lavfi", "-i", "sine=frequency=440"]
+    command += ["-t", str(seconds), "-vf", "hue=s=0", str(path)]
+    subprocess.run(command, check=True, timeout=60)
+    return path
+
+
+def probe(path: Path) -> tuple[Video, list[np.ndarray]]:
+    """The video at ``path`` (closed) and its frames."""
+    video = open_video(path)
+    try:
+        return video, list(video.frames())
+    finally:
+        video.close()
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(map(str, argv)))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("suffix", "size", "audio"),
+    [(".mp4", "64x48", True), (".mov", "63x47", True), (".avi", "64x48", True), (".webm", "64x48", True),
+     (".mkv", "64x48", False), (".gif", "64x48", False)],
+)  # fmt: skip
+def test_command_keeps_frame_rate_size_and_audio(tmp_path, tiny_weights, capsys, suffix, size, audio) -> None:
+    source = make_video(tmp_path / f"in{'.mp4' if suffix == '.gif' else suffix}", size=size, rate=8, audio=audio)
+    count = len(probe(source)[1])
+    out = tmp_path / "out" / f"colored{suffix}"
+    code, stdout, _ = _run(capsys, "colorize-video", source, "-o", out, "--weights", tiny_weights)
+    assert code == 0 and f"{count} frames colorized at 8 fps -> {out}" in stdout
+    video, frames = probe(out)
+    width, height = map(int, size.split("x"))
+    exact = 0.05 if suffix == ".gif" else 0.01  # a GIF stores delays in 1/100 s: 1/8 s becomes 0.12 s
+    assert video.fps == pytest.approx(8, rel=exact) and video.size == (width, height)
+    assert len(frames) == count
+    assert video.has_audio == audio
+    assert np.abs(frames[4][..., 0].astype(int) - frames[4][..., 2]).mean() > 5  # colored, not gray
+    assert sorted(path.name for path in out.parent.iterdir()) == [out.name]  # no temporary left
+
+
+def test_gif_input(tmp_path, tiny_weights, capsys) -> None:
+    source = make_video(tmp_path / "in.gif", rate=5, audio=False)
+    code, stdout, _ = _run(capsys, "colorize-video", source, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
+    assert code == 0 and "5 frames colorized at 5 fps" in stdout
+
+
+def test_unreadable_input_fails_clearly(tmp_path, tiny_weights, capsys) -> None:
+    source = tmp_path / "notes.mp4"
+    source.write_text("not a video")
+    code, _, stderr = _run(capsys, "colorize-video", source, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
+    assert code == 1 and "could not be read as a video" in stderr and str(source) in stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["-o", "{tmp}/out.png"], "must end in one of .mp4"),
+        (["-o", "{tmp}/in.mp4"], "refusing to overwrite the input"),
+        (["-o", "{tmp}/old.mp4"], "exists (use --overwrite"),
+    ],
+)
+def test_usage_errors(tmp_path, tiny_weights, capsys, argv, match) -> None:
+    source = make_video(tmp_path / "in.mp4", seconds=0.3)
+    (tmp_path / "old.mp4").write_bytes(b"old")
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    code, _, stderr = _run(capsys, "colorize-video", source, *argv, "--weights", tiny_weights)
+    assert code == 2 and match in stderr
+    assert (tmp_path / "old.mp4").read_bytes() == b"old"
+
+
+def test_overwrite_replaces_the_output(tmp_path, tiny_weights, capsys) -> None:
+    source = make_video(tmp_path / "in.mp4", seconds=0.3, audio=False)
+    (tmp_path / "old.mp4").write_bytes(b"old")
+    code, _, _ = _run(
+        capsys, "colorize-video", source, "-o", tmp_path / "old.mp4", "--overwrite", "--weights", tiny_weights
+    )
+    assert code == 0 and len(probe(tmp_path / "old.mp4")[1]) == 3
+
+
+def test_interrupted_run_leaves_no_file(tmp_path, tiny_weights, capsys, monkeypatch) -> None:
+    from hypercol import _video_files
+
+    source = make_video(tmp_path / "in.mp4", seconds=2.0)
+    written = []
+
+    def append(self, frame) -> None:
+        if len(written) == 5:
+            raise KeyboardInterrupt  # Ctrl+C while frame 6 is written
+        written.append(frame)
+        self.writer.append_data(frame)
+
+    monkeypatch.setattr(_video_files.VideoWriter, "append", append)
+    code, _, stderr = _run(
+        capsys, "colorize-video", source, "-o", tmp_path / "out" / "out.mp4", "--weights", tiny_weights
+    )
+    assert code == 130 and "interrupted" in stderr
+    assert list((tmp_path / "out").iterdir()) == []  # neither the output nor a temporary
+
+
+def test_variable_size_frames_fail_clearly(tmp_path, tiny_weights, capsys, monkeypatch) -> None:
+    from hypercol import _video_files
+
+    source = make_video(tmp_path / "in.mp4", seconds=0.5, audio=False)
+    frames = [np.zeros((48, 64, 3), np.uint8)] * 2 + [np.zeros((40, 64, 3), np.uint8)]
+    monkeypatch.setattr(_video_files.Video, "frames", lambda self: iter(frames))
+    code, _, stderr = _run(capsys, "colorize-video", source, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
+    assert code == 1 and "frame 2 is 64x40, but the first frame is 64x48" in stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.mp4"]
