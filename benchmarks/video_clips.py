@@ -115,31 +115,37 @@ def _chroma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[..., 1:]
 
 
-def flicker(frames: list[np.ndarray], clip: Clip, margin: int = 2) -> float:
-    """Mean |a*b* change| (Euclidean, CIE units) between consecutive frames of a shot, along the true motion.
+def changes(frames: list[np.ndarray], clip: Clip, margin: int = 2) -> list[np.ndarray | None]:
+    """Per frame: |a*b* change| (Euclidean, CIE units; (H, W) float32) since the previous frame, along the true
+    motion; NaN where the point was outside the previous frame (within ``margin``). None for a shot's first frame.
 
-    Each frame is compared with the previous one warped by the true motion onto it; pixels
-    whose source falls outside the previous frame (within ``margin``) are left out.
+    Each frame is compared with the previous one warped by the true motion onto it.
     """
     height, width = frames[0].shape[:2]
-    total, count = 0.0, 0
+    rows, cols = np.mgrid[0:height, 0:width]
+    found: list[np.ndarray | None] = [None]
     previous_chroma = _chroma(frames[0])
     for index in range(1, len(frames)):
         chroma = _chroma(frames[index])
-        if clip.shots[index] == clip.shots[index - 1]:
+        if clip.shots[index] != clip.shots[index - 1]:
+            found.append(None)
+        else:
             # frame index -> photo -> frame index - 1
             now, before = np.vstack([clip.affines[index], [0, 0, 1]]), np.vstack([clip.affines[index - 1], [0, 0, 1]])
             onto = (np.linalg.inv(before) @ now)[:2]
             warped = cv2.warpAffine(
                 previous_chroma, onto, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
             )
-            rows, cols = np.mgrid[0:height, 0:width]
             source_x = onto[0, 0] * cols + onto[0, 1] * rows + onto[0, 2]
             source_y = onto[1, 0] * cols + onto[1, 1] * rows + onto[1, 2]
             valid = (source_x >= margin) & (source_x <= width - 1 - margin)
             valid &= (source_y >= margin) & (source_y <= height - 1 - margin)
-            change = np.hypot(*(chroma - warped).transpose(2, 0, 1))
-            total += float(change[valid].sum())
-            count += int(valid.sum())
+            found.append(np.where(valid, np.hypot(*(chroma - warped).transpose(2, 0, 1)), np.nan))
         previous_chroma = chroma
-    return total / count
+    return found
+
+
+def flicker(frames: list[np.ndarray], clip: Clip) -> float:
+    """Mean |a*b* change| between consecutive frames of a shot along the true motion (:func:`changes`)."""
+    values = np.concatenate([change[~np.isnan(change)] for change in changes(frames, clip) if change is not None])
+    return float(values.mean())

@@ -3,7 +3,9 @@
     python examples/video_strip.py --out docs/video_strip.jpg
 
 The clip is a camera move over a validation photo (benchmarks/video_clips.py); rows: the
-gray input, `colorize` of each frame, `colorize_video`, the true colors.
+gray input, `colorize` of each frame, `colorize_video`, the true colors, and the |a*b* change|
+since the previous frame along the true motion of each mode (white 0, black 6 or more; blue:
+not in the previous frame).
 """
 
 from __future__ import annotations
@@ -16,12 +18,26 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from video_clips import flicker, make_clip, validation_photos
+from video_clips import changes, flicker, make_clip, validation_photos
 
 from hypercol.colorizer import get_colorizer
 from hypercol.video import colorize_frames
 
 LABEL_WIDTH = 150
+HEAT_SCALE = 6.0  # |a*b* change| shown black
+
+
+def _heat(maps: list) -> list[np.ndarray]:
+    """|a*b* change| maps -> uint8 RGB: white = 0, black = HEAT_SCALE or more, blue outside the previous frame."""
+    images = []
+    for change in maps:
+        if change is None:
+            change = np.zeros((180, 320), np.float32)
+        gray = np.rint(255 * (1 - np.clip(np.nan_to_num(change), 0, HEAT_SCALE) / HEAT_SCALE)).astype(np.uint8)
+        rgb = np.dstack([gray] * 3)
+        rgb[np.isnan(change)] = (160, 190, 255)
+        images.append(rgb)
+    return images
 
 
 def main() -> None:
@@ -42,6 +58,8 @@ def main() -> None:
         ("each frame", per_frame),
         ("video mode", video),
         ("true colors", clip.truth),
+        ("change, each frame", _heat(changes(per_frame, clip))),
+        ("change, video mode", _heat(changes(video, clip))),
     ]
     shown = range(0, args.frames, max(1, args.frames // 12))[:12]
     height, width = 90, 160

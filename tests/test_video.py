@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -12,12 +16,14 @@ import numpy as np
 import pytest
 from skimage import color as skcolor
 
+import hypercol
 from hypercol import colorize_video
 from hypercol._video_files import Video, open_video
 from hypercol.cli import main
 from hypercol.video import TemporalSettings, colorize_frames
 
 PER_FRAME = TemporalSettings(carry=0.0)
+ROOT = Path(hypercol.__file__).resolve().parents[1]
 HEIGHT, WIDTH = 48, 64
 
 
@@ -291,3 +297,38 @@ def test_variable_size_frames_fail_clearly(tmp_path, tiny_weights, capsys, monke
     code, _, stderr = _run(capsys, "colorize-video", source, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
     assert code == 1 and "frame 2 is 64x40, but the first frame is 64x48" in stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.mp4"]
+
+
+@pytest.fixture(scope="module")
+def weights_by_handle(tiny_spec, tiny_weights, tmp_path_factory) -> Path:
+    """The tiny head, its card naming the tiny backbone by its SavedModel folder: loadable in a new process."""
+    from hypercol.colorizer import ModelCard
+
+    card = ModelCard.load(tiny_weights.with_name("tiny.json"))
+    card.backbone = tiny_spec.handle
+    folder = tmp_path_factory.mktemp("by_handle")
+    (folder / "tiny.json").write_text(card.to_json())
+    (folder / "tiny.weights.h5").write_bytes(tiny_weights.read_bytes())
+    return folder / "tiny.weights.h5"
+
+
+def test_ctrl_c_in_a_real_process_leaves_no_file(tmp_path, weights_by_handle) -> None:
+    source = make_video(tmp_path / "in.mp4", size="160x120", rate=25, seconds=60)
+    out = tmp_path / "out"
+    out.mkdir()
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "hypercol", "colorize-video", source, "-o", out / "colored.mp4"]
+    process = subprocess.Popen(
+        [*map(str, command), "--weights", str(weights_by_handle)], env=environment, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.iterdir()) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the temporary output exists: frames are being written
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "interrupted" in stderr
+    assert list(out.iterdir()) == []
