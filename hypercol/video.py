@@ -124,7 +124,7 @@ class TemporalChroma:
             carried = None
             if self.residual is not None:
                 warped = cv2.remap(self.residual, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                carried = weight[..., np.newaxis] * warped
+                carried = (mismatch < self.settings.lightness_sigma)[..., np.newaxis] * warped  # kept where followed
         self.lightness, self.histogram, self.chroma = gray, histogram, chroma.astype(np.float32)
         self.residual = residual if residual is not None else carried
         if self.residual is not None:
