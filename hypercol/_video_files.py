@@ -113,11 +113,12 @@ class VideoWriter:
         self.target = target
         descriptor, self.temporary = make_temporary(target)
         os.close(descriptor)
+        self.writer = None
         odd = size[0] % 2 or size[1] % 2  # 4:2:0 chroma needs even sides
         audio, ends = {}, []
         if audio_from is not None and self.encoding.audio_codec is not None:
             audio = {"audio_path": str(audio_from), "audio_codec": self.encoding.audio_codec}
-            ends = ["-shortest"]  # the sound stops with the last frame, not the frames are held for it
+            ends = ["-shortest"]  # the sound stops with the last frame (which is not held to the sound's end)
         try:
             self.writer = _ffmpeg(self.temporary, "wI").legacy_get_writer(
                 fps=fps,
@@ -158,8 +159,9 @@ class VideoWriter:
             self.discard()
 
     def discard(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        if self.writer is not None:
+            with contextlib.suppress(Exception):  # ffmpeg may have failed already; the file goes either way
+                self.writer.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temporary)
 
@@ -195,6 +197,8 @@ def add_parser(subparsers, add_knobs) -> None:
 def _check_paths(args) -> None:
     from hypercol.cli import UsageError
 
+    if not os.path.lexists(args.input):
+        raise UsageError(f"{str(args.input)!r} does not exist")
     try:
         encoding_for(args.output)
     except ValueError as error:

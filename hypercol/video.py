@@ -43,7 +43,7 @@ from hypercol.guidance import (
     transfer_reference,
 )
 
-__all__ = ["TemporalSettings", "DEFAULT_TEMPORAL", "colorize_video", "colorize_frames"]
+__all__ = ["TemporalSettings", "DEFAULT_TEMPORAL", "TemporalChroma", "colorize_video", "colorize_frames"]
 
 VIDEO_CHANNELS = (1, 3)
 
@@ -57,7 +57,7 @@ class TemporalSettings:
     histogram_cut: float = 0.3  # a cut when half the L1 distance of the lightness histograms exceeds this ...
     followed_cut: float = 0.15  # ... or when less than this share of the frame is followed ...
     followed_mismatch: float = 3.0  # ... within this CIE L mismatch of the warped lightness
-    histogram_bins: int = 32
+    histogram_bins: int = 32  # of the lightness histograms
 
 
 DEFAULT_TEMPORAL = TemporalSettings()
@@ -103,8 +103,9 @@ class TemporalChroma:
         self.residual: np.ndarray | None = None  # (h, w, 2) the carried hint residual, or None
 
     def step(self, small_lightness: np.ndarray, predicted: np.ndarray, residual: np.ndarray | None = None):
-        """(h, w) CIE L and (h, w, 2) predicted chroma of the next frame -> (h, w, 2) its chroma, and whether it
-        starts a shot. ``residual`` (h, w, 2): new hints of this frame, replacing the carried ones."""
+        """(h, w) CIE L and (h, w, 2) predicted chroma of the next frame -> (h, w, 2) float32, its chroma.
+
+        ``residual`` (h, w, 2): the hints of this frame, replacing the carried ones."""
         gray = np.clip(np.rint(small_lightness * 2.55), 0, 255).astype(np.uint8)
         bins = self.settings.histogram_bins
         histogram = np.bincount(gray.ravel().astype(np.int64) * bins // 256, minlength=bins) / gray.size
@@ -127,9 +128,7 @@ class TemporalChroma:
                 carried = (mismatch < self.settings.lightness_sigma)[..., np.newaxis] * warped  # kept where followed
         self.lightness, self.histogram, self.chroma = gray, histogram, chroma.astype(np.float32)
         self.residual = residual if residual is not None else carried
-        if self.residual is not None:
-            return self.chroma + self.residual, cut
-        return self.chroma, cut
+        return self.chroma if self.residual is None else self.chroma + self.residual
 
     def _follow(self, gray: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
         """Where each pixel of the new frame was in the last one (remap maps), and the CIE L mismatch (h, w) of the
@@ -216,7 +215,7 @@ def _colorized(colorizer: Colorizer, frames: Iterator, knobs, key_hints: dict, r
         else:
             hints = None if hints is None else check_hints(hints, batch)
             chroma, small_lightness, hinted = _guided_chroma(colorizer, stacked, knobs, reference, hints)
-        chroma, _ = temporal.step(small_lightness[0].numpy(), chroma, hinted)
+        chroma = temporal.step(small_lightness[0].numpy(), chroma, hinted)
         coefficients = graphs.coefficients(small_lightness, tf.constant(chroma[np.newaxis]))
         yield compose(full_lightness, coefficients[0], as_uint8=batch.is_integer)
 

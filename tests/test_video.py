@@ -248,13 +248,15 @@ def test_unreadable_input_fails_clearly(tmp_path, tiny_weights, capsys) -> None:
         (["-o", "{tmp}/out.png"], "must end in one of .mp4"),
         (["-o", "{tmp}/in.mp4"], "refusing to overwrite the input"),
         (["-o", "{tmp}/old.mp4"], "exists (use --overwrite"),
+        (["{tmp}/missing.mp4", "-o", "{tmp}/out.mp4"], "missing.mp4' does not exist"),
     ],
 )
 def test_usage_errors(tmp_path, tiny_weights, capsys, argv, match) -> None:
     source = make_video(tmp_path / "in.mp4", seconds=0.3)
     (tmp_path / "old.mp4").write_bytes(b"old")
     argv = [arg.format(tmp=tmp_path) for arg in argv]
-    code, _, stderr = _run(capsys, "colorize-video", source, *argv, "--weights", tiny_weights)
+    argv = argv if len(argv) == 3 else [source, *argv]
+    code, _, stderr = _run(capsys, "colorize-video", *argv, "--weights", tiny_weights)
     assert code == 2 and match in stderr
     assert (tmp_path / "old.mp4").read_bytes() == b"old"
 
