@@ -97,3 +97,16 @@ TARGET_GUIDANCE = 1.5
 # same folder of real photos, both as fresh processes end to end, alternating round by round.
 BEAM_PHOTOS, BEAM_LONG_SIDE, BEAM_ROUNDS = 24, 384, 3
 BEAM_RUNNING_MODES = ("multi_processing", "multi_threading")
+
+# Issue 25: video. Quality on clips made at run time from validation photos (benchmarks/video_clips.py):
+# VIDEO_CLIPS clips of 3 shots (a pan, a zoom, ...; a cut between shots), each VIDEO_FRAMES_PER_SHOT
+# frames of VIDEO_CLIP_SIZE (height, width); per-frame `colorize` against `colorize_video`.
+VIDEO_SETS = ("scenes-corel", "imagenet-samples", "scenes-urban", "scenes-osie", "scenes-bsds", "people-scenes")
+VIDEO_CLIPS, VIDEO_SHOTS, VIDEO_FRAMES_PER_SHOT, VIDEO_CLIP_SIZE = 6, 3, 16, (180, 320)
+TARGET_VIDEO_FLICKER = 0.4  # video flicker / per-frame flicker, at most
+TARGET_VIDEO_PSNR_DROP = 0.3  # dB below per-frame, at most
+# Speed: a pan of VIDEO_SPEED_FRAMES frames per round, video mode against per-frame `colorize` of the same
+# frames, alternating round by round; (height, width) -> rounds.
+VIDEO_SPEED = {(360, 640): 5, (720, 1280): 5}
+VIDEO_SPEED_FRAMES = 12
+TARGET_VIDEO_COST = 1.3  # video seconds per frame / per-frame colorize seconds per frame, at most

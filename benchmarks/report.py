@@ -23,6 +23,9 @@ from cases import (
     TARGET_2048_VS_256,
     TARGET_GUIDANCE,
     TARGET_TRAINING_SPEEDUP,
+    TARGET_VIDEO_COST,
+    TARGET_VIDEO_FLICKER,
+    TARGET_VIDEO_PSNR_DROP,
     TARGET_VS_VGG16,
     TARGET_VS_VGG16_EVERY_CPU,
 )
@@ -235,6 +238,8 @@ def build(data: dict) -> str:
             )
         add("")
 
+    lines.extend(_issue25(by_kind, _cpu_name(cpu)))
+
     # --- hypercol end to end -----------------------------------------------------------
     add("## hypercol `colorize`, end to end (uint8 gray in, uint8 RGB out)")
     add("")
@@ -433,6 +438,68 @@ def build(data: dict) -> str:
     add("- Raw data: benchmarks/results.json (pytest-benchmark).")
     add("")
     return "\n".join(lines)
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def _issue25(by_kind: dict, cpu_name: str) -> list[str]:
+    """Issue 25: colorize_video against per-frame colorize: flicker, PSNR, cuts, speed."""
+    quality, speed = by_kind.get("issue25_quality", []), by_kind.get("issue25_speed", [])
+    if not quality and not speed:
+        return []
+    lines = ["## Issue 25: video without flicker (`colorize_video` against `colorize` of each frame)", ""]
+    add = lines.append
+    for row in quality:
+        info = row.info
+        ratio = info["video_flicker"] / info["per_frame_flicker"]
+        drop = info["per_frame_psnr"] - info["video_psnr"]
+        add(
+            f"{row.get('clips')} clips of {row.get('shots_per_clip')} shots x {row.get('frames_per_shot')} frames, "
+            f"{row.get('size')}: pans and zooms over validation photos, a cut between shots, grayed with a "
+            f"little grain (benchmarks/video_clips.py); hypercol: {row.get('path')}."
+        )
+        add("")
+        add("| check | per frame | video | ratio / difference | target | |")
+        add("|---|---|---|---|---|---|")
+        add(
+            f"| flicker: mean \\|Δab\\| along the true motion (the truth's own: {info['truth_flicker']:.2f}) | "
+            f"{info['per_frame_flicker']:.2f} | {info['video_flicker']:.2f} | **{ratio:.2f}x** | "
+            f"≤ {TARGET_VIDEO_FLICKER:g}x | {_verdict(ratio <= TARGET_VIDEO_FLICKER)} |"
+        )
+        add(
+            f"| PSNR against the true frames, dB | {info['per_frame_psnr']:.2f} | {info['video_psnr']:.2f} | "
+            f"**{-drop:+.2f} dB** | ≥ -{TARGET_VIDEO_PSNR_DROP:g} dB | {_verdict(drop <= TARGET_VIDEO_PSNR_DROP)} |"
+        )
+        add(
+            f"| cuts reset (the frame at a cut is exactly the per-frame one) | | {info['cuts_reset']} of "
+            f"{info['cuts']} | | all | {_verdict(info['cuts_reset'] == info['cuts'])} |"
+        )
+        add(
+            f"| resets where there is no cut | | {info['false_resets']} of {info['frames_within_shots']} frames | | | |"
+        )
+        add("")
+        pairs = zip(info["per_frame_clip_flicker"], info["video_clip_flicker"])
+        add("Flicker per clip, per frame → video: " + ", ".join(f"{a:.2f} → {b:.2f}" for a, b in pairs) + ".")
+        add("")
+    if speed:
+        add(f"Speed on {cpu_name} (a shared machine; the two modes alternate round by round):")
+        add("")
+        add(
+            "| frame size | video: ms / frame, frames / s | each frame by `colorize`: ms, frames / s | ratio | rounds | target | |"
+        )
+        add("|---|---|---|---|---|---|---|")
+        for row in speed:
+            mine, theirs = row.per_image, row.get("reference_median_s") / row.images
+            rounds = [a / b for a, b in zip(row.stats.get("data", []), row.get("reference_s"))]
+            add(
+                f"| {row.get('size')} | {_ms(mine)}, {_rate(mine)} | {_ms(theirs)}, {_rate(theirs)} | "
+                f"**{mine / theirs:.2f}x** | {min(rounds):.2f} to {max(rounds):.2f} | ≤ {TARGET_VIDEO_COST:g}x | "
+                f"{_verdict(mine / theirs <= TARGET_VIDEO_COST)} |"
+            )
+        add("")
+    return lines
 
 
 def _where_slower(slower: list[tuple], hypercol, peers: list[Row]) -> str:

@@ -16,6 +16,7 @@ from hypercol import _quiet  # noqa: F401 -- before TensorFlow is imported anywh
 # Public name -> the module that defines it.
 _PUBLIC = {
     "colorize": "hypercol.colorizer",
+    "colorize_video": "hypercol.video",
     "Colorizer": "hypercol.colorizer",
     "ModelCard": "hypercol.colorizer",
     "ColorizeFilter": "hypercol.pil",

@@ -621,11 +621,27 @@ def _run_evaluate(args) -> int:
     return EXIT_OK
 
 
+# --- colorize-video (hypercol/_video_files.py) ----------------------------------
+
+
+def _add_colorize_video(subparsers) -> None:
+    from hypercol._video_files import add_parser
+
+    add_parser(subparsers, _add_knobs)
+
+
+def _run_colorize_video(args) -> int:
+    from hypercol._video_files import run
+
+    return run(args)
+
+
 # --- entry point --------------------------------------------------------------
 
 # (name, add parser, run): the order is the order of --help.
 _SUBCOMMANDS = [
     ("colorize", _add_colorize, _run_colorize),
+    ("colorize-video", _add_colorize_video, _run_colorize_video),
     ("colorize-beam", _add_colorize_beam, _run_colorize_beam),
     ("cache", _add_cache, _run_cache),
     ("train", _add_train, _run_train),

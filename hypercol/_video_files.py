@@ -1,0 +1,260 @@
+"""``hypercol colorize-video``: video files in and out through imageio's ffmpeg plugin.
+
+imageio-ffmpeg brings its own ffmpeg binary. The output is encoded into a temporary beside
+it (named as :mod:`hypercol._files` names them, so a killed run's temporary is removed by
+the next run) and renamed into place only when every frame is written: an interrupted run
+leaves no partial file. The frame rate, the size and (except for GIF) the audio track of
+the input are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypercol._files import current_umask, make_temporary, not_regular, remove_stale_temporaries
+
+__all__ = ["VIDEO_EXTENSIONS", "Encoding", "encoding_for", "open_video", "VideoWriter", "add_parser", "run"]
+
+# Each decoded frame once: ffmpeg would otherwise repeat frames to fill a longer audio track.
+PASSTHROUGH = ["-fps_mode", "passthrough"]
+_X264 = ("-crf", "18", "-preset", "veryfast")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How one container is written: ffmpeg muxer, video codec, audio codec (None: no audio), codec options."""
+
+    muxer: str
+    codec: str
+    audio_codec: str | None
+    options: tuple[str, ...]
+
+
+_ENCODINGS = {
+    ".mp4": Encoding("mp4", "libx264", "aac", (*_X264, "-movflags", "+faststart")),
+    ".m4v": Encoding("mp4", "libx264", "aac", (*_X264, "-movflags", "+faststart")),
+    ".mov": Encoding("mov", "libx264", "aac", _X264),
+    ".mkv": Encoding("matroska", "libx264", "aac", _X264),
+    ".avi": Encoding("avi", "libx264", "libmp3lame", _X264),
+    ".webm": Encoding(
+        "webm", "libvpx-vp9", "libopus", ("-crf", "32", "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8")
+    ),
+    # One palette for the whole clip, from all its frames (ffmpeg holds them until the end).
+    ".gif": Encoding("gif", "gif", None, ("-filter_complex", "split[a][b];[a]palettegen[p];[b][p]paletteuse")),
+}
+VIDEO_EXTENSIONS = tuple(_ENCODINGS)
+
+
+def encoding_for(path: Path) -> Encoding:
+    """The encoding the output file name's extension asks for; ValueError for another extension."""
+    encoding = _ENCODINGS.get(path.suffix.lower())
+    if encoding is None:
+        msg = f"output {str(path)!r} must end in one of {', '.join(VIDEO_EXTENSIONS)}"
+        raise ValueError(msg)
+    return encoding
+
+
+@dataclass
+class Video:
+    """An open input video: its frames ((H, W, 3) uint8, lazily), frame rate, size (W, H), audio, frame estimate."""
+
+    reader: object
+    fps: float
+    size: tuple[int, int]
+    has_audio: bool
+    frames_estimate: int | None
+
+    def frames(self):
+        return iter(self.reader)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _ffmpeg(path: Path, mode: str):
+    """imageio's ffmpeg plugin on ``path`` whatever its name: ffmpeg probes what it reads, and is told the
+    container it writes (``-f``), so the plugin's check of the name's extension is passed with ".mp4"."""
+    import imageio.v3 as imageio
+
+    return imageio.imopen(path, mode, plugin="FFMPEG", extension=".mp4", legacy_mode=True)
+
+
+def open_video(path: Path) -> Video:
+    """Opens a video file (anything ffmpeg reads); ValueError, saying why, for one that cannot be read."""
+    what = not_regular(path)
+    if what is not None:
+        msg = f"{str(path)!r} is {what}, not a regular file"
+        raise ValueError(msg)
+    try:
+        reader = _ffmpeg(path, "rI").legacy_get_reader(pixelformat="rgb24", output_params=PASSTHROUGH)
+        meta = reader.get_meta_data()
+    except Exception as error:  # imageio and imageio-ffmpeg raise OSError, RuntimeError, IndexError ...
+        msg = f"{str(path)!r} could not be read as a video: {error}"
+        raise ValueError(msg) from error
+    fps, duration = float(meta.get("fps") or 0.0), float(meta.get("duration") or 0.0)
+    if not fps > 0:
+        reader.close()
+        msg = f"{str(path)!r} has no frame rate: it is not a video ffmpeg can read"
+        raise ValueError(msg)
+    estimate = round(fps * duration) if duration > 0 else None
+    return Video(reader, fps, tuple(meta["size"]), "audio_codec" in meta, estimate)
+
+
+class VideoWriter:
+    """Writes frames into a temporary beside ``target``; :meth:`publish` renames it into place, :meth:`discard`
+    removes it. ``audio_from``: a file whose first audio track is copied (re-encoded for the container)."""
+
+    def __init__(self, target: Path, fps: float, size: tuple[int, int], audio_from: Path | None = None) -> None:
+        self.encoding = encoding_for(target)
+        self.target = target
+        descriptor, self.temporary = make_temporary(target)
+        os.close(descriptor)
+        self.writer = None
+        odd = size[0] % 2 or size[1] % 2  # 4:2:0 chroma needs even sides
+        audio, ends = {}, []
+        if audio_from is not None and self.encoding.audio_codec is not None:
+            audio = {"audio_path": str(audio_from), "audio_codec": self.encoding.audio_codec}
+            ends = ["-shortest"]  # the sound stops with the last frame (which is not held to the sound's end)
+        try:
+            self.writer = _ffmpeg(self.temporary, "wI").legacy_get_writer(
+                fps=fps,
+                codec=self.encoding.codec,
+                pixelformat=("pal8" if self.encoding.codec == "gif" else "yuv444p" if odd else "yuv420p"),
+                quality=None,
+                macro_block_size=1,  # never resized
+                ffmpeg_log_level="error",
+                output_params=[*self.encoding.options, *ends, "-f", self.encoding.muxer],
+                **audio,
+            )
+        except BaseException:
+            self.discard()
+            raise
+
+    def append(self, frame) -> None:
+        self.writer.append_data(frame)
+
+    def publish(self, *, overwrite: bool) -> bool:
+        """Finishes the file and moves it to the target; False (and nothing written) if the target appeared
+        meanwhile and not ``overwrite``."""
+        try:
+            self.writer.close()
+            os.chmod(self.temporary, 0o666 & ~current_umask())
+            if overwrite:
+                os.replace(self.temporary, self.target)
+                return True
+            try:
+                os.link(self.temporary, self.target)  # atomic, and fails if the target exists
+            except FileExistsError:
+                return False
+            except OSError:  # no hard links on this file system
+                if self.target.exists():
+                    return False
+                os.replace(self.temporary, self.target)
+            return True
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            with contextlib.suppress(Exception):  # ffmpeg may have failed already; the file goes either way
+                self.writer.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temporary)
+
+
+# --- the subcommand (declared in hypercol.cli's _SUBCOMMANDS) ---------------------------
+
+
+def add_parser(subparsers, add_knobs) -> None:
+    """``hypercol colorize-video IN -o OUT``; ``add_knobs`` adds --head, --temperature and --saturation."""
+    parser = subparsers.add_parser(
+        "colorize-video",
+        help="colorize a video file without flicker (MP4, MOV, MKV, AVI, WebM, GIF)",
+        description=(
+            "Colorize a black-and-white video: colors are carried along the motion from frame to frame and "
+            "reset at cuts. IN is any video ffmpeg reads; OUT's extension picks the container "
+            f"({', '.join(VIDEO_EXTENSIONS)}). The frame rate, the size and the audio track (not in a GIF) are kept. "
+            "OUT appears only when it is complete."
+        ),
+    )
+    parser.add_argument("input", type=Path, metavar="IN", help="video file")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output video file")
+    parser.add_argument(
+        "--weights", default=None, help="head weights (.weights.h5 with its .json card); default: the shipped head"
+    )
+    add_knobs(parser)
+    parser.add_argument(
+        "--hints", type=Path, metavar="PNG", help="color hints for the first frame (a transparent image of its size)"
+    )
+    parser.add_argument("--reference", type=Path, metavar="PHOTO", help="a color photo to take colors from")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never IN)")
+
+
+def _check_paths(args) -> None:
+    from hypercol.cli import UsageError
+
+    if not os.path.lexists(args.input):
+        raise UsageError(f"{str(args.input)!r} does not exist")
+    try:
+        encoding_for(args.output)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    if args.output.exists() and args.input.exists() and args.output.samefile(args.input):
+        raise UsageError(f"refusing to overwrite the input {str(args.input)!r}: choose another OUT")
+    if args.output.exists() and not args.overwrite:
+        raise UsageError(f"{str(args.output)!r} exists (use --overwrite to replace it)")
+    if args.output.is_dir():
+        raise UsageError(f"OUT {str(args.output)!r} is a folder: give a file name such as out.mp4")
+
+
+def run(args) -> int:
+    """Runs ``hypercol colorize-video``: exit 0, 1 (the video could not be read or written), 2 (usage)."""
+    from tqdm import tqdm
+
+    from hypercol.cli import EXIT_FAILED, EXIT_OK, UsageError, _guidance, _Interrupts, _load_colorizer
+    from hypercol.video import colorize_frames
+
+    _check_paths(args)
+    try:
+        video = open_video(args.input)
+    except ValueError as error:
+        print(f"hypercol colorize-video: failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    writer = None
+    try:
+        colorizer = _load_colorizer(args)
+        guidance = _guidance(args, colorizer, [args.input])
+        _Interrupts.check()
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries([args.output.parent])
+        writer = VideoWriter(args.output, video.fps, video.size, args.input if video.has_audio else None)
+        frames = colorize_frames(
+            colorizer, video.frames(), temperature=args.temperature, saturation=args.saturation, **guidance
+        )
+        count = 0
+        with tqdm(
+            total=video.frames_estimate, unit="frame", desc="colorize-video", disable=None, file=sys.stderr
+        ) as bar:
+            for frame in frames:
+                _Interrupts.check()
+                writer.append(frame)
+                count += 1
+                bar.update()
+        if count == 0:
+            raise ValueError(f"{str(args.input)!r} has no frames")
+        _Interrupts.check()
+        if not writer.publish(overwrite=args.overwrite):
+            raise UsageError(f"{str(args.output)!r} appeared while colorizing (use --overwrite to replace it)")
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"hypercol colorize-video: failed: {args.input}: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        video.close()
+        if writer is not None:
+            writer.discard()
+    print(f"hypercol: {count} frames colorized at {video.fps:g} fps -> {args.output}")
+    return EXIT_OK
