@@ -23,6 +23,7 @@ from pathlib import Path
 from hypercol._files import (
     current_umask,
     not_regular,
+    open_regular,
     read_image,
     remove_stale_temporaries,
     write_image_atomic,
@@ -245,6 +246,20 @@ def _file_id(path: Path) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
+def _check_option_files(args, options: tuple[str, ...]) -> None:
+    """UsageError for a file that an option names (or the model card beside --weights) when it is there but is
+    no regular file: reading a FIFO would wait for a writer forever. A missing one is left to its reader to report."""
+    files = [(f"--{name}", getattr(args, name)) for name in options if getattr(args, name) is not None]
+    if getattr(args, "weights", None) is not None and str(args.weights).endswith(".weights.h5"):
+        from hypercol.colorizer import card_path
+
+        files.append(("--weights", card_path(args.weights)))
+    for option, path in files:
+        what = not_regular(Path(path))
+        if what not in (None, "missing"):
+            raise UsageError(f"{option} {str(path)!r}: {what}, not a regular file")
+
+
 def _load_colorizer(args):
     """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
     from hypercol.colorizer import get_colorizer
@@ -270,7 +285,7 @@ def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
         if path is None:
             continue
         try:
-            with Image.open(path) as image:
+            with open_regular(path) as stream, Image.open(stream) as image:
                 guidance[name] = convert(ImageOps.exif_transpose(image))
         except (OSError, ValueError) as error:
             raise UsageError(f"--{name} {str(path)!r}: {error}") from error
@@ -287,6 +302,7 @@ def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
 def _run_colorize(args) -> int:
     from tqdm import tqdm
 
+    _check_option_files(args, ("weights", "hints", "reference"))
     jobs, skipped, refused = _plan(args)
     out = Path(args.output)
     for message in refused:
@@ -357,6 +373,7 @@ def _run_colorize_beam(args) -> int:
         from hypercol.beam import ArchiveLayout, check_head, colorize_archive
     except ImportError as error:
         raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
+    _check_option_files(args, ("weights",))
     try:  # all checked here, before any worker starts; the model itself loads on the workers only
         layout = ArchiveLayout(args.pattern, args.output, args.suffix)
         check_head(args.weights, args.head, args.temperature, args.saturation)
@@ -603,6 +620,7 @@ def _run_evaluate(args) -> int:
 
     if not args.folder.is_dir():
         raise UsageError(f"{str(args.folder)!r} is not a folder")
+    _check_option_files(args, ("weights",))
     try:
         result = evaluate_folder(
             args.folder, args.weights, head=args.head, temperature=args.temperature, saturation=args.saturation

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -333,3 +335,60 @@ def test_bad_knobs_are_usage_errors(photos, tmp_path, tiny_weights, capsys, knob
     code, _, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights, *knobs)
     assert code == 2 and message in err
     assert not (tmp_path / "out").exists()
+
+
+# --- robustness, second round (issue 23) ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _fifo_released(fifo: Path):
+    """While the block runs, a reader blocked opening ``fifo`` is handed an end of file: a safety net, so that a
+    check missing from the code under test fails the test instead of hanging it."""
+    done = threading.Event()
+
+    def release() -> None:
+        while not done.wait(0.2):
+            with contextlib.suppress(OSError):  # ENXIO: nobody is reading it (yet)
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@needs_fifo
+@pytest.mark.parametrize("option", ["--reference", "--hints", "--weights", "the model card"])
+def test_a_fifo_given_to_an_option_is_a_usage_error(photos, tmp_path, tiny_weights, capsys, option) -> None:
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(tiny_weights.read_bytes())
+    card = tmp_path / "w.json"
+    card.write_bytes(tiny_weights.with_name("tiny.json").read_bytes())
+    fifo = {"the model card": card, "--weights": weights}.get(option, tmp_path / "p.png")
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    argv = ["colorize", photos / "a.jpg", "-o", tmp_path / "out", "--weights", weights]
+    if option in ("--reference", "--hints"):
+        argv += [option, fifo]
+    with _fifo_released(fifo):
+        code, _, err = _run(capsys, *argv)
+    assert code == 2 and "a FIFO, not a regular file" in err, err
+    assert f"{'--weights' if option == 'the model card' else option} " in err
+    if option == "the model card":
+        assert str(card) in err
+    assert not (tmp_path / "out").exists()
+
+
+@needs_fifo
+@pytest.mark.parametrize("command", ["colorize-beam", "evaluate"])
+def test_other_commands_refuse_a_fifo_as_the_model_card(photos, tmp_path, tiny_weights, capsys, command) -> None:
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(tiny_weights.read_bytes())
+    os.mkfifo(tmp_path / "w.json")
+    argv = [command, photos, "--weights", weights, *(["-o", tmp_path / "out"] if command == "colorize-beam" else [])]
+    with _fifo_released(tmp_path / "w.json"):
+        code, _, err = _run(capsys, *argv)
+    assert code == 2 and f"--weights {str(tmp_path / 'w.json')!r}: a FIFO, not a regular file" in err, err
