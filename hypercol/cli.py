@@ -154,6 +154,36 @@ def _regular_images(paths, odd: list[str]) -> list[Path]:
     return regular
 
 
+def _has_wildcard(spec: str) -> bool:
+    return any(ch in spec for ch in "*?[")
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` never enters a symlinked folder (as the walk of
+    a folder INPUT does not): two links to a parent folder would have it list paths without end."""
+    parts = pattern.split(os.sep)
+    if "**" not in parts:
+        return glob.glob(pattern)
+    index = parts.index("**")
+    head = os.sep.join(parts[:index]) + os.sep if index else ""
+    rest = os.sep.join(parts[index + 1 :])
+    found = []
+    for top in glob.glob(head) if _has_wildcard(head) else [head]:
+        if not os.path.isdir(top or os.curdir):
+            continue
+        for root, dirs, files in os.walk(top or os.curdir):  # symlinked folders are listed in dirs, not entered
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            if not top:  # named as glob names them: "a/b", not "./a/b"
+                root = "" if root == os.curdir else os.path.relpath(root)
+            if rest:
+                found.extend(_glob(os.path.join(glob.escape(root), rest)))
+                continue
+            if root:
+                found.append(root)
+            found.extend(os.path.join(root, name) for name in files if not name.startswith("."))
+    return found
+
+
 def _match(spec: str, exclude: Path | None, odd: list[str]) -> list[_Found]:
     """The images one INPUT names; raises UsageError for one that matches nothing."""
     path = Path(spec)
@@ -164,10 +194,10 @@ def _match(spec: str, exclude: Path | None, odd: list[str]) -> list[_Found]:
         if what is not None:
             raise UsageError(f"{spec!r} is {what}, not a regular file")
         return [_Found(path, named=True)]
-    if not any(ch in spec for ch in "*?["):
+    if not _has_wildcard(spec):
         raise UsageError(f"{spec!r} does not exist")
     matches = []
-    for match in map(Path, sorted(glob.glob(spec, recursive=True))):
+    for match in map(Path, sorted(_glob(spec))):
         if match.is_dir():
             matches.extend(_Found(image, image.relative_to(match)) for image in _walk_images(match, exclude, odd))
         else:

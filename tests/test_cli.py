@@ -392,3 +392,30 @@ def test_other_commands_refuse_a_fifo_as_the_model_card(photos, tmp_path, tiny_w
     with _fifo_released(tmp_path / "w.json"):
         code, _, err = _run(capsys, *argv)
     assert code == 2 and f"--weights {str(tmp_path / 'w.json')!r}: a FIFO, not a regular file" in err, err
+
+
+def _within(seconds: float, function, *args):
+    """``function(*args)``, failing the test unless it returns within ``seconds`` (it runs on in the background)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(function(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{function.__name__}{args} still running after {seconds} s"
+    return result[0]
+
+
+@pytest.mark.parametrize("pattern", ["d/**", "d/**/*.png", "d/*/**/*.png", "d/sub/**"])
+def test_a_glob_through_symlinks_to_a_parent_folder_ends(tmp_path, pattern) -> None:
+    from hypercol.cli import _collect
+
+    folder = tmp_path / "d"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a", "b"):
+        (folder / "sub" / name).symlink_to("..")  # each level doubles what a symlink-following ** lists
+    Image.fromarray(GRAY).save(folder / "x.png")
+    Image.fromarray(GRAY).save(folder / "sub" / "y.png")
+    images, odd = _within(60, _collect, [str(tmp_path / pattern)], tmp_path / "out")
+    expected = {folder / "sub" / "y.png"} if pattern.startswith(("d/*/", "d/sub/")) else {folder / "x.png"}
+    assert {found.path.resolve() for found in images} == expected | {folder / "sub" / "y.png"} and odd == []
+    folder_images, _ = _collect([str(folder)], tmp_path / "out")  # as a folder input: the same walk
+    assert {found.path for found in folder_images} >= {found.path for found in images}
