@@ -327,3 +327,21 @@ def test_model_handler_colorizes_one_image_at_a_time_per_process() -> None:
     for thread in threads:
         thread.join()
     assert Model.most == 1
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "F", "I"])
+def test_cmyk_and_32_bit_inputs_are_decoded_as_by_the_command_line(tmp_path, mode) -> None:
+    from hypercol.beam import _Decode
+    from hypercol.pil import image_to_array
+
+    gray = np.asarray(_small("camera", 24).convert("L"))
+    wide = {"F": gray.astype(np.float32) * 3.5, "I": gray.astype(np.int32) * 70_000}
+    image = Image.fromarray(gray).convert("CMYK") if mode == "CMYK" else Image.fromarray(wide[mode])
+    path = tmp_path / ("scan.jpg" if mode == "CMYK" else "scan.tif")
+    image.save(path)
+    (decoded,) = _Decode().process(Task(str(path), str(tmp_path / "scan_color.png")))
+    assert isinstance(decoded, Decoded)
+    with Image.open(path) as reopened:
+        assert reopened.mode == mode
+        np.testing.assert_array_equal(decoded.pixels, image_to_array(reopened))
+    np.testing.assert_array_equal(decoded.pixels, read_image(path))

@@ -130,11 +130,11 @@ def test_existing_output_is_skipped_unless_overwrite(photos, tmp_path, tiny_weig
 
 def test_corrupt_file_is_reported_and_the_others_succeed(photos, tmp_path, tiny_weights, capsys) -> None:
     (photos / "broken.jpg").write_bytes(os.urandom(300))
-    Image.new("CMYK", (4, 4)).save(photos / "cmyk.tif")
+    Image.new("LAB", (4, 4)).save(photos / "lab.tif")
     out = tmp_path / "out"
     code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
     assert code == 1
-    assert "broken.jpg" in err and "cmyk.tif" in err and "supported modes" in err
+    assert "broken.jpg" in err and "lab.tif" in err and "supported modes" in err
     assert "3 colorized, 0 skipped, 2 failed" in stdout
     assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
 
@@ -419,3 +419,27 @@ def test_a_glob_through_symlinks_to_a_parent_folder_ends(tmp_path, pattern) -> N
     assert {found.path.resolve() for found in images} == expected | {folder / "sub" / "y.png"} and odd == []
     folder_images, _ = _collect([str(folder)], tmp_path / "out")  # as a folder input: the same walk
     assert {found.path for found in folder_images} >= {found.path for found in images}
+
+
+def test_cmyk_and_32_bit_inputs_are_colorized(tmp_path, tiny_weights, capsys) -> None:
+    from hypercol import colorize
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(GRAY).convert("CMYK").save(folder / "print.jpg")  # a CMYK JPEG, as print scans are
+    Image.fromarray(GRAY.astype(np.float32) / 255 * 7 - 2).save(folder / "float.tif")
+    Image.fromarray(GRAY.astype(np.int32) * 100_000).save(folder / "int.tif")
+    for name, mode in (("print.jpg", "CMYK"), ("float.tif", "F"), ("int.tif", "I")):
+        with Image.open(folder / name) as image:
+            assert image.mode == mode
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "colorize", folder, "-o", out, "--weights", tiny_weights)
+    assert code == 0 and "3 colorized, 0 skipped, 0 failed" in stdout, err
+    for name in ("print", "float", "int"):
+        with Image.open(out / f"{name}_color.png") as image:
+            assert image.mode == "RGB" and image.size == (32, 24)
+            pixels = np.asarray(image)
+        assert np.ptp(pixels[..., 0].astype(int) - pixels[..., 2]) > 0  # colored, not gray
+    stretched = np.rint((GRAY - GRAY.min()) / np.ptp(GRAY) * 65535).astype(np.uint16)  # from its own range
+    with Image.open(out / "int_color.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), colorize(stretched, weights=tiny_weights))
