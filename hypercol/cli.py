@@ -255,18 +255,14 @@ def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
         images = _without_earlier_outputs(images, out, args.suffix)
     inputs = {found.path.resolve() for found in images}
     input_ids = {_file_id(found.path) for found in images}
-    jobs, refused, claimed = [], [], {}
-    for found in images:
+    jobs, refused = [], []
+    for found in images:  # inputs sharing an output all stay: the first one colorized takes it (_colorize_one)
         image, target = found.path, _target(found, out, args.suffix, out_is_file)
-        resolved = target.resolve()
-        if resolved in inputs or (target.exists() and _file_id(target) in input_ids):
+        if target.resolve() in inputs or (target.exists() and _file_id(target) in input_ids):
             refused.append(f"{image}: refusing to overwrite the input file {target} (change -o or --suffix)")
-        elif resolved in claimed:
-            refused.append(f"{image}: its output {target} is already the output of {claimed[resolved]}")
         elif target.exists() and not args.overwrite:
             skipped.append(f"{image}: {target} exists (use --overwrite to replace it)")
         else:
-            claimed[resolved] = image
             jobs.append(_Job(image, target))
     return jobs, skipped, refused
 
@@ -329,6 +325,28 @@ def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
     return guidance
 
 
+def _colorize_one(job: _Job, colorizer, guidance: dict, args, mode_bits: int, claimed: dict) -> tuple[str, str]:
+    """Reads, colorizes and writes one job: its outcome ("colorized", "skipped" or "failed") and why.
+
+    Of several inputs with one output, the first that is colorized takes it (``claimed``: output -> input) and
+    the later ones fail; one that fails before (a corrupt file) leaves it to the next.
+    """
+    resolved = job.target.resolve()
+    if resolved in claimed:
+        return "failed", f"its output {job.target} is already the output of {claimed[resolved]}"
+    try:
+        rgb = colorizer.colorize(
+            read_image(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
+        )
+        done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
+    except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
+        return "failed", f"{type(error).__name__}: {error}"
+    if not done:
+        return "skipped", f"{job.target} exists"
+    claimed[resolved] = job.source
+    return "colorized", ""
+
+
 def _run_colorize(args) -> int:
     from tqdm import tqdm
 
@@ -339,36 +357,29 @@ def _run_colorize(args) -> int:
         print(f"hypercol: failed: {message}", file=sys.stderr)
     for message in skipped:
         print(f"hypercol: skipped: {message}", file=sys.stderr)
-    failed = len(refused)
-    written = 0
+    counts = {"colorized": 0, "skipped": len(skipped), "failed": len(refused)}
     if jobs:
         colorizer = _load_colorizer(args)
         _Interrupts.check()
         remove_stale_temporaries({job.target.parent for job in jobs})
         guidance = _guidance(args, colorizer, jobs)
         mode_bits = 0o666 & ~current_umask()
+        claimed: dict[Path, Path] = {}
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
                 _Interrupts.check()
-                try:
-                    rgb = colorizer.colorize(
-                        read_image(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
-                    )
-                    done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
-                except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
-                    failed += 1
-                    progress.write(f"hypercol: failed: {job.source}: {type(error).__name__}: {error}", file=sys.stderr)
-                    continue
-                if done:
-                    written += 1
-                    if not args.quiet:
-                        progress.write(f"{job.source} -> {job.target}", file=sys.stdout)
-                else:
-                    skipped.append(str(job.target))
-                    progress.write(f"hypercol: skipped: {job.source}: {job.target} exists", file=sys.stderr)
+                outcome, why = _colorize_one(job, colorizer, guidance, args, mode_bits, claimed)
+                counts[outcome] += 1
+                if outcome != "colorized":
+                    progress.write(f"hypercol: {outcome}: {job.source}: {why}", file=sys.stderr)
+                elif not args.quiet:
+                    progress.write(f"{job.source} -> {job.target}", file=sys.stdout)
     where = out if out.suffix.lower() not in IMAGE_EXTENSIONS or out.is_dir() else out.parent
-    print(f"hypercol: {written} colorized, {len(skipped)} skipped, {failed} failed; outputs in {where}")
-    return EXIT_FAILED if failed else EXIT_OK
+    print(
+        f"hypercol: {counts['colorized']} colorized, {counts['skipped']} skipped, {counts['failed']} failed; "
+        f"outputs in {where}"
+    )
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
 
 
 # --- colorize-beam ----------------------------------------------------------

@@ -443,3 +443,34 @@ def test_cmyk_and_32_bit_inputs_are_colorized(tmp_path, tiny_weights, capsys) ->
     stretched = np.rint((GRAY - GRAY.min()) / np.ptp(GRAY) * 65535).astype(np.uint16)  # from its own range
     with Image.open(out / "int_color.png") as image:
         np.testing.assert_array_equal(np.asarray(image), colorize(stretched, weights=tiny_weights))
+
+
+def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path, tiny_weights, capsys) -> None:
+    import io
+
+    from hypercol import colorize
+    from hypercol._files import read_image
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    encoded = io.BytesIO()
+    Image.fromarray(GRAY[::-1]).save(encoded, format="JPEG")
+    (folder / "trunc.jpg").write_bytes(encoded.getvalue()[: len(encoded.getvalue()) // 2])  # first in sort order
+    Image.fromarray(GRAY).save(folder / "trunc.png")
+    code, stdout, err = _run(capsys, "colorize", folder, "-o", out, "--weights", tiny_weights)
+    assert code == 1 and "1 colorized, 0 skipped, 1 failed" in stdout
+    assert f"failed: {folder / 'trunc.jpg'}: OSError" in err and "already the output" not in err
+    with Image.open(out / "trunc_color.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), colorize(GRAY, weights=tiny_weights))
+    # Both readable: the first in sort order is colorized, the other is the clash.
+    (folder / "trunc.jpg").write_bytes(encoded.getvalue())
+    code, stdout, err = _run(capsys, "colorize", folder, "-o", tmp_path / "out2", "--weights", tiny_weights)
+    assert code == 1 and "1 colorized, 0 skipped, 1 failed" in stdout
+    message = (
+        f"failed: {folder / 'trunc.png'}: its output {tmp_path / 'out2' / 'trunc_color.png'} is already the output"
+    )
+    assert message in err
+    with Image.open(tmp_path / "out2" / "trunc_color.png") as image:
+        np.testing.assert_array_equal(
+            np.asarray(image), colorize(read_image(folder / "trunc.jpg"), weights=tiny_weights)
+        )
