@@ -201,10 +201,20 @@ def _keyed_previous(line: str) -> list[tuple[str, tuple[str, Any]]]:
     return [(row["output"], ("previous", row))]
 
 
-class _Decide(beam.DoFn):
-    """(output, [("input", path) | ("exists", True) | ("previous", row)]) -> a Task, or rows on "rows".
+def _clash(task: Task, owner: str) -> dict:
+    return _row(task, FAILED, error=f"its output {task.target} is already the output of {owner}")
 
-    Two inputs with one output: the first in sort order is colorized, the others fail.
+
+def _colorized_before(row: dict | None) -> bool:
+    return row is not None and row.get("status") in (COLORIZED, SKIPPED)
+
+
+class _Decide(beam.DoFn):
+    """(output, [("input", path) | ("exists", True) | ("previous", row)]) -> the tuple of Tasks to try for that
+    output, in sort order (:class:`_Decode` takes the first it can decode), or rows on "rows".
+
+    An existing output is skipped, in the row of the input the previous manifest gave it to (else the first);
+    an input that failed in the previous run keeps its row unless ``retry_failed``.
     """
 
     def __init__(self, retry_failed: bool) -> None:
@@ -212,21 +222,28 @@ class _Decide(beam.DoFn):
 
     def process(self, element):
         target, values = element
-        sources = sorted({value for kind, value in values if kind == "input"})
-        if not sources:
+        tasks = [Task(source, target) for source in sorted({value for kind, value in values if kind == "input"})]
+        if not tasks:
             return
-        first = Task(sources[0], target)
-        for other in sources[1:]:
-            error = f"its output {target} is already the output of {first.source}"
-            yield beam.pvalue.TaggedOutput("rows", _row(Task(other, target), FAILED, error=error))
-        previous = next((row for kind, row in values if kind == "previous" and row.get("input") == first.source), {})
+        previous = {row.get("input"): row for kind, row in values if kind == "previous"}
+        kept = {  # failed in the previous run, not retried
+            task: previous[task.source]
+            for task in tasks
+            if not self.retry_failed and previous.get(task.source, {}).get("status") == FAILED
+        }
+        owner = None
         if any(kind == "exists" for kind, _ in values):
-            size = previous.get("size") if previous.get("status") in (COLORIZED, SKIPPED) else None
-            yield beam.pvalue.TaggedOutput("rows", _row(first, SKIPPED, size=size))
-        elif previous.get("status") == FAILED and not self.retry_failed:
-            yield beam.pvalue.TaggedOutput("rows", _row(first, FAILED, error=previous.get("error")))
-        else:
-            yield first
+            owner = next((task for task in tasks if _colorized_before(previous.get(task.source))), tasks[0])
+            size = previous[owner.source].get("size") if _colorized_before(previous.get(owner.source)) else None
+            yield beam.pvalue.TaggedOutput("rows", _row(owner, SKIPPED, size=size))
+        for task in tasks:
+            if task in kept and task != owner:
+                yield beam.pvalue.TaggedOutput("rows", _row(task, FAILED, error=kept[task].get("error")))
+            elif owner is not None and task != owner:
+                yield beam.pvalue.TaggedOutput("rows", _clash(task, owner.source))
+        tries = tuple(task for task in tasks if task not in kept)
+        if owner is None and tries:
+            yield tries
 
 
 def _read(source: str) -> np.ndarray:
@@ -240,15 +257,20 @@ def _read(source: str) -> np.ndarray:
 
 
 class _Decode(beam.DoFn):
-    """Task -> Decoded, or a "failed" row on "rows" for an unreadable or corrupt file."""
+    """The Tasks to try for one output -> a Decoded for the first that reads and decodes, with a "failed" row on
+    "rows" for each one before it (unreadable or corrupt) and a clash for each one after it."""
 
-    def process(self, task: Task):
-        try:
-            pixels = _read(task.source)
-        except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
-            yield beam.pvalue.TaggedOutput("rows", _row(task, FAILED, error=_describe(error)))
+    def process(self, tasks: tuple[Task, ...]):
+        for index, task in enumerate(tasks):
+            try:
+                pixels = _read(task.source)
+            except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
+                yield beam.pvalue.TaggedOutput("rows", _row(task, FAILED, error=_describe(error)))
+                continue
+            yield Decoded(task, pixels)
+            for other in tasks[index + 1 :]:
+                yield beam.pvalue.TaggedOutput("rows", _clash(other, task.source))
             return
-        yield Decoded(task, pixels)
 
 
 def _pixel_bytes(example: Decoded) -> int:

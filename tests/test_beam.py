@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.pvalue import TaggedOutput
 from PIL import Image
 from skimage import data
 
@@ -339,9 +340,46 @@ def test_cmyk_and_32_bit_inputs_are_decoded_as_by_the_command_line(tmp_path, mod
     image = Image.fromarray(gray).convert("CMYK") if mode == "CMYK" else Image.fromarray(wide[mode])
     path = tmp_path / ("scan.jpg" if mode == "CMYK" else "scan.tif")
     image.save(path)
-    (decoded,) = _Decode().process(Task(str(path), str(tmp_path / "scan_color.png")))
+    (decoded,) = _Decode().process((Task(str(path), str(tmp_path / "scan_color.png")),))
     assert isinstance(decoded, Decoded)
     with Image.open(path) as reopened:
         assert reopened.mode == mode
         np.testing.assert_array_equal(decoded.pixels, image_to_array(reopened))
     np.testing.assert_array_equal(decoded.pixels, read_image(path))
+
+
+def _split(outputs) -> tuple[list, list[dict]]:
+    """A DoFn's outputs -> (its main outputs, its rows on "rows")."""
+    outputs = list(outputs)
+    rows = [output.value for output in outputs if isinstance(output, TaggedOutput)]
+    return [output for output in outputs if not isinstance(output, TaggedOutput)], rows
+
+
+def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path) -> None:
+    from hypercol.beam import _Decide, _Decode
+
+    encoded = io.BytesIO()
+    _small("camera").convert("L").save(encoded, format="JPEG")
+    corrupt, good = str(tmp_path / "trunc.jpg"), str(tmp_path / "trunc.png")
+    Path(corrupt).write_bytes(encoded.getvalue()[: len(encoded.getvalue()) // 2])  # first in sort order
+    _small("coffee").save(good)
+    target = str(tmp_path / "out" / "trunc_color.png")
+    planned, rows = _split(_Decide(retry_failed=False).process((target, [("input", good), ("input", corrupt)])))
+    assert rows == []
+    decoded = []
+    for tasks in planned:
+        examples, decode_rows = _split(_Decode().process(tasks))
+        decoded += examples
+        rows += decode_rows
+    assert [example.task for example in decoded] == [Task(good, target)]
+    assert [(row["input"], row["status"]) for row in rows] == [(corrupt, "failed")]
+    assert "already the output" not in rows[0]["error"]
+    # The rerun: the output is the good input's (skipped, its size kept); the corrupt one's failure is carried over.
+    previous = [{**rows[0]}, {"input": good, "output": target, "size": [48, 32], "status": "colorized", "error": None}]
+    values = [("input", corrupt), ("input", good), ("exists", True), *(("previous", row) for row in previous)]
+    planned, rows = _split(_Decide(retry_failed=False).process((target, values)))
+    assert planned == []
+    assert sorted((row["input"], row["status"], row["size"]) for row in rows) == [
+        (corrupt, "failed", None),
+        (good, "skipped", [48, 32]),
+    ]
