@@ -288,9 +288,10 @@ def _check_option_files(args, options: tuple[str, ...]) -> None:
 
 def _load_colorizer(args):
     """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
-    from hypercol.colorizer import get_colorizer
+    from hypercol.colorizer import check_environment, get_colorizer
 
     try:
+        check_environment()
         colorizer = get_colorizer(args.weights, args.head)
         colorizer.settings(args.temperature, args.saturation)
     except (ValueError, OSError) as error:
@@ -414,8 +415,11 @@ def _run_colorize_beam(args) -> int:
         from hypercol.beam import ArchiveLayout, check_head, colorize_archive
     except ImportError as error:
         raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
+    from hypercol.colorizer import check_environment
+
     _check_option_files(args, ("weights",))
     try:  # all checked here, before any worker starts; the model itself loads on the workers only
+        check_environment()
         layout = ArchiveLayout(args.pattern, args.output, args.suffix)
         check_head(args.weights, args.head, args.temperature, args.saturation)
         matched = FileSystems.match([layout.pattern], limits=[1])[0].metadata_list

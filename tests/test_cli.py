@@ -474,3 +474,20 @@ def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path, t
         np.testing.assert_array_equal(
             np.asarray(image), colorize(read_image(folder / "trunc.jpg"), weights=tiny_weights)
         )
+
+
+@pytest.mark.parametrize("command", ["colorize", "colorize-beam"])
+@pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
+def test_environment_variables(photos, tmp_path, tiny_weights, capsys, monkeypatch, command, name) -> None:
+    """A bad value is a usage error that names the variable; an empty one means unset."""
+    from hypercol import precision
+
+    monkeypatch.setattr(precision, "_active", None)  # as in a new process: the variables are read
+    monkeypatch.setenv(name, "fastest")
+    argv = [command, photos / "a.jpg", "-o", tmp_path / "out", "--weights", tiny_weights]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2 and f"{name} must be one of" in err and "'fastest'" in err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv(name, "")
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "1 colorized" in stdout
