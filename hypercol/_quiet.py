@@ -1,4 +1,5 @@
 """TensorFlow's log lines are hidden by default (``colorize`` and the command); the command's ``-v`` shows them.
+So are the warnings Apache Beam writes on every run of ``colorize-beam``.
 
 TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, when it is imported, so the default is
 set as soon as hypercol is imported, and only if the user has not set it: their own
@@ -14,7 +15,7 @@ import os
 import sys
 import tempfile
 
-__all__ = ["LEVEL_IS_OURS", "show_tensorflow_logs", "import_tensorflow_quietly"]
+__all__ = ["LEVEL_IS_OURS", "show_tensorflow_logs", "import_tensorflow_quietly", "beam_root_warnings_hidden"]
 
 _LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 # 3 hides the C++ INFO, WARNING and ERROR lines (start-up, XLA, "no CUDA driver" notes);
@@ -66,3 +67,24 @@ def import_tensorflow_quietly() -> None:
             import tensorflow  # noqa: F401
     for name in ("tensorflow", "absl", "keras"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class _BeamRootWarnings(logging.Filter):
+    """Drops the records below ERROR that Apache Beam's own code logs on the root logger: the same notes on every
+    run, whatever the job ("apitools not found", "Resource module is not available"). Its named loggers'
+    records (a discarded pipeline option, say) reach the root's handlers without passing this filter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or f"{os.sep}apache_beam{os.sep}" not in record.pathname
+
+
+@contextlib.contextmanager
+def beam_root_warnings_hidden():
+    """Hides, in the block, what :class:`_BeamRootWarnings` drops (from before Beam is imported: it warns then)."""
+    noise = _BeamRootWarnings()
+    root = logging.getLogger()
+    root.addFilter(noise)
+    try:
+        yield
+    finally:
+        root.removeFilter(noise)

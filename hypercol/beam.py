@@ -19,7 +19,9 @@ process) -> write each PNG atomically (a temporary beside it, then a rename) -> 
 manifest row per input, written to ``OUT/manifest.jsonl``.
 
 A manifest row is ``{"input", "output", "size": [width, height] or null, "status":
-"colorized" | "skipped" | "failed", "error": str or null}``. A rerun skips an input whose
+"colorized" | "skipped" | "failed", "error": str or null}``; every matched input has one,
+dangling symlinks too (skipped, as FIFOs and other files that are no regular files, with
+the reason in "error"). A rerun skips an input whose
 output exists (its row says "skipped", with the size the earlier manifest recorded) and
 does not retry an input that failed in the previous run (its row and error are carried
 over) unless ``retry_failed``; a run never overwrites an output.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -47,6 +50,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from hypercol._files import (
     current_umask,
+    not_regular,
     read_image,
     remove_stale_temporaries,
     save_image,
@@ -162,7 +166,10 @@ class ArchiveLayout:
 
     def keyed_input(self, metadata) -> list[tuple[str, tuple[str, Any]]]:
         """A matched file -> [(its output, ("input", its path))], or [] for no input."""
-        path = metadata.path
+        return self.keyed_path(metadata.path)
+
+    def keyed_path(self, path: str) -> list[tuple[str, tuple[str, Any]]]:
+        """A matched path -> [(its output, ("input", path))], or [] for no input."""
         return [(self.target(path), ("input", path))] if self.is_input(path) else []
 
     def keyed_output(self, metadata) -> list[tuple[str, tuple[str, Any]]]:
@@ -188,6 +195,20 @@ def check_head(
         msg = f"head weights {str(path)!r} not found"
         raise ValueError(msg)
     card_settings(card, temperature, saturation)
+
+
+def _broken_links(pattern: str) -> list[str]:
+    """The symlinks that lead nowhere (dangling, loops) among the local paths ``pattern`` matches: Beam's match
+    leaves them out (they have no size), the manifest lists them as skipped."""
+    if not _is_local(pattern) or not any(ch in pattern for ch in "*?["):
+        return []
+    matches = re.compile(FileSystems.get_filesystem(pattern).translate_pattern(pattern)).match
+    folder = os.path.dirname(re.match(r"[^[*?]*", pattern).group(0))  # where Beam's match lists
+    broken = []
+    for root, _, names in os.walk(folder):  # as Beam's: symlinked folders are not entered
+        paths = (os.path.join(root, name) for name in names)
+        broken.extend(path for path in paths if os.path.islink(path) and not os.path.exists(path) and matches(path))
+    return broken
 
 
 def _keyed_previous(line: str) -> list[tuple[str, tuple[str, Any]]]:
@@ -262,6 +283,10 @@ class _Decode(beam.DoFn):
 
     def process(self, tasks: tuple[Task, ...]):
         for index, task in enumerate(tasks):
+            what = not_regular(Path(task.source)) if _is_local(task.source) else None
+            if what is not None:  # as the command line: reported, never opened
+                yield beam.pvalue.TaggedOutput("rows", _row(task, SKIPPED, error=f"{what}, not a regular file"))
+                continue
             try:
                 pixels = _read(task.source)
             except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
@@ -416,6 +441,12 @@ class ColorizeArchive(beam.PTransform):
             | "Match inputs" >> fileio.MatchFiles(layout.pattern, empty_match_treatment="ALLOW")
             | "Key inputs by output" >> beam.FlatMap(layout.keyed_input)
         )
+        broken_links = (
+            pbegin
+            | "Input pattern" >> beam.Create([layout.pattern])
+            | "Match broken links" >> beam.FlatMap(_broken_links)
+            | "Key broken links by output" >> beam.FlatMap(layout.keyed_path)
+        )
         existing = (
             pbegin
             | "Match outputs" >> fileio.MatchFiles(layout.outputs_pattern(), empty_match_treatment="ALLOW")
@@ -429,7 +460,7 @@ class ColorizeArchive(beam.PTransform):
             | "Key previous rows" >> beam.FlatMap(_keyed_previous)
         )
         planned = (
-            (inputs, existing, previous)
+            (inputs, broken_links, existing, previous)
             | "Together" >> beam.Flatten()
             | "By output" >> beam.GroupByKey()
             | "Decide" >> beam.ParDo(_Decide(self.retry_failed)).with_outputs("rows", main="tasks")

@@ -28,7 +28,7 @@ from hypercol._files import (
     remove_stale_temporaries,
     write_image_atomic,
 )
-from hypercol._quiet import import_tensorflow_quietly, show_tensorflow_logs
+from hypercol._quiet import beam_root_warnings_hidden, import_tensorflow_quietly, show_tensorflow_logs
 
 __all__ = ["main", "IMAGE_EXTENSIONS"]
 
@@ -409,6 +409,11 @@ def _add_colorize_beam(subparsers) -> None:
 
 
 def _run_colorize_beam(args) -> int:
+    with contextlib.nullcontext() if args.verbose else beam_root_warnings_hidden():
+        return _colorize_beam(args)
+
+
+def _colorize_beam(args) -> int:
     try:
         from apache_beam.io.filesystems import FileSystems
 

@@ -383,3 +383,23 @@ def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path) -
         (corrupt, "failed", None),
         (good, "skipped", [48, 32]),
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_manifest_lists_entries_that_are_no_regular_files(tmp_path, tiny_weights, capsys) -> None:
+    """Dangling symlinks, symlink loops and FIFOs are skipped with the reason, as by the command line."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _small("camera", 24).save(folder / "camera.png")
+    (folder / "dangling.png").symlink_to(folder / "gone.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    os.mkfifo(folder / "pipe.png")
+    out = tmp_path / "out"
+    assert main(["colorize-beam", str(folder), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    assert "1 colorized, 3 skipped, 0 failed" in capsys.readouterr().out
+    rows = _manifest(out)
+    assert set(rows) == {str(folder / name) for name in ("camera.png", "dangling.png", "loop.png", "pipe.png")}
+    for name, what in (("dangling.png", "a dangling symlink"), ("loop.png", "a symlink loop"), ("pipe.png", "a FIFO")):
+        row = rows[str(folder / name)]
+        assert (row["status"], row["error"], row["size"]) == ("skipped", f"{what}, not a regular file", None)
+    assert rows[str(folder / "camera.png")]["status"] == "colorized"

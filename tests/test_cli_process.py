@@ -77,6 +77,16 @@ def test_quiet_by_default(photos, tmp_path, weights_by_handle) -> None:
     assert stderr == ""  # no TensorFlow, XLA or absl lines
 
 
+def test_colorize_beam_is_quiet_too(photos, tmp_path, weights_by_handle) -> None:
+    """No "WARNING:root:" notes that Apache Beam writes on every run (apitools, the resource module)."""
+    for path in sorted(photos.iterdir())[2:]:
+        path.unlink()
+    process = _start("colorize-beam", photos, "-o", tmp_path / "out", "--weights", weights_by_handle)
+    code, stdout, stderr = _finish(process)
+    assert code == 0 and "2 colorized, 0 skipped, 0 failed" in stdout
+    assert stderr == ""
+
+
 @pytest.mark.parametrize(
     "first_import",
     ["from hypercol import colorize", "from hypercol.pil import ColorizeFilter", "import hypercol.hypercolumns"],
