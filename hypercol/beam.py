@@ -49,8 +49,10 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from hypercol._files import (
+    ColorizedOutput,
     current_umask,
     not_regular,
+    output_note,
     read_image,
     remove_stale_temporaries,
     save_image,
@@ -268,18 +270,20 @@ class _Decide(beam.DoFn):
 
 
 def _read(source: str) -> np.ndarray:
-    """The pixels of the image at ``source`` as ``colorize`` takes them (see :class:`Decoded`)."""
+    """The pixels of the image at ``source`` as ``colorize`` takes them (see :class:`Decoded`);
+    :class:`ColorizedOutput` for an output of hypercol."""
     if _is_local(source):
-        return read_image(Path(source))
+        return read_image(Path(source), refuse_outputs=True)
     from hypercol.pil import decode_image
 
     with FileSystems.open(source, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        return decode_image(io.BytesIO(stream.read()))
+        return decode_image(io.BytesIO(stream.read()), refuse_outputs=True)
 
 
 class _Decode(beam.DoFn):
-    """The Tasks to try for one output -> a Decoded for the first that reads and decodes, with a "failed" row on
-    "rows" for each one before it (unreadable or corrupt) and a clash for each one after it."""
+    """The Tasks to try for one output -> a Decoded for the first that reads and decodes, with a row on "rows"
+    for each one before it (skipped: no regular file, or an output of hypercol; failed: unreadable or corrupt)
+    and a clash for each one after it."""
 
     def process(self, tasks: tuple[Task, ...]):
         for index, task in enumerate(tasks):
@@ -289,6 +293,9 @@ class _Decode(beam.DoFn):
                 continue
             try:
                 pixels = _read(task.source)
+            except ColorizedOutput as error:
+                yield beam.pvalue.TaggedOutput("rows", _row(task, SKIPPED, error=str(error)))
+                continue
             except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
                 yield beam.pvalue.TaggedOutput("rows", _row(task, FAILED, error=_describe(error)))
                 continue
@@ -354,7 +361,7 @@ class ColorizeModelHandler(ModelHandler[Decoded, Colorized, Any]):
         return _NAMESPACE
 
 
-def _write_remote(pixels: np.ndarray, target: str) -> bool:
+def _write_remote(pixels: np.ndarray, target: str, note: str) -> bool:
     """Writes ``pixels`` to ``target`` on a non-local file system through a temporary beside it and a
     rename; False if the output exists."""
     if FileSystems.exists(target):
@@ -364,7 +371,7 @@ def _write_remote(pixels: np.ndarray, target: str) -> bool:
     temp = FileSystems.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
     try:
         with FileSystems.create(temp, mime_type="image/png", compression_type=CompressionTypes.UNCOMPRESSED) as out:
-            save_image(pixels, out, name)
+            save_image(pixels, out, name, note)
         FileSystems.rename([temp], [target])
     finally:
         if FileSystems.exists(temp):
@@ -373,7 +380,11 @@ def _write_remote(pixels: np.ndarray, target: str) -> bool:
 
 
 class _Write(beam.DoFn):
-    """Colorized -> its manifest row, after writing its PNG (never over an existing file)."""
+    """Colorized -> its manifest row, after writing its PNG (never over an existing file) with ``note``
+    (:func:`hypercol._files.output_note`)."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
 
     def setup(self) -> None:
         self.mode_bits = 0o666 & ~current_umask()
@@ -381,12 +392,12 @@ class _Write(beam.DoFn):
 
     def _write(self, pixels: np.ndarray, target: str) -> bool:
         if not _is_local(target):
-            return _write_remote(pixels, target)
+            return _write_remote(pixels, target, self.note)
         path = Path(target)
         if path.parent not in self.cleaned:  # temporaries of a killed earlier run
             remove_stale_temporaries([path.parent])
             self.cleaned.add(path.parent)
-        return write_image_atomic(pixels, path, overwrite=False, mode_bits=self.mode_bits)
+        return write_image_atomic(pixels, path, overwrite=False, mode_bits=self.mode_bits, note=self.note)
 
     def process(self, result: Colorized):
         if result.error is not None:
@@ -423,6 +434,7 @@ class ColorizeArchive(beam.PTransform):
         **handler_options,
     ) -> None:
         super().__init__()
+        from hypercol.colorizer import resolve_weights
         from hypercol.precision import configure_precision
 
         # The graph rewrite is process-global, but TensorFlow caches it per thread for threads
@@ -433,6 +445,7 @@ class ColorizeArchive(beam.PTransform):
         self.retry_failed = retry_failed
         self.handler = ColorizeModelHandler(**handler_options)
         check_head(self.handler.weights, self.handler.head, self.handler.temperature, self.handler.saturation)
+        self.note = output_note(resolve_weights(self.handler.weights, self.handler.head))
 
     def expand(self, pbegin):
         layout = self.layout
@@ -466,7 +479,9 @@ class ColorizeArchive(beam.PTransform):
             | "Decide" >> beam.ParDo(_Decide(self.retry_failed)).with_outputs("rows", main="tasks")
         )
         decoded = planned.tasks | "Decode" >> beam.ParDo(_Decode()).with_outputs("rows", main="examples")
-        written = decoded.examples | "Colorize" >> RunInference(self.handler) | "Write PNGs" >> beam.ParDo(_Write())
+        written = (
+            decoded.examples | "Colorize" >> RunInference(self.handler) | "Write PNGs" >> beam.ParDo(_Write(self.note))
+        )
         rows = (planned.rows, decoded.rows, written) | "Rows" >> beam.Flatten()
         _ = (
             rows

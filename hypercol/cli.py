@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypercol._files import (
+    ColorizedOutput,
     current_umask,
     not_regular,
     open_regular,
+    output_note,
     read_image,
     remove_stale_temporaries,
     write_image_atomic,
@@ -48,6 +50,7 @@ class UsageError(Exception):
 class _Job:
     source: Path
     target: Path
+    named: bool = False  # named on the command line: colorized even if it is an output of an earlier run
 
 
 def _add_colorize(subparsers) -> None:
@@ -263,7 +266,7 @@ def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
         elif target.exists() and not args.overwrite:
             skipped.append(f"{image}: {target} exists (use --overwrite to replace it)")
         else:
-            jobs.append(_Job(image, target))
+            jobs.append(_Job(image, target, found.named))
     return jobs, skipped, refused
 
 
@@ -326,25 +329,40 @@ def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
     return guidance
 
 
-def _colorize_one(job: _Job, colorizer, guidance: dict, args, mode_bits: int, claimed: dict) -> tuple[str, str]:
+@dataclass
+class _Colorizing:
+    """What every job of a run shares: the command line, the colorizer and its guidance, the new files' mode bits,
+    the note each output carries and, for each output written so far, its input."""
+
+    args: argparse.Namespace
+    colorizer: object
+    guidance: dict
+    mode_bits: int
+    note: str
+    claimed: dict[Path, Path]
+
+
+def _colorize_one(job: _Job, run: _Colorizing) -> tuple[str, str]:
     """Reads, colorizes and writes one job: its outcome ("colorized", "skipped" or "failed") and why.
 
-    Of several inputs with one output, the first that is colorized takes it (``claimed``: output -> input) and
-    the later ones fail; one that fails before (a corrupt file) leaves it to the next.
+    Of several inputs with one output, the first that is colorized takes it and the later ones fail; one that
+    fails before (a corrupt file) leaves it to the next. An output of an earlier run (its PNG tag) is skipped
+    unless named on the command line.
     """
-    resolved = job.target.resolve()
-    if resolved in claimed:
-        return "failed", f"its output {job.target} is already the output of {claimed[resolved]}"
+    resolved, args = job.target.resolve(), run.args
+    if resolved in run.claimed:
+        return "failed", f"its output {job.target} is already the output of {run.claimed[resolved]}"
     try:
-        rgb = colorizer.colorize(
-            read_image(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
-        )
-        done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
+        pixels = read_image(job.source, refuse_outputs=not job.named)
+        rgb = run.colorizer.colorize(pixels, temperature=args.temperature, saturation=args.saturation, **run.guidance)
+        done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=run.mode_bits, note=run.note)
+    except ColorizedOutput as error:
+        return "skipped", str(error)
     except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
         return "failed", f"{type(error).__name__}: {error}"
     if not done:
         return "skipped", f"{job.target} exists"
-    claimed[resolved] = job.source
+    run.claimed[resolved] = job.source
     return "colorized", ""
 
 
@@ -364,12 +382,11 @@ def _run_colorize(args) -> int:
         _Interrupts.check()
         remove_stale_temporaries({job.target.parent for job in jobs})
         guidance = _guidance(args, colorizer, jobs)
-        mode_bits = 0o666 & ~current_umask()
-        claimed: dict[Path, Path] = {}
+        run = _Colorizing(args, colorizer, guidance, 0o666 & ~current_umask(), output_note(colorizer.weights), {})
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
                 _Interrupts.check()
-                outcome, why = _colorize_one(job, colorizer, guidance, args, mode_bits, claimed)
+                outcome, why = _colorize_one(job, run)
                 counts[outcome] += 1
                 if outcome != "colorized":
                     progress.write(f"hypercol: {outcome}: {job.source}: {why}", file=sys.stderr)

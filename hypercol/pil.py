@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from hypercol._files import OUTPUT_KEY, ColorizedOutput
+
 __all__ = [
     "ColorizeFilter",
     "SUPPORTED_MODES",
@@ -33,13 +35,17 @@ SUPPORTED_MODES = {
 }
 
 
-def decode_image(stream) -> np.ndarray:
+def decode_image(stream, *, refuse_outputs: bool = False) -> np.ndarray:
     """An encoded image (a binary file object) -> the array ``colorize`` takes, as :func:`image_to_array`
     gives it: its first frame, EXIF orientation applied. Pillow's errors (OSError, ValueError) for
-    unreadable data pass through."""
+    unreadable data pass through; with ``refuse_outputs``, an image that hypercol wrote (a PNG with
+    its text chunk ``OUTPUT_KEY``) raises :class:`hypercol._files.ColorizedOutput`."""
     from PIL import ImageOps
 
     with Image.open(stream) as image:
+        if refuse_outputs and OUTPUT_KEY in image.info:
+            msg = f"an output of an earlier run ({image.info[OUTPUT_KEY]}), not colorized again"
+            raise ColorizedOutput(msg)
         image.load()
         return image_to_array(ImageOps.exif_transpose(image))
 

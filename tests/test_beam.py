@@ -403,3 +403,27 @@ def test_manifest_lists_entries_that_are_no_regular_files(tmp_path, tiny_weights
         row = rows[str(folder / name)]
         assert (row["status"], row["error"], row["size"]) == ("skipped", f"{what}, not a regular file", None)
     assert rows[str(folder / "camera.png")]["status"] == "colorized"
+
+
+def test_an_output_of_hypercol_is_never_an_input(tmp_path, tiny_weights) -> None:
+    from hypercol._files import output_note, write_image_atomic
+    from hypercol.beam import _Decode
+
+    gray = np.asarray(_small("camera", 24).convert("L"))
+    earlier = tmp_path / "scans" / "camera_old.png"  # an output of the command line, renamed
+    write_image_atomic(colorize(gray, weights=tiny_weights), earlier, overwrite=False, mode_bits=0o644, note="x")
+    examples, rows = _split(_Decode().process((Task(str(earlier), str(tmp_path / "out" / "camera_old_color.png")),)))
+    assert examples == [] and [(row["status"], row["error"]) for row in rows] == [
+        ("skipped", "an output of an earlier run (x), not colorized again")
+    ]
+    out = tmp_path / "out"
+    summary = colorize_archive(str(tmp_path / "scans"), str(out), weights=str(tiny_weights), options=DIRECT)
+    assert (summary["colorized"], summary["skipped"], summary["failed"]) == (0, 1, 0)
+    assert _manifest(out)[str(earlier)]["status"] == "skipped"
+    # Its own outputs carry the note too, as the command line's.
+    _small("coffee", 24).save(tmp_path / "scans" / "coffee.png")
+    assert (
+        colorize_archive(str(tmp_path / "scans"), str(out), weights=str(tiny_weights), options=DIRECT)["colorized"] == 1
+    )
+    with Image.open(out / "coffee_color.png") as image:
+        assert image.info["hypercol"] == output_note(tiny_weights)

@@ -491,3 +491,26 @@ def test_environment_variables(photos, tmp_path, tiny_weights, capsys, monkeypat
     monkeypatch.setenv(name, "")
     code, stdout, _ = _run(capsys, *argv)
     assert code == 0 and "1 colorized" in stdout
+
+
+def test_outputs_of_an_earlier_run_are_never_inputs_whatever_the_suffix(photos, tmp_path, tiny_weights, capsys) -> None:
+    from hypercol import __version__
+
+    argv = ["colorize", photos, "-o", photos, "--weights", tiny_weights]
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "3 colorized" in stdout
+    with Image.open(photos / "a_color.png") as image:
+        assert image.info["hypercol"] == f"colorized by hypercol {__version__} with the head tiny.weights.h5"
+    code, stdout, err = _run(capsys, *argv, "--suffix", "_color_v2")
+    assert code == 0 and "3 colorized, 3 skipped, 0 failed" in stdout
+    assert f"skipped: {photos / 'sub' / 'c_color.png'}: an output of an earlier run (colorized by hypercol" in err
+    assert sorted(path.name for path in photos.rglob("*_v2.png")) == [
+        "a_color_v2.png",
+        "b_color_v2.png",
+        "c_color_v2.png",
+    ]
+    # Named on the command line, an output is colorized again: asked for in so many words.
+    code, stdout, _ = _run(
+        capsys, "colorize", photos / "a_color.png", "-o", tmp_path / "again", "--weights", tiny_weights
+    )
+    assert code == 0 and "1 colorized" in stdout
