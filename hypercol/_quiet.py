@@ -31,9 +31,22 @@ def show_tensorflow_logs() -> None:
         del os.environ[_LEVEL]
 
 
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is, or comes of, a KeyboardInterrupt (Ctrl+C or the command's SIGTERM): a module whose
+    initialisation it stopped raises ``ImportError: initialization failed`` from it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @contextlib.contextmanager
 def _stderr_hidden_unless_failing():
-    """Hides what C++ code writes to file descriptor 2 in the block; replays it if the block raises an Exception."""
+    """Hides what C++ code writes to file descriptor 2 in the block; replays it if the block raises an Exception
+    (but not one that a Ctrl+C became: the start-up was stopped, nothing went wrong)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -44,10 +57,11 @@ def _stderr_hidden_unless_failing():
         os.dup2(capture.fileno(), 2)
         try:
             yield
-        except Exception:
+        except Exception as error:
             os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
+            if not _interrupted(error):
+                capture.seek(0)
+                sys.stderr.write(capture.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)

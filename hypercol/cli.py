@@ -737,10 +737,14 @@ class _Interrupts:
     Python delivers a signal by raising in whatever the main thread runs at that moment;
     when that is a finaliser or library code with a bare ``except`` (TensorFlow's start-up
     runs plenty of both), the exception is swallowed and the run would go on as if nothing
-    happened. :meth:`check` raises a remembered signal again at the command's checkpoints.
+    happened; an extension module being initialised turns it into an ImportError instead.
+    :meth:`check` raises a remembered signal again at the command's checkpoints. Once the
+    command is ``ending`` (its work done or given up), a signal is only remembered: the
+    clean-up and the one line saying so are never cut short.
     """
 
     received: type[KeyboardInterrupt] | None = None
+    ending = False
 
     @classmethod
     def check(cls) -> None:
@@ -749,7 +753,9 @@ class _Interrupts:
 
     @classmethod
     @contextlib.contextmanager
-    def handled(cls):
+    def handled(cls, *, restore: bool = True):
+        """Installs the handlers in the block; after it, the previous ones, or (not ``restore``: the process
+        is ending) none: the signals are ignored until it exits."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -758,17 +764,19 @@ class _Interrupts:
             signals[signal.SIGTERM] = _Terminated
 
         def interrupt(signum, frame):
-            cls.received = signals[signum]
-            raise cls.received
+            if cls.received is None:  # the first signal decides the exit code
+                cls.received = signals[signum]
+            if not cls.ending:
+                raise cls.received
 
-        cls.received = None
+        cls.received, cls.ending = None, False
         previous = {number: signal.signal(number, interrupt) for number in signals}
         try:
             yield
         finally:
             for number, handler in previous.items():
-                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-            cls.received = None
+                signal.signal(number, signal.SIG_IGN if not restore else signal.SIG_DFL if handler is None else handler)
+            cls.received, cls.ending = None, False
 
 
 @contextlib.contextmanager
@@ -810,16 +818,26 @@ def _run(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the ``hypercol`` command; returns the exit code (see the module's docstring)."""
-    with _Interrupts.handled(), _escaping_output():
+    """Runs the ``hypercol`` command; returns the exit code (see the module's docstring).
+
+    Without ``argv`` (the command itself: the process's arguments), Ctrl+C and SIGTERM are ignored once it
+    returns, so that one arriving while the interpreter shuts down changes neither the exit code nor the output.
+    """
+    with _Interrupts.handled(restore=argv is not None), _escaping_output():
         try:
-            code = _run(argv)
-            _Interrupts.check()
+            try:
+                code = _run(argv)
+                _Interrupts.check()
+            finally:
+                _Interrupts.ending = True  # from here on a signal is only remembered
+        except BaseException:  # a signal, whatever it became on its way (KeyboardInterrupt, ImportError, ...)
+            if _Interrupts.received is None:
+                raise
+        if _Interrupts.received is None:
             return code
-        except KeyboardInterrupt as interrupt:  # Ctrl+C or SIGTERM, at any point: no traceback
-            terminated = isinstance(interrupt, _Terminated)
-            print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)
-            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        terminated = _Interrupts.received is _Terminated
+        print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)  # no traceback
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -514,3 +514,51 @@ def test_outputs_of_an_earlier_run_are_never_inputs_whatever_the_suffix(photos, 
         capsys, "colorize", photos / "a_color.png", "-o", tmp_path / "again", "--weights", tiny_weights
     )
     assert code == 0 and "1 colorized" in stdout
+
+
+@pytest.mark.parametrize("number", ["SIGINT", "SIGTERM"])
+def test_a_signal_that_breaks_start_up_gives_one_line(photos, tmp_path, tiny_weights, capsys, monkeypatch, number):
+    """A signal in an extension module's initialisation comes out as ``ImportError: initialization failed``
+    raised from it (pybind11's way): still the signal's exit code and one line, no traceback."""
+    import signal
+
+    import hypercol.cli
+
+    def start_up_broken_by_the_signal():
+        try:
+            os.kill(os.getpid(), getattr(signal, number))  # the handler runs as soon as kill returns
+        except KeyboardInterrupt as error:
+            raise ImportError("initialization failed") from error
+
+    monkeypatch.setattr(hypercol.cli, "import_tensorflow_quietly", start_up_broken_by_the_signal)
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert code == (130 if number == "SIGINT" else 143) and stdout == ""
+    assert err == f"hypercol: interrupted{' (SIGTERM)' if number == 'SIGTERM' else ''}\n"
+
+
+@pytest.mark.parametrize(("first", "second"), [("SIGINT", "SIGTERM"), ("SIGTERM", "SIGINT"), ("SIGINT", "SIGINT")])
+def test_a_signal_while_the_interrupt_is_reported(photos, tmp_path, tiny_weights, monkeypatch, first, second):
+    """A second signal arriving while "interrupted" is printed neither cuts it short nor adds a traceback."""
+    import io
+    import signal
+
+    import hypercol.cli
+
+    class Stderr(io.StringIO):
+        def write(self, text: str) -> int:
+            if not self.getvalue():
+                os.kill(os.getpid(), getattr(signal, second))  # mid-print
+            return super().write(text)
+
+    def start_up():
+        os.kill(os.getpid(), getattr(signal, first))
+
+    stderr = Stderr()
+    monkeypatch.setattr(hypercol.cli, "import_tensorflow_quietly", start_up)
+    monkeypatch.setattr("sys.stderr", stderr)
+    try:
+        code = main(["colorize", str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)])
+    except KeyboardInterrupt as escaped:  # a failure of this test, not Ctrl+C of the test session
+        pytest.fail(f"{type(escaped).__name__} escaped main")
+    assert code == (130 if first == "SIGINT" else 143)
+    assert stderr.getvalue() == f"hypercol: interrupted{' (SIGTERM)' if first == 'SIGTERM' else ''}\n"

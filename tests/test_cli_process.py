@@ -108,6 +108,23 @@ def test_library_use_is_quiet_too(first_import, weights_by_handle) -> None:
     assert run.stderr == ""  # no cudart, XLA or absl lines
 
 
+def test_start_up_stopped_by_a_signal_replays_no_hidden_lines(capfd) -> None:
+    """What TensorFlow's loading wrote is shown when it fails, but not when Ctrl+C stopped it."""
+    from hypercol._quiet import _stderr_hidden_unless_failing
+
+    with pytest.raises(ImportError), _stderr_hidden_unless_failing():
+        os.write(2, b"oneDNN custom operations are on\n")
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as error:
+            raise ImportError("initialization failed") from error
+    assert capfd.readouterr().err == ""
+    with pytest.raises(ImportError), _stderr_hidden_unless_failing():
+        os.write(2, b"libtensorflow_framework.so.2: cannot open shared object file\n")
+        raise ImportError("a broken install")
+    assert "cannot open shared object file" in capfd.readouterr().err
+
+
 def test_verbose_leaves_tensorflow_its_own_log_level(monkeypatch, capsys) -> None:
     from hypercol import _quiet
     from hypercol.cli import main
