@@ -209,7 +209,7 @@ def _match(spec: str, exclude: Path | None, odd: list[str]) -> list[_Found]:
 
 
 def _collect(inputs: list[str], out: Path) -> tuple[list[_Found], list[str]]:
-    """(images, without duplicates; odd entries skipped). Raises UsageError for an INPUT that matches no image."""
+    """(images, odd entries skipped: each without duplicates). Raises UsageError for an INPUT that matches no image."""
     exclude = out.resolve() if out.is_dir() else None
     collected: dict[Path, _Found] = {}
     odd: list[str] = []
@@ -220,7 +220,7 @@ def _collect(inputs: list[str], out: Path) -> tuple[list[_Found], list[str]]:
             raise UsageError(f"no images match {spec!r}")
         for found in matches:
             collected.setdefault(found.path.resolve(), found)
-    return list(collected.values()), odd
+    return list(collected.values()), list(dict.fromkeys(odd))  # a ** glob lists a folder and its files
 
 
 def _target(found: _Found, out: Path, suffix: str, out_is_file: bool) -> Path:

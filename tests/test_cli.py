@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +197,8 @@ def test_odd_folder_entries_are_skipped_and_reported(photos, tmp_path, tiny_weig
     assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
     code, _, err = _run(capsys, "colorize", str(photos / "*.png"), "-o", out, "--weights", tiny_weights)
     assert code == 0 and "a FIFO, not a regular file" in err
+    code, stdout, err = _run(capsys, "colorize", str(photos / "**"), "-o", out, "--weights", tiny_weights)
+    assert code == 0 and err.count("a FIFO, not a regular file") == 1 and "0 colorized, 6 skipped" in stdout
     code, _, err = _run(capsys, "colorize", photos / "p.png", "-o", out, "--weights", tiny_weights)
     assert code == 2 and "is a FIFO, not a regular file" in err
 
@@ -340,29 +340,9 @@ def test_bad_knobs_are_usage_errors(photos, tmp_path, tiny_weights, capsys, knob
 # --- robustness, second round (issue 23) ---------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _fifo_released(fifo: Path):
-    """While the block runs, a reader blocked opening ``fifo`` is handed an end of file: a safety net, so that a
-    check missing from the code under test fails the test instead of hanging it."""
-    done = threading.Event()
-
-    def release() -> None:
-        while not done.wait(0.2):
-            with contextlib.suppress(OSError):  # ENXIO: nobody is reading it (yet)
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-
-    thread = threading.Thread(target=release, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
 @needs_fifo
 @pytest.mark.parametrize("option", ["--reference", "--hints", "--weights", "the model card"])
-def test_a_fifo_given_to_an_option_is_a_usage_error(photos, tmp_path, tiny_weights, capsys, option) -> None:
+def test_a_fifo_given_to_an_option_is_a_usage_error(photos, tmp_path, tiny_weights, capsys, fifo_released, option):
     weights = tmp_path / "w.weights.h5"
     weights.write_bytes(tiny_weights.read_bytes())
     card = tmp_path / "w.json"
@@ -373,7 +353,7 @@ def test_a_fifo_given_to_an_option_is_a_usage_error(photos, tmp_path, tiny_weigh
     argv = ["colorize", photos / "a.jpg", "-o", tmp_path / "out", "--weights", weights]
     if option in ("--reference", "--hints"):
         argv += [option, fifo]
-    with _fifo_released(fifo):
+    with fifo_released(fifo):
         code, _, err = _run(capsys, *argv)
     assert code == 2 and "a FIFO, not a regular file" in err, err
     assert f"{'--weights' if option == 'the model card' else option} " in err
@@ -384,28 +364,18 @@ def test_a_fifo_given_to_an_option_is_a_usage_error(photos, tmp_path, tiny_weigh
 
 @needs_fifo
 @pytest.mark.parametrize("command", ["colorize-beam", "evaluate"])
-def test_other_commands_refuse_a_fifo_as_the_model_card(photos, tmp_path, tiny_weights, capsys, command) -> None:
+def test_other_commands_refuse_a_fifo_as_the_model_card(photos, tmp_path, tiny_weights, capsys, fifo_released, command):
     weights = tmp_path / "w.weights.h5"
     weights.write_bytes(tiny_weights.read_bytes())
     os.mkfifo(tmp_path / "w.json")
     argv = [command, photos, "--weights", weights, *(["-o", tmp_path / "out"] if command == "colorize-beam" else [])]
-    with _fifo_released(tmp_path / "w.json"):
+    with fifo_released(tmp_path / "w.json"):
         code, _, err = _run(capsys, *argv)
     assert code == 2 and f"--weights {str(tmp_path / 'w.json')!r}: a FIFO, not a regular file" in err, err
 
 
-def _within(seconds: float, function, *args):
-    """``function(*args)``, failing the test unless it returns within ``seconds`` (it runs on in the background)."""
-    result = []
-    thread = threading.Thread(target=lambda: result.append(function(*args)), daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{function.__name__}{args} still running after {seconds} s"
-    return result[0]
-
-
 @pytest.mark.parametrize("pattern", ["d/**", "d/**/*.png", "d/*/**/*.png", "d/sub/**"])
-def test_a_glob_through_symlinks_to_a_parent_folder_ends(tmp_path, pattern) -> None:
+def test_a_glob_through_symlinks_to_a_parent_folder_ends(tmp_path, within, pattern) -> None:
     from hypercol.cli import _collect
 
     folder = tmp_path / "d"
@@ -414,7 +384,7 @@ def test_a_glob_through_symlinks_to_a_parent_folder_ends(tmp_path, pattern) -> N
         (folder / "sub" / name).symlink_to("..")  # each level doubles what a symlink-following ** lists
     Image.fromarray(GRAY).save(folder / "x.png")
     Image.fromarray(GRAY).save(folder / "sub" / "y.png")
-    images, odd = _within(60, _collect, [str(tmp_path / pattern)], tmp_path / "out")
+    images, odd = within(60, _collect, [str(tmp_path / pattern)], tmp_path / "out")
     expected = {folder / "sub" / "y.png"} if pattern.startswith(("d/*/", "d/sub/")) else {folder / "x.png"}
     assert {found.path.resolve() for found in images} == expected | {folder / "sub" / "y.png"} and odd == []
     folder_images, _ = _collect([str(folder)], tmp_path / "out")  # as a folder input: the same walk
