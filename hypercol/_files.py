@@ -18,6 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
+    "OUTPUT_KEY",
+    "ColorizedOutput",
+    "output_note",
     "not_regular",
     "open_regular",
     "make_temporary",
@@ -29,11 +32,25 @@ __all__ = [
     "write_image_atomic",
 ]
 
+# The PNG text chunk that every output carries (saying which head colorized it): an output found
+# among the inputs of a later run, whatever its name, is never colorized again.
+OUTPUT_KEY = "hypercol"
 _TEMPORARY_PREFIX = ".hypercol-"
 _TEMPORARY_NAME = re.compile(r"\.hypercol-(?P<pid>\d+)-[a-z0-9_]{8}\..*\.tmp", re.DOTALL)  # mkstemp's 8 characters
 # The output's name inside a temporary's is cut to this: the temporary's own name must
 # fit the file system's limit (usually 255 bytes) whenever the output's does.
 _NAME_BYTES_IN_TEMPORARY = 100
+
+
+class ColorizedOutput(ValueError):
+    """An image that hypercol wrote (its PNG text chunk :data:`OUTPUT_KEY` says so), found among the inputs."""
+
+
+def output_note(weights: Path) -> str:
+    """The text an output carries under :data:`OUTPUT_KEY`: the version and the head (weights file) that made it."""
+    from hypercol import __version__
+
+    return f"colorized by hypercol {__version__} with the head {Path(weights).name}"
 
 
 def _kind(mode: int) -> str | None:
@@ -121,13 +138,14 @@ def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
     return removed
 
 
-def read_image(path: Path):
+def read_image(path: Path, *, refuse_outputs: bool = False):
     """The pixels of the regular image file ``path`` as ``colorize`` takes them: (H, W[, C]) uint8 or
-    (H, W) uint16 (first frame, EXIF orientation applied; :func:`hypercol.pil.decode_image`)."""
+    (H, W) uint16 (first frame, EXIF orientation applied; :func:`hypercol.pil.decode_image`, which raises
+    :class:`ColorizedOutput` for an output of hypercol if ``refuse_outputs``)."""
     from hypercol.pil import decode_image
 
     with open_regular(path) as stream:
-        return decode_image(stream)
+        return decode_image(stream, refuse_outputs=refuse_outputs)
 
 
 def current_umask() -> int:
@@ -137,25 +155,31 @@ def current_umask() -> int:
     return mask
 
 
-def save_image(pixels, stream, name: str) -> None:
+def save_image(pixels, stream, name: str, note: str | None = None) -> None:
     """Encodes ``pixels`` ((H, W[, 3 or 4]) uint8 array) into the binary ``stream``, in the format
-    that ``name``'s suffix names (PNG for an unknown one); a JPEG drops the alpha channel."""
-    from PIL import Image
+    that ``name``'s suffix names (PNG for an unknown one); a JPEG drops the alpha channel.
+    A PNG carries ``note`` (:func:`output_note`) under :data:`OUTPUT_KEY`."""
+    from PIL import Image, PngImagePlugin
 
     image = Image.fromarray(pixels)
     file_format = Image.registered_extensions().get(Path(name).suffix.lower(), "PNG")
     if file_format == "JPEG" and image.mode == "RGBA":
         image = image.convert("RGB")
-    image.save(stream, format=file_format)
+    options = {}
+    if file_format == "PNG" and note is not None:
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        options["pnginfo"].add_text(OUTPUT_KEY, note)
+    image.save(stream, format=file_format, **options)
 
 
-def write_image_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int) -> bool:
-    """Writes ``pixels`` to ``target`` through a temp file in the same folder; False if it exists and not overwrite."""
+def write_image_atomic(pixels, target: Path, *, overwrite: bool, mode_bits: int, note: str | None = None) -> bool:
+    """Writes ``pixels`` to ``target`` (with ``note``, see :func:`save_image`) through a temp file in the same
+    folder; False if it exists and not overwrite."""
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temp = make_temporary(target)
     try:
         with os.fdopen(descriptor, "wb") as stream:
-            save_image(pixels, stream, target.name)
+            save_image(pixels, stream, target.name, note)
         os.chmod(temp, mode_bits)
         if overwrite:
             os.replace(temp, target)

@@ -1,4 +1,5 @@
 """TensorFlow's log lines are hidden by default (``colorize`` and the command); the command's ``-v`` shows them.
+So are the warnings Apache Beam writes on every run of ``colorize-beam``.
 
 TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, when it is imported, so the default is
 set as soon as hypercol is imported, and only if the user has not set it: their own
@@ -14,7 +15,7 @@ import os
 import sys
 import tempfile
 
-__all__ = ["LEVEL_IS_OURS", "show_tensorflow_logs", "import_tensorflow_quietly"]
+__all__ = ["LEVEL_IS_OURS", "show_tensorflow_logs", "import_tensorflow_quietly", "beam_root_warnings_hidden"]
 
 _LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 # 3 hides the C++ INFO, WARNING and ERROR lines (start-up, XLA, "no CUDA driver" notes);
@@ -30,9 +31,22 @@ def show_tensorflow_logs() -> None:
         del os.environ[_LEVEL]
 
 
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is, or comes of, a KeyboardInterrupt (Ctrl+C or the command's SIGTERM): a module whose
+    initialisation it stopped raises ``ImportError: initialization failed`` from it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @contextlib.contextmanager
 def _stderr_hidden_unless_failing():
-    """Hides what C++ code writes to file descriptor 2 in the block; replays it if the block raises an Exception."""
+    """Hides what C++ code writes to file descriptor 2 in the block; replays it if the block raises an Exception
+    (but not one that a Ctrl+C became: the start-up was stopped, nothing went wrong)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -43,10 +57,11 @@ def _stderr_hidden_unless_failing():
         os.dup2(capture.fileno(), 2)
         try:
             yield
-        except Exception:
+        except Exception as error:
             os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
+            if not _interrupted(error):
+                capture.seek(0)
+                sys.stderr.write(capture.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
@@ -66,3 +81,24 @@ def import_tensorflow_quietly() -> None:
             import tensorflow  # noqa: F401
     for name in ("tensorflow", "absl", "keras"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class _BeamRootWarnings(logging.Filter):
+    """Drops the records below ERROR that Apache Beam's own code logs on the root logger: the same notes on every
+    run, whatever the job ("apitools not found", "Resource module is not available"). Its named loggers'
+    records (a discarded pipeline option, say) reach the root's handlers without passing this filter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or f"{os.sep}apache_beam{os.sep}" not in record.pathname
+
+
+@contextlib.contextmanager
+def beam_root_warnings_hidden():
+    """Hides, in the block, what :class:`_BeamRootWarnings` drops (from before Beam is imported: it warns then)."""
+    noise = _BeamRootWarnings()
+    root = logging.getLogger()
+    root.addFilter(noise)
+    try:
+        yield
+    finally:
+        root.removeFilter(noise)

@@ -19,7 +19,9 @@ process) -> write each PNG atomically (a temporary beside it, then a rename) -> 
 manifest row per input, written to ``OUT/manifest.jsonl``.
 
 A manifest row is ``{"input", "output", "size": [width, height] or null, "status":
-"colorized" | "skipped" | "failed", "error": str or null}``. A rerun skips an input whose
+"colorized" | "skipped" | "failed", "error": str or null}``; every matched input has one,
+dangling symlinks too (skipped, as FIFOs and other files that are no regular files, with
+the reason in "error"). A rerun skips an input whose
 output exists (its row says "skipped", with the size the earlier manifest recorded) and
 does not retry an input that failed in the previous run (its row and error are carried
 over) unless ``retry_failed``; a run never overwrites an output.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -46,7 +49,10 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from hypercol._files import (
+    ColorizedOutput,
     current_umask,
+    not_regular,
+    output_note,
     read_image,
     remove_stale_temporaries,
     save_image,
@@ -162,7 +168,10 @@ class ArchiveLayout:
 
     def keyed_input(self, metadata) -> list[tuple[str, tuple[str, Any]]]:
         """A matched file -> [(its output, ("input", its path))], or [] for no input."""
-        path = metadata.path
+        return self.keyed_path(metadata.path)
+
+    def keyed_path(self, path: str) -> list[tuple[str, tuple[str, Any]]]:
+        """A matched path -> [(its output, ("input", path))], or [] for no input."""
         return [(self.target(path), ("input", path))] if self.is_input(path) else []
 
     def keyed_output(self, metadata) -> list[tuple[str, tuple[str, Any]]]:
@@ -190,6 +199,20 @@ def check_head(
     card_settings(card, temperature, saturation)
 
 
+def _broken_links(pattern: str) -> list[str]:
+    """The symlinks that lead nowhere (dangling, loops) among the local paths ``pattern`` matches: Beam's match
+    leaves them out (they have no size), the manifest lists them as skipped."""
+    if not _is_local(pattern) or not any(ch in pattern for ch in "*?["):
+        return []
+    matches = re.compile(FileSystems.get_filesystem(pattern).translate_pattern(pattern)).match
+    folder = os.path.dirname(re.match(r"[^[*?]*", pattern).group(0))  # where Beam's match lists
+    broken = []
+    for root, _, names in os.walk(folder):  # as Beam's: symlinked folders are not entered
+        paths = (os.path.join(root, name) for name in names)
+        broken.extend(path for path in paths if os.path.islink(path) and not os.path.exists(path) and matches(path))
+    return broken
+
+
 def _keyed_previous(line: str) -> list[tuple[str, tuple[str, Any]]]:
     """A line of the previous manifest -> [(its output, ("previous", row))]; [] for a line that is no row."""
     try:
@@ -201,10 +224,20 @@ def _keyed_previous(line: str) -> list[tuple[str, tuple[str, Any]]]:
     return [(row["output"], ("previous", row))]
 
 
-class _Decide(beam.DoFn):
-    """(output, [("input", path) | ("exists", True) | ("previous", row)]) -> a Task, or rows on "rows".
+def _clash(task: Task, owner: str) -> dict:
+    return _row(task, FAILED, error=f"its output {task.target} is already the output of {owner}")
 
-    Two inputs with one output: the first in sort order is colorized, the others fail.
+
+def _colorized_before(row: dict | None) -> bool:
+    return row is not None and row.get("status") in (COLORIZED, SKIPPED)
+
+
+class _Decide(beam.DoFn):
+    """(output, [("input", path) | ("exists", True) | ("previous", row)]) -> the tuple of Tasks to try for that
+    output, in sort order (:class:`_Decode` takes the first it can decode), or rows on "rows".
+
+    An existing output is skipped, in the row of the input the previous manifest gave it to (else the first);
+    an input that failed in the previous run keeps its row unless ``retry_failed``.
     """
 
     def __init__(self, retry_failed: bool) -> None:
@@ -212,43 +245,64 @@ class _Decide(beam.DoFn):
 
     def process(self, element):
         target, values = element
-        sources = sorted({value for kind, value in values if kind == "input"})
-        if not sources:
+        tasks = [Task(source, target) for source in sorted({value for kind, value in values if kind == "input"})]
+        if not tasks:
             return
-        first = Task(sources[0], target)
-        for other in sources[1:]:
-            error = f"its output {target} is already the output of {first.source}"
-            yield beam.pvalue.TaggedOutput("rows", _row(Task(other, target), FAILED, error=error))
-        previous = next((row for kind, row in values if kind == "previous" and row.get("input") == first.source), {})
+        previous = {row.get("input"): row for kind, row in values if kind == "previous"}
+        kept = {  # failed in the previous run, not retried
+            task: previous[task.source]
+            for task in tasks
+            if not self.retry_failed and previous.get(task.source, {}).get("status") == FAILED
+        }
+        owner = None
         if any(kind == "exists" for kind, _ in values):
-            size = previous.get("size") if previous.get("status") in (COLORIZED, SKIPPED) else None
-            yield beam.pvalue.TaggedOutput("rows", _row(first, SKIPPED, size=size))
-        elif previous.get("status") == FAILED and not self.retry_failed:
-            yield beam.pvalue.TaggedOutput("rows", _row(first, FAILED, error=previous.get("error")))
-        else:
-            yield first
+            owner = next((task for task in tasks if _colorized_before(previous.get(task.source))), tasks[0])
+            size = previous[owner.source].get("size") if _colorized_before(previous.get(owner.source)) else None
+            yield beam.pvalue.TaggedOutput("rows", _row(owner, SKIPPED, size=size))
+        for task in tasks:
+            if task in kept and task != owner:
+                yield beam.pvalue.TaggedOutput("rows", _row(task, FAILED, error=kept[task].get("error")))
+            elif owner is not None and task != owner:
+                yield beam.pvalue.TaggedOutput("rows", _clash(task, owner.source))
+        tries = tuple(task for task in tasks if task not in kept)
+        if owner is None and tries:
+            yield tries
 
 
 def _read(source: str) -> np.ndarray:
-    """The pixels of the image at ``source`` as ``colorize`` takes them (see :class:`Decoded`)."""
+    """The pixels of the image at ``source`` as ``colorize`` takes them (see :class:`Decoded`);
+    :class:`ColorizedOutput` for an output of hypercol."""
     if _is_local(source):
-        return read_image(Path(source))
+        return read_image(Path(source), refuse_outputs=True)
     from hypercol.pil import decode_image
 
     with FileSystems.open(source, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        return decode_image(io.BytesIO(stream.read()))
+        return decode_image(io.BytesIO(stream.read()), refuse_outputs=True)
 
 
 class _Decode(beam.DoFn):
-    """Task -> Decoded, or a "failed" row on "rows" for an unreadable or corrupt file."""
+    """The Tasks to try for one output -> a Decoded for the first that reads and decodes, with a row on "rows"
+    for each one before it (skipped: no regular file, or an output of hypercol; failed: unreadable or corrupt)
+    and a clash for each one after it."""
 
-    def process(self, task: Task):
-        try:
-            pixels = _read(task.source)
-        except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
-            yield beam.pvalue.TaggedOutput("rows", _row(task, FAILED, error=_describe(error)))
+    def process(self, tasks: tuple[Task, ...]):
+        for index, task in enumerate(tasks):
+            what = not_regular(Path(task.source)) if _is_local(task.source) else None
+            if what is not None:  # as the command line: reported, never opened
+                yield beam.pvalue.TaggedOutput("rows", _row(task, SKIPPED, error=f"{what}, not a regular file"))
+                continue
+            try:
+                pixels = _read(task.source)
+            except ColorizedOutput as error:
+                yield beam.pvalue.TaggedOutput("rows", _row(task, SKIPPED, error=str(error)))
+                continue
+            except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
+                yield beam.pvalue.TaggedOutput("rows", _row(task, FAILED, error=_describe(error)))
+                continue
+            yield Decoded(task, pixels)
+            for other in tasks[index + 1 :]:
+                yield beam.pvalue.TaggedOutput("rows", _clash(other, task.source))
             return
-        yield Decoded(task, pixels)
 
 
 def _pixel_bytes(example: Decoded) -> int:
@@ -307,7 +361,7 @@ class ColorizeModelHandler(ModelHandler[Decoded, Colorized, Any]):
         return _NAMESPACE
 
 
-def _write_remote(pixels: np.ndarray, target: str) -> bool:
+def _write_remote(pixels: np.ndarray, target: str, note: str) -> bool:
     """Writes ``pixels`` to ``target`` on a non-local file system through a temporary beside it and a
     rename; False if the output exists."""
     if FileSystems.exists(target):
@@ -317,7 +371,7 @@ def _write_remote(pixels: np.ndarray, target: str) -> bool:
     temp = FileSystems.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
     try:
         with FileSystems.create(temp, mime_type="image/png", compression_type=CompressionTypes.UNCOMPRESSED) as out:
-            save_image(pixels, out, name)
+            save_image(pixels, out, name, note)
         FileSystems.rename([temp], [target])
     finally:
         if FileSystems.exists(temp):
@@ -326,7 +380,11 @@ def _write_remote(pixels: np.ndarray, target: str) -> bool:
 
 
 class _Write(beam.DoFn):
-    """Colorized -> its manifest row, after writing its PNG (never over an existing file)."""
+    """Colorized -> its manifest row, after writing its PNG (never over an existing file) with ``note``
+    (:func:`hypercol._files.output_note`)."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
 
     def setup(self) -> None:
         self.mode_bits = 0o666 & ~current_umask()
@@ -334,12 +392,12 @@ class _Write(beam.DoFn):
 
     def _write(self, pixels: np.ndarray, target: str) -> bool:
         if not _is_local(target):
-            return _write_remote(pixels, target)
+            return _write_remote(pixels, target, self.note)
         path = Path(target)
         if path.parent not in self.cleaned:  # temporaries of a killed earlier run
             remove_stale_temporaries([path.parent])
             self.cleaned.add(path.parent)
-        return write_image_atomic(pixels, path, overwrite=False, mode_bits=self.mode_bits)
+        return write_image_atomic(pixels, path, overwrite=False, mode_bits=self.mode_bits, note=self.note)
 
     def process(self, result: Colorized):
         if result.error is not None:
@@ -376,6 +434,7 @@ class ColorizeArchive(beam.PTransform):
         **handler_options,
     ) -> None:
         super().__init__()
+        from hypercol.colorizer import resolve_weights
         from hypercol.precision import configure_precision
 
         # The graph rewrite is process-global, but TensorFlow caches it per thread for threads
@@ -386,6 +445,7 @@ class ColorizeArchive(beam.PTransform):
         self.retry_failed = retry_failed
         self.handler = ColorizeModelHandler(**handler_options)
         check_head(self.handler.weights, self.handler.head, self.handler.temperature, self.handler.saturation)
+        self.note = output_note(resolve_weights(self.handler.weights, self.handler.head))
 
     def expand(self, pbegin):
         layout = self.layout
@@ -393,6 +453,12 @@ class ColorizeArchive(beam.PTransform):
             pbegin
             | "Match inputs" >> fileio.MatchFiles(layout.pattern, empty_match_treatment="ALLOW")
             | "Key inputs by output" >> beam.FlatMap(layout.keyed_input)
+        )
+        broken_links = (
+            pbegin
+            | "Input pattern" >> beam.Create([layout.pattern])
+            | "Match broken links" >> beam.FlatMap(_broken_links)
+            | "Key broken links by output" >> beam.FlatMap(layout.keyed_path)
         )
         existing = (
             pbegin
@@ -407,13 +473,15 @@ class ColorizeArchive(beam.PTransform):
             | "Key previous rows" >> beam.FlatMap(_keyed_previous)
         )
         planned = (
-            (inputs, existing, previous)
+            (inputs, broken_links, existing, previous)
             | "Together" >> beam.Flatten()
             | "By output" >> beam.GroupByKey()
             | "Decide" >> beam.ParDo(_Decide(self.retry_failed)).with_outputs("rows", main="tasks")
         )
         decoded = planned.tasks | "Decode" >> beam.ParDo(_Decode()).with_outputs("rows", main="examples")
-        written = decoded.examples | "Colorize" >> RunInference(self.handler) | "Write PNGs" >> beam.ParDo(_Write())
+        written = (
+            decoded.examples | "Colorize" >> RunInference(self.handler) | "Write PNGs" >> beam.ParDo(_Write(self.note))
+        )
         rows = (planned.rows, decoded.rows, written) | "Rows" >> beam.Flatten()
         _ = (
             rows

@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypercol._files import (
+    ColorizedOutput,
     current_umask,
     not_regular,
+    open_regular,
+    output_note,
     read_image,
     remove_stale_temporaries,
     write_image_atomic,
 )
-from hypercol._quiet import import_tensorflow_quietly, show_tensorflow_logs
+from hypercol._quiet import beam_root_warnings_hidden, import_tensorflow_quietly, show_tensorflow_logs
 from hypercol.shipped import DEFAULT_BACKBONE, DEFAULT_HEAD, SHIPPED_HEADS
 
 __all__ = ["main", "IMAGE_EXTENSIONS"]
@@ -48,6 +51,7 @@ class UsageError(Exception):
 class _Job:
     source: Path
     target: Path
+    named: bool = False  # named on the command line: colorized even if it is an output of an earlier run
 
 
 def _add_colorize(subparsers) -> None:
@@ -154,6 +158,36 @@ def _regular_images(paths, odd: list[str]) -> list[Path]:
     return regular
 
 
+def _has_wildcard(spec: str) -> bool:
+    return any(ch in spec for ch in "*?[")
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` never enters a symlinked folder (as the walk of
+    a folder INPUT does not): two links to a parent folder would have it list paths without end."""
+    parts = pattern.split(os.sep)
+    if "**" not in parts:
+        return glob.glob(pattern)
+    index = parts.index("**")
+    head = os.sep.join(parts[:index]) + os.sep if index else ""
+    rest = os.sep.join(parts[index + 1 :])
+    found = []
+    for top in glob.glob(head) if _has_wildcard(head) else [head]:
+        if not os.path.isdir(top or os.curdir):
+            continue
+        for root, dirs, files in os.walk(top or os.curdir):  # symlinked folders are listed in dirs, not entered
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            if not top:  # named as glob names them: "a/b", not "./a/b"
+                root = "" if root == os.curdir else os.path.relpath(root)
+            if rest:
+                found.extend(_glob(os.path.join(glob.escape(root), rest)))
+                continue
+            if root:
+                found.append(root)
+            found.extend(os.path.join(root, name) for name in files if not name.startswith("."))
+    return found
+
+
 def _match(spec: str, exclude: Path | None, odd: list[str]) -> list[_Found]:
     """The images one INPUT names; raises UsageError for one that matches nothing."""
     path = Path(spec)
@@ -164,10 +198,10 @@ def _match(spec: str, exclude: Path | None, odd: list[str]) -> list[_Found]:
         if what is not None:
             raise UsageError(f"{spec!r} is {what}, not a regular file")
         return [_Found(path, named=True)]
-    if not any(ch in spec for ch in "*?["):
+    if not _has_wildcard(spec):
         raise UsageError(f"{spec!r} does not exist")
     matches = []
-    for match in map(Path, sorted(glob.glob(spec, recursive=True))):
+    for match in map(Path, sorted(_glob(spec))):
         if match.is_dir():
             matches.extend(_Found(image, image.relative_to(match)) for image in _walk_images(match, exclude, odd))
         else:
@@ -176,7 +210,7 @@ def _match(spec: str, exclude: Path | None, odd: list[str]) -> list[_Found]:
 
 
 def _collect(inputs: list[str], out: Path) -> tuple[list[_Found], list[str]]:
-    """(images, without duplicates; odd entries skipped). Raises UsageError for an INPUT that matches no image."""
+    """(images, odd entries skipped: each without duplicates). Raises UsageError for an INPUT that matches no image."""
     exclude = out.resolve() if out.is_dir() else None
     collected: dict[Path, _Found] = {}
     odd: list[str] = []
@@ -187,7 +221,7 @@ def _collect(inputs: list[str], out: Path) -> tuple[list[_Found], list[str]]:
             raise UsageError(f"no images match {spec!r}")
         for found in matches:
             collected.setdefault(found.path.resolve(), found)
-    return list(collected.values()), odd
+    return list(collected.values()), list(dict.fromkeys(odd))  # a ** glob lists a folder and its files
 
 
 def _target(found: _Found, out: Path, suffix: str, out_is_file: bool) -> Path:
@@ -225,19 +259,15 @@ def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
         images = _without_earlier_outputs(images, out, args.suffix)
     inputs = {found.path.resolve() for found in images}
     input_ids = {_file_id(found.path) for found in images}
-    jobs, refused, claimed = [], [], {}
-    for found in images:
+    jobs, refused = [], []
+    for found in images:  # inputs sharing an output all stay: the first one colorized takes it (_colorize_one)
         image, target = found.path, _target(found, out, args.suffix, out_is_file)
-        resolved = target.resolve()
-        if resolved in inputs or (target.exists() and _file_id(target) in input_ids):
+        if target.resolve() in inputs or (target.exists() and _file_id(target) in input_ids):
             refused.append(f"{image}: refusing to overwrite the input file {target} (change -o or --suffix)")
-        elif resolved in claimed:
-            refused.append(f"{image}: its output {target} is already the output of {claimed[resolved]}")
         elif target.exists() and not args.overwrite:
             skipped.append(f"{image}: {target} exists (use --overwrite to replace it)")
         else:
-            claimed[resolved] = image
-            jobs.append(_Job(image, target))
+            jobs.append(_Job(image, target, found.named))
     return jobs, skipped, refused
 
 
@@ -246,11 +276,26 @@ def _file_id(path: Path) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
+def _check_option_files(args, options: tuple[str, ...]) -> None:
+    """UsageError for a file that an option names (or the model card beside --weights) when it is there but is
+    no regular file: reading a FIFO would wait for a writer forever. A missing one is left to its reader to report."""
+    files = [(f"--{name}", getattr(args, name)) for name in options if getattr(args, name) is not None]
+    if getattr(args, "weights", None) is not None and str(args.weights).endswith(".weights.h5"):
+        from hypercol.colorizer import card_path
+
+        files.append(("--weights", card_path(args.weights)))
+    for option, path in files:
+        what = not_regular(Path(path))
+        if what not in (None, "missing"):
+            raise UsageError(f"{option} {str(path)!r}: {what}, not a regular file")
+
+
 def _load_colorizer(args):
     """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
-    from hypercol.colorizer import get_colorizer
+    from hypercol.colorizer import check_environment, get_colorizer
 
     try:
+        check_environment()
         colorizer = get_colorizer(args.weights, args.head)
         colorizer.settings(args.temperature, args.saturation)
     except (ValueError, OSError) as error:
@@ -271,7 +316,7 @@ def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
         if path is None:
             continue
         try:
-            with Image.open(path) as image:
+            with open_regular(path) as stream, Image.open(stream) as image:
                 guidance[name] = convert(ImageOps.exif_transpose(image))
         except (OSError, ValueError) as error:
             raise UsageError(f"--{name} {str(path)!r}: {error}") from error
@@ -285,45 +330,75 @@ def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
     return guidance
 
 
+@dataclass
+class _Colorizing:
+    """What every job of a run shares: the command line, the colorizer and its guidance, the new files' mode bits,
+    the note each output carries and, for each output written so far, its input."""
+
+    args: argparse.Namespace
+    colorizer: object
+    guidance: dict
+    mode_bits: int
+    note: str
+    claimed: dict[Path, Path]
+
+
+def _colorize_one(job: _Job, run: _Colorizing) -> tuple[str, str]:
+    """Reads, colorizes and writes one job: its outcome ("colorized", "skipped" or "failed") and why.
+
+    Of several inputs with one output, the first that is colorized takes it and the later ones fail; one that
+    fails before (a corrupt file) leaves it to the next. An output of an earlier run (its PNG tag) is skipped
+    unless named on the command line.
+    """
+    resolved, args = job.target.resolve(), run.args
+    if resolved in run.claimed:
+        return "failed", f"its output {job.target} is already the output of {run.claimed[resolved]}"
+    try:
+        pixels = read_image(job.source, refuse_outputs=not job.named)
+        rgb = run.colorizer.colorize(pixels, temperature=args.temperature, saturation=args.saturation, **run.guidance)
+        done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=run.mode_bits, note=run.note)
+    except ColorizedOutput as error:
+        return "skipped", str(error)
+    except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
+        return "failed", f"{type(error).__name__}: {error}"
+    if not done:
+        return "skipped", f"{job.target} exists"
+    run.claimed[resolved] = job.source
+    return "colorized", ""
+
+
 def _run_colorize(args) -> int:
     from tqdm import tqdm
 
+    _check_option_files(args, ("weights", "hints", "reference"))
     jobs, skipped, refused = _plan(args)
     out = Path(args.output)
     for message in refused:
         print(f"hypercol: failed: {message}", file=sys.stderr)
     for message in skipped:
         print(f"hypercol: skipped: {message}", file=sys.stderr)
-    failed = len(refused)
-    written = 0
+    counts = {"colorized": 0, "skipped": len(skipped), "failed": len(refused)}
     if jobs:
         colorizer = _load_colorizer(args)
         _Interrupts.check()
         remove_stale_temporaries({job.target.parent for job in jobs})
         guidance = _guidance(args, colorizer, jobs)
-        mode_bits = 0o666 & ~current_umask()
+        run = _Colorizing(args, colorizer, guidance, 0o666 & ~current_umask(), output_note(colorizer.weights), {})
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
                 _Interrupts.check()
-                try:
-                    rgb = colorizer.colorize(
-                        read_image(job.source), temperature=args.temperature, saturation=args.saturation, **guidance
-                    )
-                    done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=mode_bits)
-                except Exception as error:  # noqa: BLE001 -- one bad file must not stop the others
-                    failed += 1
-                    progress.write(f"hypercol: failed: {job.source}: {type(error).__name__}: {error}", file=sys.stderr)
-                    continue
-                if done:
-                    written += 1
-                    if not args.quiet:
-                        progress.write(f"{job.source} -> {job.target}", file=sys.stdout)
-                else:
-                    skipped.append(str(job.target))
-                    progress.write(f"hypercol: skipped: {job.source}: {job.target} exists", file=sys.stderr)
+                outcome, why = _colorize_one(job, run)
+                counts[outcome] += 1
+                if outcome != "colorized":
+                    progress.write(f"hypercol: {outcome}: {job.source}: {why}", file=sys.stderr)
+                elif not args.quiet:
+                    progress.write(f"{job.source} -> {job.target}", file=sys.stdout)
     where = out if out.suffix.lower() not in IMAGE_EXTENSIONS or out.is_dir() else out.parent
-    print(f"hypercol: {written} colorized, {len(skipped)} skipped, {failed} failed; outputs in {where}")
-    return EXIT_FAILED if failed else EXIT_OK
+    print(
+        f"hypercol: {counts['colorized']} colorized, {counts['skipped']} skipped, {counts['failed']} failed; "
+        f"outputs in {where}"
+    )
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
 
 
 # --- colorize-beam ----------------------------------------------------------
@@ -352,13 +427,22 @@ def _add_colorize_beam(subparsers) -> None:
 
 
 def _run_colorize_beam(args) -> int:
+    with contextlib.nullcontext() if args.verbose else beam_root_warnings_hidden():
+        return _colorize_beam(args)
+
+
+def _colorize_beam(args) -> int:
     try:
         from apache_beam.io.filesystems import FileSystems
 
         from hypercol.beam import ArchiveLayout, check_head, colorize_archive
     except ImportError as error:
         raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
+    from hypercol.colorizer import check_environment
+
+    _check_option_files(args, ("weights",))
     try:  # all checked here, before any worker starts; the model itself loads on the workers only
+        check_environment()
         layout = ArchiveLayout(args.pattern, args.output, args.suffix)
         check_head(args.weights, args.head, args.temperature, args.saturation)
         matched = FileSystems.match([layout.pattern], limits=[1])[0].metadata_list
@@ -611,6 +695,7 @@ def _run_evaluate(args) -> int:
 
     if not args.folder.is_dir():
         raise UsageError(f"{str(args.folder)!r} is not a folder")
+    _check_option_files(args, ("weights",))
     try:
         result = evaluate_folder(
             args.folder, args.weights, head=args.head, temperature=args.temperature, saturation=args.saturation
@@ -676,10 +761,14 @@ class _Interrupts:
     Python delivers a signal by raising in whatever the main thread runs at that moment;
     when that is a finaliser or library code with a bare ``except`` (TensorFlow's start-up
     runs plenty of both), the exception is swallowed and the run would go on as if nothing
-    happened. :meth:`check` raises a remembered signal again at the command's checkpoints.
+    happened; an extension module being initialised turns it into an ImportError instead.
+    :meth:`check` raises a remembered signal again at the command's checkpoints. Once the
+    command is ``ending`` (its work done or given up), a signal is only remembered: the
+    clean-up and the one line saying so are never cut short.
     """
 
     received: type[KeyboardInterrupt] | None = None
+    ending = False
 
     @classmethod
     def check(cls) -> None:
@@ -688,7 +777,9 @@ class _Interrupts:
 
     @classmethod
     @contextlib.contextmanager
-    def handled(cls):
+    def handled(cls, *, restore: bool = True):
+        """Installs the handlers in the block; after it, the previous ones, or (not ``restore``: the process
+        is ending) none: the signals are ignored until it exits."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -697,17 +788,19 @@ class _Interrupts:
             signals[signal.SIGTERM] = _Terminated
 
         def interrupt(signum, frame):
-            cls.received = signals[signum]
-            raise cls.received
+            if cls.received is None:  # the first signal decides the exit code
+                cls.received = signals[signum]
+            if not cls.ending:
+                raise cls.received
 
-        cls.received = None
+        cls.received, cls.ending = None, False
         previous = {number: signal.signal(number, interrupt) for number in signals}
         try:
             yield
         finally:
             for number, handler in previous.items():
-                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-            cls.received = None
+                signal.signal(number, signal.SIG_IGN if not restore else signal.SIG_DFL if handler is None else handler)
+            cls.received, cls.ending = None, False
 
 
 @contextlib.contextmanager
@@ -749,16 +842,26 @@ def _run(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the ``hypercol`` command; returns the exit code (see the module's docstring)."""
-    with _Interrupts.handled(), _escaping_output():
+    """Runs the ``hypercol`` command; returns the exit code (see the module's docstring).
+
+    Without ``argv`` (the command itself: the process's arguments), Ctrl+C and SIGTERM are ignored once it
+    returns, so that one arriving while the interpreter shuts down changes neither the exit code nor the output.
+    """
+    with _Interrupts.handled(restore=argv is not None), _escaping_output():
         try:
-            code = _run(argv)
-            _Interrupts.check()
+            try:
+                code = _run(argv)
+                _Interrupts.check()
+            finally:
+                _Interrupts.ending = True  # from here on a signal is only remembered
+        except BaseException:  # a signal, whatever it became on its way (KeyboardInterrupt, ImportError, ...)
+            if _Interrupts.received is None:
+                raise
+        if _Interrupts.received is None:
             return code
-        except KeyboardInterrupt as interrupt:  # Ctrl+C or SIGTERM, at any point: no traceback
-            terminated = isinstance(interrupt, _Terminated)
-            print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)
-            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        terminated = _Interrupts.received is _Terminated
+        print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)  # no traceback
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

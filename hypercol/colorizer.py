@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import os
 import threading
 from dataclasses import MISSING, asdict, dataclass, field, replace
 from pathlib import Path
@@ -33,7 +32,7 @@ from hypercol.backbones import Backbone, load_backbone
 from hypercol.bins import annealed_mean, normalised_entropy
 from hypercol.guided import apply_coefficients, guided_coefficients
 from hypercol.head import build_head, fold_batch_norms
-from hypercol.precision import backbone_is_fast, configure_precision
+from hypercol.precision import backbone_is_fast, configure_precision, environment_choice
 from hypercol.shipped import DEFAULT_HEAD, DEFAULT_WEIGHTS, SHIPPED_HEADS
 
 __all__ = [
@@ -114,11 +113,14 @@ CANVASES = ("auto", "small", "full")
 
 def wants_small_canvas(precision: str) -> bool:
     """$HYPERCOL_CANVAS ("small", "full", or "auto", the default: small where the backbone is slow)."""
-    requested = os.environ.get("HYPERCOL_CANVAS", "auto")
-    if requested not in CANVASES:
-        msg = f"HYPERCOL_CANVAS must be one of {CANVASES}, got {requested!r}"
-        raise ValueError(msg)
+    requested = environment_choice("HYPERCOL_CANVAS", CANVASES)
     return not backbone_is_fast(precision) if requested == "auto" else requested == "small"
+
+
+def check_environment() -> None:
+    """A ValueError naming the variable for a bad $HYPERCOL_PRECISION or $HYPERCOL_CANVAS (unset or empty: "auto"),
+    before any model is loaded (a cached colorizer would not read them again)."""
+    wants_small_canvas(configure_precision())
 
 
 def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool, features=None) -> tf.Tensor:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from hypercol._files import OUTPUT_KEY, ColorizedOutput
+
 __all__ = [
     "ColorizeFilter",
     "SUPPORTED_MODES",
@@ -17,7 +19,8 @@ __all__ = [
     "reference_to_array",
 ]
 
-# Mode -> the mode we read pixels in. "I;16" keeps 16 bits; "1" and "P" become gray.
+# Mode -> the mode we read pixels in. "I;16" keeps 16 bits; "1" and "P" become gray; CMYK (print scans)
+# goes through Pillow's conversion to RGB; 32-bit "I" and "F" become 16-bit gray, scaled from their own range.
 SUPPORTED_MODES = {
     "1": "L",
     "L": "L",
@@ -25,17 +28,24 @@ SUPPORTED_MODES = {
     "P": None,  # palette: RGBA when the palette has transparency, else RGB
     "RGB": "RGB",
     "RGBA": "RGBA",
+    "CMYK": "RGB",
     "I;16": "I;16",
+    "I": "I;16",
+    "F": "I;16",
 }
 
 
-def decode_image(stream) -> np.ndarray:
+def decode_image(stream, *, refuse_outputs: bool = False) -> np.ndarray:
     """An encoded image (a binary file object) -> the array ``colorize`` takes, as :func:`image_to_array`
     gives it: its first frame, EXIF orientation applied. Pillow's errors (OSError, ValueError) for
-    unreadable data pass through."""
+    unreadable data pass through; with ``refuse_outputs``, an image that hypercol wrote (a PNG with
+    its text chunk ``OUTPUT_KEY``) raises :class:`hypercol._files.ColorizedOutput`."""
     from PIL import ImageOps
 
     with Image.open(stream) as image:
+        if refuse_outputs and OUTPUT_KEY in image.info:
+            msg = f"an output of an earlier run ({image.info[OUTPUT_KEY]}), not colorized again"
+            raise ColorizedOutput(msg)
         image.load()
         return image_to_array(ImageOps.exif_transpose(image))
 
@@ -50,6 +60,8 @@ def image_to_array(image: Image.Image) -> np.ndarray:
     mode = SUPPORTED_MODES[image.mode]
     if mode is None:
         mode = "RGBA" if "transparency" in image.info else "RGB"
+    if image.mode in ("I", "F"):
+        return _stretched_to_16_bit(image)
     if mode == "I;16":
         return np.asarray(image, dtype=np.uint16)
     if mode == "LA":
@@ -57,6 +69,18 @@ def image_to_array(image: Image.Image) -> np.ndarray:
         gray, alpha = (np.asarray(band) for band in image.split())
         return np.dstack([gray, gray, gray, alpha])
     return np.asarray(image.convert(mode))
+
+
+def _stretched_to_16_bit(image: Image.Image) -> np.ndarray:
+    """A 32-bit "I" or "F" image -> (H, W) uint16, its darkest pixel 0 and its lightest 65535 (these modes have no
+    fixed white: scientific and HDR scans use any range); a uniform image is black."""
+    values = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(values).all():
+        msg = f"cannot colorize a {image.mode!r} image with NaN or infinite values"
+        raise ValueError(msg)
+    low, high = values.min(), values.max()
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return np.rint(scaled * np.iinfo(np.uint16).max).astype(np.uint16)
 
 
 def _transparency_as_alpha(image: Image.Image) -> np.ndarray:
@@ -108,7 +132,8 @@ def _caller_info(core) -> dict:
 
 
 class ColorizeFilter(ImageFilter.MultibandFilter):
-    """Colorizes an image: modes 1, L, LA, P, RGB, RGBA, I;16 -> RGB (RGBA with alpha), same size.
+    """Colorizes an image: modes 1, L, LA, P, RGB, RGBA, CMYK, I;16, I, F -> RGB (RGBA with alpha), same size
+    (CMYK as Pillow converts it to RGB; 32-bit I and F scaled from their darkest to their lightest pixel).
 
     A transparent color (``info["transparency"]`` of P, L, RGB and I;16 images) becomes
     alpha: the result is RGBA. (``Image.filter`` copies the source's ``info`` onto its

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 __all__ = [
     "PRECISIONS",
+    "environment_choice",
     "cpu_supports_bf16",
     "cpu_has_amx",
     "backbone_is_fast",
@@ -65,6 +66,16 @@ def backbone_is_fast(precision: str, cpuinfo: str | None = None) -> bool:
     return precision == "mixed_float16" or (precision == "bfloat16" and cpu_has_amx(cpuinfo))
 
 
+def environment_choice(name: str, choices: tuple[str, ...]) -> str:
+    """The environment variable ``name``, one of ``choices``; unset or empty, the first of them.
+    A ValueError naming the variable otherwise."""
+    value = os.environ.get(name, "") or choices[0]
+    if value not in choices:
+        msg = f"{name} must be one of {choices} (or unset), got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
 def _resolve(requested: str) -> str:
     if requested not in PRECISIONS:
         msg = f"precision must be one of {PRECISIONS}, got {requested!r}"
@@ -77,7 +88,7 @@ def _resolve(requested: str) -> str:
 
 
 def configure_precision(requested: str | None = None) -> str:
-    """Sets the graph rewrite for ``requested`` (default: $HYPERCOL_PRECISION or "auto").
+    """Sets the graph rewrite for ``requested`` (default: $HYPERCOL_PRECISION; unset or empty: "auto").
 
     Grappler options are global and read when a graph is first optimised, so the first
     call in a process decides; later calls return what is active.
@@ -85,7 +96,7 @@ def configure_precision(requested: str | None = None) -> str:
     global _active
     with _lock:
         if _active is None:
-            _active = _resolve(requested or os.environ.get("HYPERCOL_PRECISION", "auto"))
+            _active = _resolve(requested or environment_choice("HYPERCOL_PRECISION", PRECISIONS))
             if _active == "bfloat16":
                 tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
             elif _active == "mixed_float16":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
+import threading
 
 # Before TensorFlow Hub or hypercol is imported anywhere: never touch the user's cache.
 _HUB_CACHE = tempfile.mkdtemp(prefix="hypercol-test-hub-")
@@ -87,3 +89,55 @@ def tiny_colorizer(tiny_weights):
     from hypercol.colorizer import get_colorizer
 
     return get_colorizer(tiny_weights)
+
+
+@contextlib.contextmanager
+def _fifo_released(*fifos: Path):
+    """While the block runs, a reader blocked opening one of ``fifos`` is handed an end of file: a safety net, so
+    that a check missing from the code under test fails the test instead of hanging it."""
+    done = threading.Event()
+
+    def release() -> None:
+        while not done.wait(0.2):
+            for fifo in fifos:
+                with contextlib.suppress(OSError):  # ENXIO: nobody is reading it (yet)
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@pytest.fixture
+def fifo_released():
+    """``with fifo_released(*paths):`` see :func:`_fifo_released`."""
+    return _fifo_released
+
+
+def _within(seconds: float, function, *args):
+    """``function(*args)``, failing the test unless it returns within ``seconds`` (it runs on in the background)."""
+    outcome = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # noqa: BLE001 -- raised again in the test's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{function.__name__}{args} still running after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.fixture
+def within():
+    """``within(seconds, function, *args)``: see :func:`_within`."""
+    return _within

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.pvalue import TaggedOutput
 from PIL import Image
 from skimage import data
 
@@ -327,3 +328,102 @@ def test_model_handler_colorizes_one_image_at_a_time_per_process() -> None:
     for thread in threads:
         thread.join()
     assert Model.most == 1
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "F", "I"])
+def test_cmyk_and_32_bit_inputs_are_decoded_as_by_the_command_line(tmp_path, mode) -> None:
+    from hypercol.beam import _Decode
+    from hypercol.pil import image_to_array
+
+    gray = np.asarray(_small("camera", 24).convert("L"))
+    wide = {"F": gray.astype(np.float32) * 3.5, "I": gray.astype(np.int32) * 70_000}
+    image = Image.fromarray(gray).convert("CMYK") if mode == "CMYK" else Image.fromarray(wide[mode])
+    path = tmp_path / ("scan.jpg" if mode == "CMYK" else "scan.tif")
+    image.save(path)
+    (decoded,) = _Decode().process((Task(str(path), str(tmp_path / "scan_color.png")),))
+    assert isinstance(decoded, Decoded)
+    with Image.open(path) as reopened:
+        assert reopened.mode == mode
+        np.testing.assert_array_equal(decoded.pixels, image_to_array(reopened))
+    np.testing.assert_array_equal(decoded.pixels, read_image(path))
+
+
+def _split(outputs) -> tuple[list, list[dict]]:
+    """A DoFn's outputs -> (its main outputs, its rows on "rows")."""
+    outputs = list(outputs)
+    rows = [output.value for output in outputs if isinstance(output, TaggedOutput)]
+    return [output for output in outputs if not isinstance(output, TaggedOutput)], rows
+
+
+def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path) -> None:
+    from hypercol.beam import _Decide, _Decode
+
+    encoded = io.BytesIO()
+    _small("camera").convert("L").save(encoded, format="JPEG")
+    corrupt, good = str(tmp_path / "trunc.jpg"), str(tmp_path / "trunc.png")
+    Path(corrupt).write_bytes(encoded.getvalue()[: len(encoded.getvalue()) // 2])  # first in sort order
+    _small("coffee").save(good)
+    target = str(tmp_path / "out" / "trunc_color.png")
+    planned, rows = _split(_Decide(retry_failed=False).process((target, [("input", good), ("input", corrupt)])))
+    assert rows == []
+    decoded = []
+    for tasks in planned:
+        examples, decode_rows = _split(_Decode().process(tasks))
+        decoded += examples
+        rows += decode_rows
+    assert [example.task for example in decoded] == [Task(good, target)]
+    assert [(row["input"], row["status"]) for row in rows] == [(corrupt, "failed")]
+    assert "already the output" not in rows[0]["error"]
+    # The rerun: the output is the good input's (skipped, its size kept); the corrupt one's failure is carried over.
+    previous = [{**rows[0]}, {"input": good, "output": target, "size": [48, 32], "status": "colorized", "error": None}]
+    values = [("input", corrupt), ("input", good), ("exists", True), *(("previous", row) for row in previous)]
+    planned, rows = _split(_Decide(retry_failed=False).process((target, values)))
+    assert planned == []
+    assert sorted((row["input"], row["status"], row["size"]) for row in rows) == [
+        (corrupt, "failed", None),
+        (good, "skipped", [48, 32]),
+    ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_manifest_lists_entries_that_are_no_regular_files(tmp_path, tiny_weights, capsys) -> None:
+    """Dangling symlinks, symlink loops and FIFOs are skipped with the reason, as by the command line."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _small("camera", 24).save(folder / "camera.png")
+    (folder / "dangling.png").symlink_to(folder / "gone.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    os.mkfifo(folder / "pipe.png")
+    out = tmp_path / "out"
+    assert main(["colorize-beam", str(folder), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    assert "1 colorized, 3 skipped, 0 failed" in capsys.readouterr().out
+    rows = _manifest(out)
+    assert set(rows) == {str(folder / name) for name in ("camera.png", "dangling.png", "loop.png", "pipe.png")}
+    for name, what in (("dangling.png", "a dangling symlink"), ("loop.png", "a symlink loop"), ("pipe.png", "a FIFO")):
+        row = rows[str(folder / name)]
+        assert (row["status"], row["error"], row["size"]) == ("skipped", f"{what}, not a regular file", None)
+    assert rows[str(folder / "camera.png")]["status"] == "colorized"
+
+
+def test_an_output_of_hypercol_is_never_an_input(tmp_path, tiny_weights) -> None:
+    from hypercol._files import output_note, write_image_atomic
+    from hypercol.beam import _Decode
+
+    gray = np.asarray(_small("camera", 24).convert("L"))
+    earlier = tmp_path / "scans" / "camera_old.png"  # an output of the command line, renamed
+    write_image_atomic(colorize(gray, weights=tiny_weights), earlier, overwrite=False, mode_bits=0o644, note="x")
+    examples, rows = _split(_Decode().process((Task(str(earlier), str(tmp_path / "out" / "camera_old_color.png")),)))
+    assert examples == [] and [(row["status"], row["error"]) for row in rows] == [
+        ("skipped", "an output of an earlier run (x), not colorized again")
+    ]
+    out = tmp_path / "out"
+    summary = colorize_archive(str(tmp_path / "scans"), str(out), weights=str(tiny_weights), options=DIRECT)
+    assert (summary["colorized"], summary["skipped"], summary["failed"]) == (0, 1, 0)
+    assert _manifest(out)[str(earlier)]["status"] == "skipped"
+    # Its own outputs carry the note too, as the command line's.
+    _small("coffee", 24).save(tmp_path / "scans" / "coffee.png")
+    assert (
+        colorize_archive(str(tmp_path / "scans"), str(out), weights=str(tiny_weights), options=DIRECT)["colorized"] == 1
+    )
+    with Image.open(out / "coffee_color.png") as image:
+        assert image.info["hypercol"] == output_note(tiny_weights)

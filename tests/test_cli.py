@@ -128,11 +128,11 @@ def test_existing_output_is_skipped_unless_overwrite(photos, tmp_path, tiny_weig
 
 def test_corrupt_file_is_reported_and_the_others_succeed(photos, tmp_path, tiny_weights, capsys) -> None:
     (photos / "broken.jpg").write_bytes(os.urandom(300))
-    Image.new("CMYK", (4, 4)).save(photos / "cmyk.tif")
+    Image.new("LAB", (4, 4)).save(photos / "lab.tif")
     out = tmp_path / "out"
     code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
     assert code == 1
-    assert "broken.jpg" in err and "cmyk.tif" in err and "supported modes" in err
+    assert "broken.jpg" in err and "lab.tif" in err and "supported modes" in err
     assert "3 colorized, 0 skipped, 2 failed" in stdout
     assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
 
@@ -197,6 +197,8 @@ def test_odd_folder_entries_are_skipped_and_reported(photos, tmp_path, tiny_weig
     assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
     code, _, err = _run(capsys, "colorize", str(photos / "*.png"), "-o", out, "--weights", tiny_weights)
     assert code == 0 and "a FIFO, not a regular file" in err
+    code, stdout, err = _run(capsys, "colorize", str(photos / "**"), "-o", out, "--weights", tiny_weights)
+    assert code == 0 and err.count("a FIFO, not a regular file") == 1 and "0 colorized, 6 skipped" in stdout
     code, _, err = _run(capsys, "colorize", photos / "p.png", "-o", out, "--weights", tiny_weights)
     assert code == 2 and "is a FIFO, not a regular file" in err
 
@@ -333,3 +335,200 @@ def test_bad_knobs_are_usage_errors(photos, tmp_path, tiny_weights, capsys, knob
     code, _, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights, *knobs)
     assert code == 2 and message in err
     assert not (tmp_path / "out").exists()
+
+
+# --- robustness, second round (issue 23) ---------------------------------------------------------
+
+
+@needs_fifo
+@pytest.mark.parametrize("option", ["--reference", "--hints", "--weights", "the model card"])
+def test_a_fifo_given_to_an_option_is_a_usage_error(photos, tmp_path, tiny_weights, capsys, fifo_released, option):
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(tiny_weights.read_bytes())
+    card = tmp_path / "w.json"
+    card.write_bytes(tiny_weights.with_name("tiny.json").read_bytes())
+    fifo = {"the model card": card, "--weights": weights}.get(option, tmp_path / "p.png")
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    argv = ["colorize", photos / "a.jpg", "-o", tmp_path / "out", "--weights", weights]
+    if option in ("--reference", "--hints"):
+        argv += [option, fifo]
+    with fifo_released(fifo):
+        code, _, err = _run(capsys, *argv)
+    assert code == 2 and "a FIFO, not a regular file" in err, err
+    assert f"{'--weights' if option == 'the model card' else option} " in err
+    if option == "the model card":
+        assert str(card) in err
+    assert not (tmp_path / "out").exists()
+
+
+@needs_fifo
+@pytest.mark.parametrize("command", ["colorize-beam", "evaluate"])
+def test_other_commands_refuse_a_fifo_as_the_model_card(photos, tmp_path, tiny_weights, capsys, fifo_released, command):
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(tiny_weights.read_bytes())
+    os.mkfifo(tmp_path / "w.json")
+    argv = [command, photos, "--weights", weights, *(["-o", tmp_path / "out"] if command == "colorize-beam" else [])]
+    with fifo_released(tmp_path / "w.json"):
+        code, _, err = _run(capsys, *argv)
+    assert code == 2 and f"--weights {str(tmp_path / 'w.json')!r}: a FIFO, not a regular file" in err, err
+
+
+@pytest.mark.parametrize("pattern", ["d/**", "d/**/*.png", "d/*/**/*.png", "d/sub/**"])
+def test_a_glob_through_symlinks_to_a_parent_folder_ends(tmp_path, within, pattern) -> None:
+    from hypercol.cli import _collect
+
+    folder = tmp_path / "d"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a", "b"):
+        (folder / "sub" / name).symlink_to("..")  # each level doubles what a symlink-following ** lists
+    Image.fromarray(GRAY).save(folder / "x.png")
+    Image.fromarray(GRAY).save(folder / "sub" / "y.png")
+    images, odd = within(60, _collect, [str(tmp_path / pattern)], tmp_path / "out")
+    expected = {folder / "sub" / "y.png"} if pattern.startswith(("d/*/", "d/sub/")) else {folder / "x.png"}
+    assert {found.path.resolve() for found in images} == expected | {folder / "sub" / "y.png"} and odd == []
+    folder_images, _ = _collect([str(folder)], tmp_path / "out")  # as a folder input: the same walk
+    assert {found.path for found in folder_images} >= {found.path for found in images}
+
+
+def test_cmyk_and_32_bit_inputs_are_colorized(tmp_path, tiny_weights, capsys) -> None:
+    from hypercol import colorize
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(GRAY).convert("CMYK").save(folder / "print.jpg")  # a CMYK JPEG, as print scans are
+    Image.fromarray(GRAY.astype(np.float32) / 255 * 7 - 2).save(folder / "float.tif")
+    Image.fromarray(GRAY.astype(np.int32) * 100_000).save(folder / "int.tif")
+    for name, mode in (("print.jpg", "CMYK"), ("float.tif", "F"), ("int.tif", "I")):
+        with Image.open(folder / name) as image:
+            assert image.mode == mode
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "colorize", folder, "-o", out, "--weights", tiny_weights)
+    assert code == 0 and "3 colorized, 0 skipped, 0 failed" in stdout, err
+    for name in ("print", "float", "int"):
+        with Image.open(out / f"{name}_color.png") as image:
+            assert image.mode == "RGB" and image.size == (32, 24)
+            pixels = np.asarray(image)
+        assert np.ptp(pixels[..., 0].astype(int) - pixels[..., 2]) > 0  # colored, not gray
+    stretched = np.rint((GRAY - GRAY.min()) / np.ptp(GRAY) * 65535).astype(np.uint16)  # from its own range
+    with Image.open(out / "int_color.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), colorize(stretched, weights=tiny_weights))
+
+
+def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path, tiny_weights, capsys) -> None:
+    import io
+
+    from hypercol import colorize
+    from hypercol._files import read_image
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    encoded = io.BytesIO()
+    Image.fromarray(GRAY[::-1]).save(encoded, format="JPEG")
+    (folder / "trunc.jpg").write_bytes(encoded.getvalue()[: len(encoded.getvalue()) // 2])  # first in sort order
+    Image.fromarray(GRAY).save(folder / "trunc.png")
+    code, stdout, err = _run(capsys, "colorize", folder, "-o", out, "--weights", tiny_weights)
+    assert code == 1 and "1 colorized, 0 skipped, 1 failed" in stdout
+    assert f"failed: {folder / 'trunc.jpg'}: OSError" in err and "already the output" not in err
+    with Image.open(out / "trunc_color.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), colorize(GRAY, weights=tiny_weights))
+    # Both readable: the first in sort order is colorized, the other is the clash.
+    (folder / "trunc.jpg").write_bytes(encoded.getvalue())
+    code, stdout, err = _run(capsys, "colorize", folder, "-o", tmp_path / "out2", "--weights", tiny_weights)
+    assert code == 1 and "1 colorized, 0 skipped, 1 failed" in stdout
+    message = (
+        f"failed: {folder / 'trunc.png'}: its output {tmp_path / 'out2' / 'trunc_color.png'} is already the output"
+    )
+    assert message in err
+    with Image.open(tmp_path / "out2" / "trunc_color.png") as image:
+        np.testing.assert_array_equal(
+            np.asarray(image), colorize(read_image(folder / "trunc.jpg"), weights=tiny_weights)
+        )
+
+
+@pytest.mark.parametrize("command", ["colorize", "colorize-beam"])
+@pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
+def test_environment_variables(photos, tmp_path, tiny_weights, capsys, monkeypatch, command, name) -> None:
+    """A bad value is a usage error that names the variable; an empty one means unset."""
+    from hypercol import precision
+
+    monkeypatch.setattr(precision, "_active", None)  # as in a new process: the variables are read
+    monkeypatch.setenv(name, "fastest")
+    argv = [command, photos / "a.jpg", "-o", tmp_path / "out", "--weights", tiny_weights]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2 and f"{name} must be one of" in err and "'fastest'" in err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv(name, "")
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "1 colorized" in stdout
+
+
+def test_outputs_of_an_earlier_run_are_never_inputs_whatever_the_suffix(photos, tmp_path, tiny_weights, capsys) -> None:
+    from hypercol import __version__
+
+    argv = ["colorize", photos, "-o", photos, "--weights", tiny_weights]
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "3 colorized" in stdout
+    with Image.open(photos / "a_color.png") as image:
+        assert image.info["hypercol"] == f"colorized by hypercol {__version__} with the head tiny.weights.h5"
+    code, stdout, err = _run(capsys, *argv, "--suffix", "_color_v2")
+    assert code == 0 and "3 colorized, 3 skipped, 0 failed" in stdout
+    assert f"skipped: {photos / 'sub' / 'c_color.png'}: an output of an earlier run (colorized by hypercol" in err
+    assert sorted(path.name for path in photos.rglob("*_v2.png")) == [
+        "a_color_v2.png",
+        "b_color_v2.png",
+        "c_color_v2.png",
+    ]
+    # Named on the command line, an output is colorized again: asked for in so many words.
+    code, stdout, _ = _run(
+        capsys, "colorize", photos / "a_color.png", "-o", tmp_path / "again", "--weights", tiny_weights
+    )
+    assert code == 0 and "1 colorized" in stdout
+
+
+@pytest.mark.parametrize("number", ["SIGINT", "SIGTERM"])
+def test_a_signal_that_breaks_start_up_gives_one_line(photos, tmp_path, tiny_weights, capsys, monkeypatch, number):
+    """A signal in an extension module's initialisation comes out as ``ImportError: initialization failed``
+    raised from it (pybind11's way): still the signal's exit code and one line, no traceback."""
+    import signal
+
+    import hypercol.cli
+
+    def start_up_broken_by_the_signal():
+        try:
+            os.kill(os.getpid(), getattr(signal, number))  # the handler runs as soon as kill returns
+        except KeyboardInterrupt as error:
+            raise ImportError("initialization failed") from error
+
+    monkeypatch.setattr(hypercol.cli, "import_tensorflow_quietly", start_up_broken_by_the_signal)
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert code == (130 if number == "SIGINT" else 143) and stdout == ""
+    assert err == f"hypercol: interrupted{' (SIGTERM)' if number == 'SIGTERM' else ''}\n"
+
+
+@pytest.mark.parametrize(("first", "second"), [("SIGINT", "SIGTERM"), ("SIGTERM", "SIGINT"), ("SIGINT", "SIGINT")])
+def test_a_signal_while_the_interrupt_is_reported(photos, tmp_path, tiny_weights, monkeypatch, first, second):
+    """A second signal arriving while "interrupted" is printed neither cuts it short nor adds a traceback."""
+    import io
+    import signal
+
+    import hypercol.cli
+
+    class Stderr(io.StringIO):
+        def write(self, text: str) -> int:
+            if not self.getvalue():
+                os.kill(os.getpid(), getattr(signal, second))  # mid-print
+            return super().write(text)
+
+    def start_up():
+        os.kill(os.getpid(), getattr(signal, first))
+
+    stderr = Stderr()
+    monkeypatch.setattr(hypercol.cli, "import_tensorflow_quietly", start_up)
+    monkeypatch.setattr("sys.stderr", stderr)
+    try:
+        code = main(["colorize", str(photos), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)])
+    except KeyboardInterrupt as escaped:  # a failure of this test, not Ctrl+C of the test session
+        pytest.fail(f"{type(escaped).__name__} escaped main")
+    assert code == (130 if first == "SIGINT" else 143)
+    assert stderr.getvalue() == f"hypercol: interrupted{' (SIGTERM)' if first == 'SIGTERM' else ''}\n"

@@ -77,6 +77,16 @@ def test_quiet_by_default(photos, tmp_path, weights_by_handle) -> None:
     assert stderr == ""  # no TensorFlow, XLA or absl lines
 
 
+def test_colorize_beam_is_quiet_too(photos, tmp_path, weights_by_handle) -> None:
+    """No "WARNING:root:" notes that Apache Beam writes on every run (apitools, the resource module)."""
+    for path in sorted(photos.iterdir())[2:]:
+        path.unlink()
+    process = _start("colorize-beam", photos, "-o", tmp_path / "out", "--weights", weights_by_handle)
+    code, stdout, stderr = _finish(process)
+    assert code == 0 and "2 colorized, 0 skipped, 0 failed" in stdout
+    assert stderr == ""
+
+
 @pytest.mark.parametrize(
     "first_import",
     ["from hypercol import colorize", "from hypercol.pil import ColorizeFilter", "import hypercol.hypercolumns"],
@@ -96,6 +106,23 @@ def test_library_use_is_quiet_too(first_import, weights_by_handle) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout == "(24, 32, 3)\n"
     assert run.stderr == ""  # no cudart, XLA or absl lines
+
+
+def test_start_up_stopped_by_a_signal_replays_no_hidden_lines(capfd) -> None:
+    """What TensorFlow's loading wrote is shown when it fails, but not when Ctrl+C stopped it."""
+    from hypercol._quiet import _stderr_hidden_unless_failing
+
+    with pytest.raises(ImportError), _stderr_hidden_unless_failing():
+        os.write(2, b"oneDNN custom operations are on\n")
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as error:
+            raise ImportError("initialization failed") from error
+    assert capfd.readouterr().err == ""
+    with pytest.raises(ImportError), _stderr_hidden_unless_failing():
+        os.write(2, b"libtensorflow_framework.so.2: cannot open shared object file\n")
+        raise ImportError("a broken install")
+    assert "cannot open shared object file" in capfd.readouterr().err
 
 
 def test_verbose_leaves_tensorflow_its_own_log_level(monkeypatch, capsys) -> None:

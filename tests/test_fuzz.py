@@ -1,12 +1,17 @@
 """Fuzzing colorize: hundreds of seeded malformed inputs, each refused with a ValueError/TypeError or colorized
-into a finite image of the right shape and dtype, never NaN. Small arrays and the tiny model keep it to seconds."""
+into a finite image of the right shape and dtype, never NaN. Small arrays and the tiny model keep it to seconds.
+And the command, on seeded folders full of odd files (issue 23)."""
 
 from __future__ import annotations
 
+import io
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from hypercol._arrays import as_image_batch
 
@@ -134,3 +139,200 @@ def test_colorize_refuses_or_colorizes_every_malformed_input(tiny_colorizer) -> 
             assert outcome == "refused", f"case {index}: masked values were used"
     assert sum(outcomes.values()) >= MIN_CASES, f"only {sum(outcomes.values())} cases in {TIME_BUDGET} s"
     assert min(outcomes.values()) >= 100 and huge >= 30, (outcomes, huge)  # both paths really exercised
+
+
+# --- the command on odd file systems (issue 23) ------------------------------------------------------------------
+
+FS_SEED = 20260523
+FS_CASES = 20
+FOLDERS = ("", "sub", "sub/deep")
+STEMS = ("a", "b", "c")  # few names, so that inputs share output names
+FORMATS = {
+    "L": ("png", "jpg", "tif", "bmp"),
+    "RGB": ("png", "jpg"),
+    "RGBA": ("png", "tif"),
+    "P": ("png", "gif"),
+    "LA": ("png",),
+    "1": ("png", "bmp"),
+    "CMYK": ("jpg", "tif"),
+    "I;16": ("png", "tif"),
+    "I": ("tif",),
+    "F": ("tif",),
+}
+PATTERNS = ("{in}", "{in}/**", "{in}/**/*.png")
+OPTIONS = ("--reference", "--hints", "--weights", "the model card")
+
+
+def _picture(rng, mode: str) -> Image.Image:
+    gray = rng.integers(0, 256, (int(rng.integers(4, 20)), int(rng.integers(4, 20))), dtype=np.uint8)
+    if mode == "F":
+        return Image.fromarray((gray * rng.uniform(1e-3, 1e3) + rng.uniform(-5, 5)).astype(np.float32))
+    if mode == "I":
+        return Image.fromarray(gray.astype(np.int32) * int(rng.integers(1, 100_000)) - int(rng.integers(0, 10**6)))
+    if mode == "I;16":
+        return Image.fromarray(gray.astype(np.uint16) * 257)
+    return Image.fromarray(gray).convert(mode)
+
+
+def _corrupt(rng) -> tuple[str, bytes]:
+    """(an image extension, bytes no decoder takes): empty, noise, or a PNG or JPEG cut short."""
+    kind = str(rng.choice(["empty", "noise", "png", "jpg"]))
+    if kind in ("empty", "noise"):
+        return str(rng.choice(["png", "jpg", "tif"])), b"" if kind == "empty" else rng.bytes(int(rng.integers(1, 400)))
+    encoded = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(
+        encoded, format="PNG" if kind == "png" else "JPEG"
+    )
+    return kind, encoded.getvalue()[: len(encoded.getvalue()) // 2]
+
+
+def _odd_file_system(rng, folder: Path, weights: Path, first_mode: str) -> dict[Path, str]:
+    """Fills ``folder`` with images of every mode (the first of ``first_mode``), corrupt files, outputs of an
+    earlier run, FIFOs, broken and looping symlinks and symlinks to parent folders; returns what each entry is
+    ("good MODE", "corrupt", "output", "a FIFO", ...), image-named ones only, by path."""
+    from hypercol._files import output_note, write_image_atomic
+
+    for sub in FOLDERS[1:]:
+        (folder / sub).mkdir(parents=True)
+    if rng.random() < 0.6:
+        (folder / "sub" / "up").symlink_to("..")  # a ** that follows it lists paths without end
+        (folder / "sub" / "deep" / "top").symlink_to("../..")
+    kinds: dict[Path, str] = {}
+    for index in range(int(rng.integers(1, 6))):
+        mode = first_mode if index == 0 else str(rng.choice(list(FORMATS)))
+        path = folder / str(rng.choice(FOLDERS)) / f"{rng.choice(STEMS)}.{rng.choice(FORMATS[mode])}"
+        if path not in kinds:
+            _picture(rng, mode).save(path)
+            kinds[path] = f"good {mode}"
+    for _ in range(int(rng.integers(0, 3))):
+        extension, content = _corrupt(rng)
+        path = folder / str(rng.choice(FOLDERS)) / f"{rng.choice(STEMS)}.{extension}"
+        if path not in kinds:
+            path.write_bytes(content)
+            kinds[path] = "corrupt"
+    where = folder / str(rng.choice(FOLDERS))
+    if rng.random() < 0.4:
+        earlier = where / "old_color.png"  # named as no output of this run: only its tag tells
+        write_image_atomic(
+            np.zeros((4, 4, 3), np.uint8), earlier, overwrite=False, mode_bits=0o644, note=output_note(weights)
+        )
+        kinds[earlier] = "output"
+    odd = {"p.png": "a FIFO", "gone.png": "a dangling symlink", "loop.png": "a symlink loop"}
+    for name, what in odd.items():
+        if rng.random() < 0.4:
+            if what == "a FIFO":
+                os.mkfifo(where / name)
+            else:
+                (where / name).symlink_to(where / (name if what == "a symlink loop" else "nowhere.png"))
+            kinds[where / name] = what
+    (folder / ".hidden.png").write_bytes(b"never listed")
+    (folder / "notes.txt").write_text("not an image")
+    return kinds
+
+
+def _expected_outcomes(images, kinds: dict[Path, str], out: Path, flat: bool) -> tuple[dict, dict]:
+    """What the command must do with each listed input, in its order: ({path: (outcome, why)}, {output: input})."""
+    outcomes, claimed = {}, {}
+    for found in images:
+        folder = out if flat else out / found.relative.parent
+        target = folder / f"{found.path.stem}_color.png"
+        kind = kinds[found.path]
+        if target in claimed:
+            outcomes[found.path] = ("failed", f"its output {target} is already the output of {claimed[target]}")
+        elif kind == "output":
+            outcomes[found.path] = ("skipped", "an output of an earlier run")
+        elif kind == "corrupt":
+            outcomes[found.path] = ("failed", "")
+        else:
+            outcomes[found.path] = ("colorized", str(target))
+            claimed[target] = found.path
+    return outcomes, claimed
+
+
+def _reported(stdout: str, stderr: str) -> dict[Path, tuple[str, str]]:
+    """{input: (outcome, the rest of its line)} from what the command printed."""
+    reported = {}
+    for line in stdout.splitlines():
+        if " -> " in line:
+            source, target = line.split(" -> ")
+            reported[Path(source)] = ("colorized", target)
+    for line in stderr.splitlines():
+        outcome, source, why = line.removeprefix("hypercol: ").split(": ", 2)
+        assert Path(source) not in reported, f"{source} reported twice"
+        reported[Path(source)] = (outcome, why)
+    return reported
+
+
+def _special_option(rng, case: Path, weights: Path) -> tuple[list, str, list[Path]]:
+    """(options naming a file that is no regular file, the option the error must name, the FIFOs made)."""
+    option, what = str(rng.choice(OPTIONS)), str(rng.choice(["fifo", "dangling", "folder"]))
+    own = case / "w.weights.h5"
+    own.write_bytes(weights.read_bytes())
+    (case / "w.json").write_bytes(weights.with_name("tiny.json").read_bytes())
+    special = {"--weights": own, "the model card": case / "w.json"}.get(option, case / "special.png")
+    special.unlink(missing_ok=True)
+    {"fifo": os.mkfifo, "folder": Path.mkdir, "dangling": lambda path: path.symlink_to(case / "nowhere")}[what](special)
+    extra = [option, special] if option.startswith("--") and option != "--weights" else []
+    named = "--weights" if option == "the model card" else option
+    return ["--weights", own, *extra], named, [special] if what == "fifo" else []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_the_command_on_odd_file_systems(tmp_path, tiny_weights, capsys, fifo_released, within) -> None:
+    """Seeded folders of every image mode, corrupt files, shared output names, earlier outputs, FIFOs, broken
+    links and links to parent folders, as folder or glob inputs, some runs with a special file as an option:
+    the listing ends (bounded), every input gets exactly the outcome the rules give, outputs are whole PNGs."""
+    from hypercol.cli import _collect, main
+
+    rng = np.random.default_rng(FS_SEED)
+    seen = dict.fromkeys(["special options", "clashes", "corrupt", "linked folders", "outputs skipped"], 0)
+    seen.update(dict.fromkeys(["CMYK colorized", "F colorized", "I colorized"], 0))
+    for case_index in range(FS_CASES):
+        case = tmp_path / f"case{case_index}"
+        kinds = _odd_file_system(rng, case / "in", tiny_weights, ("CMYK", "F", "I")[case_index % 3])
+        seen["linked folders"] += (case / "in" / "sub" / "up").is_symlink()
+        pattern = str(rng.choice(PATTERNS))
+        spec, out = pattern.format(**{"in": case / "in"}), case / "out"
+        argv = ["colorize", spec, "-o", out, "--weights", tiny_weights]
+        fifos = [path for path, kind in kinds.items() if kind == "a FIFO"]
+        if rng.random() < 0.25:
+            options, named, made = _special_option(rng, case, tiny_weights)
+            with fifo_released(*fifos, *made):
+                code = main([*map(str, argv[:4]), *map(str, options)])
+            err = capsys.readouterr().err
+            assert code == 2 and f"hypercol colorize: error: {named} '" in err and "not a regular file" in err, err
+            assert not out.exists()
+            seen["special options"] += 1
+            continue
+        wanted = {path for path, kind in kinds.items() if not pattern.endswith(".png") or path.suffix == ".png"}
+        if not wanted:
+            assert main(list(map(str, argv))) == 2 and "no images match" in capsys.readouterr().err
+            continue
+        images, odd = within(60, _collect, [spec], out)  # bounded: a ** through the links must end
+        assert {found.path for found in images} | {Path(line.split(": ")[0]) for line in odd} == wanted
+        expected, claimed = _expected_outcomes(images, kinds, out, flat=pattern.endswith(".png"))
+        with fifo_released(*fifos):
+            code = main(list(map(str, argv)))
+        captured = capsys.readouterr()
+        reported = _reported(captured.out, captured.err)
+        for path in wanted - set(expected):  # no regular file: skipped, never opened
+            assert reported.pop(path) == ("skipped", f"{kinds[path]}, not a regular file"), path
+        assert set(reported) == set(expected), (sorted(reported), sorted(expected))
+        for path, (outcome, why) in expected.items():
+            assert reported[path][0] == outcome and why in reported[path][1], (path, kinds[path], reported[path])
+        counts = {outcome: sum(o == outcome for o, _ in expected.values()) for outcome in ("colorized", "failed")}
+        skipped = len(expected) + len(wanted - set(expected)) - counts["colorized"] - counts["failed"]
+        summary = f"{counts['colorized']} colorized, {skipped} skipped, {counts['failed']} failed"
+        assert summary in captured.out and code == (1 if counts["failed"] else 0)
+        assert {path for path in out.rglob("*") if not path.is_dir()} == set(claimed)  # no temporaries left
+        for target, source in claimed.items():
+            with Image.open(target) as image, Image.open(source) as original:
+                assert image.format == "PNG" and image.mode in ("RGB", "RGBA") and image.size == original.size
+                assert "hypercol" in image.info
+        seen["clashes"] += sum("already the output" in why for _, why in expected.values())
+        seen["corrupt"] += sum(kind == "corrupt" for kind in kinds.values())
+        seen["outputs skipped"] += sum(outcome == "skipped" for outcome, _ in expected.values())
+        for path, (outcome, _) in expected.items():
+            if outcome == "colorized" and f"{kinds[path].removeprefix('good ')} colorized" in seen:
+                seen[f"{kinds[path].removeprefix('good ')} colorized"] += 1
+    assert min(seen.values()) >= 1, seen  # every odd kind really exercised

@@ -76,9 +76,9 @@ def test_filter_modes(tiny_weights, mode, out_mode) -> None:
         out.save(io.BytesIO(), format="PNG")  # a saveable result
 
 
-@pytest.mark.parametrize("mode", ["CMYK", "F", "HSV", "I", "YCbCr"])
+@pytest.mark.parametrize("mode", ["HSV", "LAB", "YCbCr"])
 def test_unsupported_modes(tiny_weights, mode) -> None:
-    image = Image.fromarray(GRAY).convert(mode) if mode != "HSV" else Image.new("HSV", SIZE)
+    image = Image.fromarray(GRAY).convert(mode) if mode == "YCbCr" else Image.new(mode, SIZE)
     with pytest.raises(ValueError, match=f"cannot colorize a '{mode}' image; supported modes") as error:
         image.filter(ColorizeFilter(weights=tiny_weights))
     for supported in SUPPORTED_MODES:
@@ -132,3 +132,39 @@ def _saved_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# 32-bit gray: a float scan in a range of its own, and integers beyond 16 bits.
+WIDE = {"F": GRAY.astype(np.float32) / 40 - 3.0, "I": GRAY.astype(np.int32) * 70_000 - 5_000_000}
+
+
+def _stretched(values: np.ndarray) -> np.ndarray:
+    """``values`` scaled to 16-bit gray from their darkest (0) to their lightest (65535)."""
+    values = values.astype(np.float64)
+    return np.rint((values - values.min()) / np.ptp(values) * 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "F", "I"])
+def test_cmyk_and_32_bit_images_are_colorized_as_their_gray(tiny_weights, mode) -> None:
+    """CMYK as Pillow converts it to RGB; I and F as 16-bit gray, scaled from their own range."""
+    from hypercol import colorize
+
+    image = Image.fromarray(GRAY).convert("CMYK") if mode == "CMYK" else Image.fromarray(WIDE[mode])
+    assert image.mode == mode
+    out = image.filter(ColorizeFilter(weights=tiny_weights))
+    assert out.mode == "RGB" and out.size == SIZE
+    expected = np.asarray(image.convert("RGB")) if mode == "CMYK" else _stretched(WIDE[mode])
+    np.testing.assert_array_equal(np.asarray(out), colorize(expected, weights=tiny_weights))
+    if mode != "CMYK":  # the stretch keeps the photo's tones: its 16-bit gray is the 8-bit photo's, rescaled
+        assert np.abs(expected.astype(int) - _stretched(GRAY)).max() <= 1  # float32 rounding
+
+
+def test_32_bit_images_without_a_range() -> None:
+    from hypercol.pil import image_to_array
+
+    assert not image_to_array(Image.new("F", (3, 2), 0.7)).any()  # uniform: black
+    assert image_to_array(Image.new("I", (3, 2), -9)).shape == (2, 3)
+    broken = WIDE["F"].copy()
+    broken[1, 2] = np.nan
+    with pytest.raises(ValueError, match="'F' image with NaN or infinite values"):
+        image_to_array(Image.fromarray(broken))

@@ -67,3 +67,25 @@ def test_configure_precision_rejects_bad_names_before_anything_is_set(monkeypatc
     with pytest.raises(ValueError, match="precision must be one of"):
         precision.configure_precision("fp8")
     assert precision._active is None
+
+
+@pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
+def test_an_empty_variable_means_unset(monkeypatch, name) -> None:
+    from hypercol.colorizer import check_environment, wants_small_canvas
+
+    monkeypatch.setattr(precision, "_active", None)
+    monkeypatch.setenv(name, "")
+    check_environment()
+    assert precision._active == _resolve("auto")
+    assert wants_small_canvas(precision._active) is not precision.backbone_is_fast(precision._active)
+
+
+@pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
+@pytest.mark.parametrize("value", ["fp8", " ", "AUTO"])
+def test_a_bad_variable_is_named(monkeypatch, name, value) -> None:
+    from hypercol.colorizer import check_environment
+
+    monkeypatch.setattr(precision, "_active", None)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"^{name} must be one of .*, got {value!r}"):
+        check_environment()
