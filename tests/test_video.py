@@ -278,7 +278,7 @@ def test_interrupted_run_leaves_no_file(tmp_path, tiny_weights, capsys, monkeypa
 
     def append(self, frame) -> None:
         if len(written) == 5:
-            raise KeyboardInterrupt  # Ctrl+C while frame 6 is written
+            signal.raise_signal(signal.SIGINT)  # Ctrl+C while frame 6 is written
         written.append(frame)
         self.writer.append_data(frame)
 
