@@ -54,7 +54,7 @@ def evaluate_images(
     if not images:
         msg = "no images to evaluate"
         raise ValueError(msg)
-    per_image, classified = [], {"model": [], "gray": [], "truth": [], "class": []}
+    per_image, classified = [], {"model": [], "gray": [], "truth": [], "class": []}  # top-1 predictions, classes
     for name, truth in images:
         # RGB input is reduced to its luminance: the model sees only the gray photo.
         predicted = colorizer.colorize(truth, temperature=temperature, saturation=saturation)
@@ -68,9 +68,9 @@ def evaluate_images(
             }
         )
         label = imagenet_class_of(name) if semantic else None
-        if label is not None:
-            for side, rgb in (("model", predicted), ("gray", gray), ("truth", truth)):
-                classified[side].append(rgb)
+        if label is not None:  # classified now: only three numbers per photo are kept
+            for side, top1 in zip(("model", "gray", "truth"), _classifier().top1([predicted, gray, truth])):
+                classified[side].append(top1)
             classified["class"].append(label)
     mean = {
         side: {metric: float(np.mean([row[side][metric] for row in per_image])) for metric in METRICS}
@@ -90,13 +90,8 @@ def evaluate_images(
 
 
 def semantic_test(classified: dict[str, list]) -> dict:
-    """ImageNet top-1 of one classifier on the colorized, gray and true photos of the same classes."""
-    classifier = _classifier()
-    top1 = {}
-    for side in ("model", "gray", "truth"):
-        photos = classified[side]
-        predicted = [p for start in range(0, len(photos), 16) for p in classifier.top1(photos[start : start + 16])]
-        top1[side] = top1_accuracy(predicted, classified["class"])
+    """ImageNet top-1 accuracy of the classifier's predictions on the colorized, gray and true photos."""
+    top1 = {side: top1_accuracy(classified[side], classified["class"]) for side in ("model", "gray", "truth")}
     return {"classifier": CLASSIFIER_BACKBONE, "photos": len(classified["class"]), "top1": top1}
 
 

@@ -3,7 +3,7 @@
 An off-the-shelf classifier that never saw our colorizations classifies the truth, the
 gray photo and the colorized one; colors that are right for the object raise its top-1
 accuracy from the gray photo's towards the truth's. The classifier is EfficientNet-Lite2
-(ImageNet top-1 90.3% on the 895 ImageNet sample photos here), and a photo's class comes
+(ImageNet top-1 90.2% on the 895 ImageNet sample photos here), and a photo's class comes
 from the WordNet id at the start of its file name (``n01440764_tench.JPEG``).
 """
 
