@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ __all__ = ["VIDEO_EXTENSIONS", "Encoding", "encoding_for", "open_video", "VideoW
 
 # Each decoded frame once: ffmpeg would otherwise repeat frames to fill a longer audio track.
 PASSTHROUGH = ["-fps_mode", "passthrough"]
+# A line of ffmpeg's showinfo filter, one per decoded frame: "... n:  12 pts: ... s:640x360 ...".
+_SHOWN_FRAME = re.compile(r"\bn:\s*\d+\s.*?\bs:(\d+)x(\d+)")
 _X264 = ("-crf", "18", "-preset", "veryfast")
 
 
@@ -83,8 +87,38 @@ def _ffmpeg(path: Path, mode: str):
     return imageio.imopen(path, mode, plugin="FFMPEG", extension=".mp4", legacy_mode=True)
 
 
+def first_size_change(path: Path) -> tuple[int, tuple[int, int], tuple[int, int]] | None:
+    """(index, (W, H), first frame's (W, H)) of the first frame of another size than the first; None if all agree.
+
+    ffmpeg scales such frames to the first one's size without a word; one decoding pass of its
+    showinfo filter (no colorization: hundreds of frames a second) reads each frame's size.
+    """
+    import imageio_ffmpeg
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+    command += ["-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"]
+    first, index = None, 0
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace"
+    ) as ffmpeg:
+        try:
+            for line in ffmpeg.stderr:
+                shown = _SHOWN_FRAME.search(line)
+                if shown is None:
+                    continue
+                size = (int(shown.group(1)), int(shown.group(2)))
+                first = first or size
+                if size != first:
+                    return index, size, first
+                index += 1
+        finally:
+            ffmpeg.kill()
+    return None
+
+
 def open_video(path: Path) -> Video:
-    """Opens a video file (anything ffmpeg reads); ValueError, saying why, for one that cannot be read."""
+    """Opens a video file (anything ffmpeg reads); ValueError, saying why, for one that cannot be read or whose
+    frames change size."""
     what = not_regular(path)
     if what is not None:
         msg = f"{str(path)!r} is {what}, not a regular file"
@@ -101,6 +135,15 @@ def open_video(path: Path) -> Video:
         msg = f"{str(path)!r} has no frame rate: it is not a video ffmpeg can read"
         raise ValueError(msg)
     estimate = round(fps * duration) if duration > 0 else None
+    change = first_size_change(path)
+    if change is not None:
+        reader.close()
+        index, (width, height), (first_width, first_height) = change
+        msg = (
+            f"{str(path)!r}: frame {index} is {width}x{height}, but the first frame is {first_width}x{first_height}; "
+            "the frames of a video must all have one size"
+        )
+        raise ValueError(msg)
     return Video(reader, fps, tuple(meta["size"]), "audio_codec" in meta, estimate)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from skimage import color as skcolor
 
 import hypercol
 from hypercol import colorize_video
-from hypercol._video_files import Video, open_video
+from hypercol._video_files import Video, first_size_change, open_video
 from hypercol.cli import main
 from hypercol.video import TemporalSettings, colorize_frames
 
@@ -288,6 +289,21 @@ def test_interrupted_run_leaves_no_file(tmp_path, tiny_weights, capsys, monkeypa
     )
     assert code == 130 and "interrupted" in stderr
     assert list((tmp_path / "out").iterdir()) == []  # neither the output nor a temporary
+
+
+def test_a_file_whose_frames_change_size_is_refused_before_any_work(tmp_path, tiny_weights, capsys) -> None:
+    """ffmpeg would scale the later frames to the first one's size without a word: the command says so instead."""
+    parts = []
+    for name, size in (("a.ts", "64x48"), ("b.ts", "80x40")):
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10"]
+        subprocess.run([*command, "-t", "1", "-c:v", "mpeg2video", str(tmp_path / name)], check=True, timeout=60)
+        parts.append((tmp_path / name).read_bytes())
+    source = tmp_path / "changes.ts"
+    source.write_bytes(b"".join(parts))  # MPEG-TS streams concatenate: the size changes after the first second
+    code, _, stderr = _run(capsys, "colorize-video", source, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
+    assert code == 1 and re.search(r"frame \d+ is 80x40, but the first frame is 64x48", stderr)
+    assert not (tmp_path / "out.mp4").exists()
+    assert first_size_change(make_video(tmp_path / "steady.mp4", audio=False)) is None
 
 
 def test_variable_size_frames_fail_clearly(tmp_path, tiny_weights, capsys, monkeypatch) -> None:
