@@ -199,14 +199,14 @@ class Colorizer:
     """A loaded backbone + head. Thread-safe; build once, call many times.
 
     ``Colorizer(weights)`` loads ``weights`` (a ``.weights.h5`` with its ``.json``
-    card, or the ``card`` given); the default is the shipped VGG16 head.
+    card, or the ``card`` given); the default is the shipped default head (EfficientNet-Lite0).
     ``edge_aware=False`` upsamples the chroma bilinearly instead of with the guided filter.
     ``batch_size``: images per network call; by default 16 on a canvas of 224 or less, 8 on one of 320.
     ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default
     $HYPERCOL_CANVAS decides ("small", "full"; unset or "auto": where the backbone is slow,
     :func:`hypercol.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped
-    head then works on a 160-pixel canvas instead of 224, 1.7-1.9x faster there, a little
-    fainter (README.md, "Speed").
+    VGG16 classification head then works on a 160-pixel canvas instead of 224, 1.7-1.9x
+    faster there, a little fainter (README.md, "Speed"); the default head has no small canvas.
     """
 
     def __init__(
