@@ -14,7 +14,7 @@ padding. Batch norms are folded into the convolutions at export.
 
 The exported ``serving_default`` signature takes ``images`` (N, H, W, 3) RGB in [0, 1]
 (the weights' own convention, (x - 127) / 128 for x in 0..255, is applied inside) and
-returns the taps of :data:`TAP_CHANNELS` and ``logits`` (N, 1000).
+returns the taps of :data:`TAP_STRIDES` and ``logits`` (N, 1000).
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ HYPERCOLUMN_TAPS = {
     ),
 }
 
-_ALLOWED_GLOBALS = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2")}
 _STORAGE_DTYPES = {
     "FloatStorage": np.float32,
     "DoubleStorage": np.float64,
@@ -275,14 +274,6 @@ class EfficientNetLite(tf.Module):
         pooled = tf.reduce_mean(x, axis=[1, 2])
         outputs["logits"] = tf.matmul(pooled, self.classifier[0]) + self.classifier[1]
         return outputs
-
-
-def tap_channels(variant: str = "lite0") -> dict[str, int]:
-    """Channels of each tap, read from the weights' shapes."""
-    weights = read_state_dict(weights_path(variant))
-    module = EfficientNetLite(weights, variant)
-    outputs = module.serve(tf.zeros([1, 64, 64, 3]))
-    return {key: int(outputs[key].shape[-1]) for key in TAP_STRIDES}
 
 
 def export(target: Path, variant: str = "lite0") -> None:

@@ -166,3 +166,11 @@ def test_registered_taps_match_the_export(name) -> None:
     outputs = load_backbone(name)(tf.zeros([1, 64, 96, 1]))
     for tap in spec.taps:
         assert outputs[tap.key].shape[1:] == (64 // tap.stride, 96 // tap.stride, tap.channels), tap
+
+
+def test_the_export_returns_every_documented_tap_at_its_stride() -> None:
+    backbone = load_backbone("efficientnet_lite0")
+    images = np.zeros((1, 64, 96, 1), np.float32)
+    for key, stride in efficientnet_lite.TAP_STRIDES.items():
+        assert backbone.output(images, key).shape[1:3] == (64 // stride, 96 // stride), key
+    assert backbone.output(images, "logits").shape == (1, 1000)
