@@ -19,19 +19,6 @@ ROOT = Path(hypercol.__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds; a run takes a few (TensorFlow's import is most of it)
 
 
-@pytest.fixture(scope="module")
-def weights_by_handle(tiny_spec, tiny_weights, tmp_path_factory) -> Path:
-    """The tiny head, its card naming the tiny backbone by its SavedModel folder: loadable in a new process."""
-    from hypercol.colorizer import ModelCard
-
-    card = ModelCard.load(tiny_weights.with_name("tiny.json"))
-    card.backbone = tiny_spec.handle
-    folder = tmp_path_factory.mktemp("by_handle")
-    (folder / "tiny.json").write_text(card.to_json())
-    (folder / "tiny.weights.h5").write_bytes(tiny_weights.read_bytes())
-    return folder / "tiny.weights.h5"
-
-
 @pytest.fixture
 def photos(tmp_path) -> Path:
     folder = tmp_path / "photos"

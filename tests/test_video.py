@@ -317,19 +317,6 @@ def test_variable_size_frames_fail_clearly(tmp_path, tiny_weights, capsys, monke
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.mp4"]
 
 
-@pytest.fixture(scope="module")
-def weights_by_handle(tiny_spec, tiny_weights, tmp_path_factory) -> Path:
-    """The tiny head, its card naming the tiny backbone by its SavedModel folder: loadable in a new process."""
-    from hypercol.colorizer import ModelCard
-
-    card = ModelCard.load(tiny_weights.with_name("tiny.json"))
-    card.backbone = tiny_spec.handle
-    folder = tmp_path_factory.mktemp("by_handle")
-    (folder / "tiny.json").write_text(card.to_json())
-    (folder / "tiny.weights.h5").write_bytes(tiny_weights.read_bytes())
-    return folder / "tiny.weights.h5"
-
-
 def test_ctrl_c_in_a_real_process_leaves_no_file(tmp_path, weights_by_handle) -> None:
     source = make_video(tmp_path / "in.mp4", size="160x120", rate=25, seconds=60)
     out = tmp_path / "out"
