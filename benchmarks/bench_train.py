@@ -44,12 +44,12 @@ def _step(head, loss_of):
 
 
 def _card_head(weights):
-    """(backbone, head, loss, card) of a shipped card: the head is freshly built (training starts from it)."""
+    """(backbone, head, loss) of a shipped card: the head is freshly built (training starts from it)."""
     card = ModelCard.load(card_path(weights))
     backbone = load_backbone(card.backbone, taps=card.taps)
     centres = np.asarray(card.bins, np.float32).reshape(-1, 2)
     loss = rebalanced_cross_entropy(centres, np.ones(len(centres), np.float32))
-    return backbone, build_head(backbone.spec.taps, **card.head), loss, card
+    return backbone, build_head(backbone.spec.taps, **card.head), loss
 
 
 def _target_chroma(rng) -> tf.Tensor:
@@ -59,7 +59,7 @@ def _target_chroma(rng) -> tf.Tensor:
 
 def photo_step(rng, weights=DEFAULT_WEIGHTS):
     """One training step from photos with the head of ``weights``' card: backbone forward included."""
-    backbone, head, cross_entropy, _ = _card_head(weights)
+    backbone, head, cross_entropy = _card_head(weights)
 
     def loss_of(lightness, chroma):
         # As hypercol.train's PhotoData.forward under the default strategy.
@@ -74,7 +74,7 @@ def photo_step(rng, weights=DEFAULT_WEIGHTS):
 
 def cached_step(rng, weights=DEFAULT_WEIGHTS):
     """One training step from cached taps with the head of ``weights``' card: no backbone."""
-    backbone, head, cross_entropy, _ = _card_head(weights)
+    backbone, head, cross_entropy = _card_head(weights)
 
     def loss_of(*batch):
         # As hypercol.train's CachedData.forward: the taps are read, not computed.
