@@ -97,7 +97,7 @@ def test_issue2_2048_vs_256(measure, colorizer):
 
 @pytest.mark.parametrize("size", list(HYPERCOLUMN_SIZES))
 def test_hypercolumns(measure, colorizer, size):
-    from hypercol.hypercolumns import hypercolumns
+    from hypercol.models.hypercolumns import hypercolumns
 
     image = gray_images(None, size)
     measure(

@@ -26,7 +26,7 @@ def _color_photo(size: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("case", ["hints", "reference", "prepared reference"])
 def test_guidance_vs_automatic(measure, colorizer, case):
-    from hypercol.guidance import prepare_reference
+    from hypercol.inference.guidance import prepare_reference
 
     image = gray_images(None, GUIDANCE_SIZE)
     references = iter([_color_photo(GUIDANCE_SIZE, seed) for seed in range(GUIDANCE_ROUNDS + 3)])

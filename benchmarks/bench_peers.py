@@ -1,7 +1,7 @@
 """Peer architectures (issue 4) through hypercol's own pre/post-processing, at the same sizes.
 
-Every peer runs ``gray uint8 -> CIE L (hypercol._arrays.lightness) -> network -> chroma
-resized to the image and joined with the full-resolution L (hypercol.colorizer.compose)
+Every peer runs ``gray uint8 -> CIE L (hypercol.core.arrays.lightness) -> network -> chroma
+resized to the image and joined with the full-resolution L (hypercol.inference.colorizer.compose)
 -> RGB uint8``, the path ``colorize`` takes, so only the network differs. Each peer runs
 twice: inside ``tf.function`` (the process-global oneDNN bf16 rewrite applies, as for
 hypercol) and as an eager Keras call (float32). Weights are random.
@@ -25,8 +25,8 @@ from cases import (
 )
 from harness import graph_gflop, gray_images, precision_label
 
-from hypercol._arrays import as_image_batch, lightness
-from hypercol.colorizer import compose
+from hypercol.core.arrays import as_image_batch, lightness
+from hypercol.inference.colorizer import compose
 
 _MODELS: dict[tuple[str, tuple[int, int]], object] = {}
 _GFLOP: dict[tuple[str, int], float] = {}

@@ -1,7 +1,7 @@
-"""Training steps: the steps hypercol.train runs, without the data pipeline.
+"""Training steps: the steps hypercol.training.train runs, without the data pipeline.
 
 Batch 16 at 224 x 224, Adam, in a tf.function (so the bf16 rewrite applies, as in
-``hypercol.train``), each with the head of a shipped model card (its backbone, taps and
+``hypercol.training.train``), each with the head of a shipped model card (its backbone, taps and
 head options) and the classification loss (rebalanced cross-entropy over its bins):
 
 - from photos: frozen backbone forward + the head's forward/backward. The default head
@@ -17,12 +17,12 @@ import tensorflow as tf
 from cases import TRAIN_BATCH, TRAIN_ROUNDS, TRAIN_SIZE
 from harness import PRECISION
 
-from hypercol import color
-from hypercol.backbones import load_backbone
-from hypercol.colorizer import ModelCard, card_path, chroma_from_gray
-from hypercol.head import build_head
-from hypercol.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
-from hypercol.train import CLASSIFICATION_OUTPUT_STRIDE, rebalanced_cross_entropy
+from hypercol.core import color
+from hypercol.inference.colorizer import ModelCard, card_path, chroma_from_gray
+from hypercol.models.backbones import load_backbone
+from hypercol.models.head import build_head
+from hypercol.models.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
+from hypercol.training.train import CLASSIFICATION_OUTPUT_STRIDE, rebalanced_cross_entropy
 
 _PRECISION = {"bfloat16": "bf16 (oneDNN rewrite)"}.get(PRECISION, PRECISION)
 EARLIER_DEFAULT = SHIPPED_HEADS["vgg16_classification"]
@@ -62,7 +62,7 @@ def photo_step(rng, weights=DEFAULT_WEIGHTS):
     backbone, head, cross_entropy = _card_head(weights)
 
     def loss_of(lightness, chroma):
-        # As hypercol.train's PhotoData.forward under the default strategy.
+        # As hypercol.training.train's PhotoData.forward under the default strategy.
         gray = color.linear_to_srgb(color.luminance_from_lightness(lightness))[..., tf.newaxis]
         return cross_entropy(chroma, chroma_from_gray(backbone, head, gray, training=True))
 
@@ -77,7 +77,7 @@ def cached_step(rng, weights=DEFAULT_WEIGHTS):
     backbone, head, cross_entropy = _card_head(weights)
 
     def loss_of(*batch):
-        # As hypercol.train's CachedData.forward: the taps are read, not computed.
+        # As hypercol.training.train's CachedData.forward: the taps are read, not computed.
         *features, chroma = batch
         gray = tf.zeros([TRAIN_BATCH, 1, 1, 1])
         return cross_entropy(chroma, head([gray, *features], training=True))

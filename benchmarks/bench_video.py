@@ -22,7 +22,7 @@ from cases import (
 )
 from video_clips import PHOTOS, flicker, make_clip, validation_photos
 
-from hypercol.metrics import psnr
+from hypercol.core.metrics import psnr
 
 pytestmark = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"no photo sets at {PHOTOS} (set HYPERCOL_PHOTOS)")
 
@@ -36,7 +36,7 @@ def _clips():
 
 
 def _evaluate(colorizer, clips) -> dict:
-    from hypercol.video import colorize_frames
+    from hypercol.inference.video import colorize_frames
 
     result = {name: {"flicker": [], "psnr": [], "seconds": 0.0} for name in ("per_frame", "video", "truth")}
     cuts_reset, false_resets, frames_within = 0, 0, 0
@@ -90,7 +90,7 @@ def test_video_quality(benchmark, colorizer):
 
 @pytest.mark.parametrize("size", list(VIDEO_SPEED), ids=[f"{w}x{h}" for h, w in VIDEO_SPEED])
 def test_video_speed(measure, colorizer, size):
-    from hypercol.video import colorize_frames
+    from hypercol.inference.video import colorize_frames
 
     photo = validation_photos(VIDEO_SETS, 1, seed=5)
     clip = make_clip(photo, size, VIDEO_SPEED_FRAMES)

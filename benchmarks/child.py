@@ -43,7 +43,7 @@ def memory(weights: str, size: int) -> dict:
     import numpy as np
 
     import hypercol
-    from hypercol.colorizer import Colorizer
+    from hypercol.inference.colorizer import Colorizer
 
     result = {"size": size, "after_import_mib": _maxrss_mib()}
     colorizer = Colorizer(weights)
@@ -68,7 +68,7 @@ def float32(weights: str, specs: list[str]) -> dict:
     os.environ["HYPERCOL_PRECISION"] = "float32"
     import numpy as np
 
-    from hypercol.colorizer import Colorizer
+    from hypercol.inference.colorizer import Colorizer
 
     colorizer = Colorizer(weights)
     assert colorizer.precision == "float32", colorizer.precision
@@ -111,7 +111,7 @@ def vs_vgg16(weights: str, rounds: int) -> dict:
     from cases import VGG16_BATCH
     from harness import gray_images
 
-    from hypercol.colorizer import Colorizer
+    from hypercol.inference.colorizer import Colorizer
 
     colorizer = Colorizer(weights)
     vgg16 = keras.applications.VGG16(weights=None, include_top=False)
@@ -142,7 +142,7 @@ def train(rounds: int) -> dict:
     rng = np.random.default_rng(0)
     sides = {"online_s": photo_step(rng), "cached_s": cached_step(rng)}
     timings = _alternate(sides, rounds)
-    from hypercol.precision import active_precision
+    from hypercol.core.precision import active_precision
 
     return {
         "precision": active_precision(),

@@ -29,7 +29,7 @@ _SESSION = {"start": time.time(), "loadavg_start": os.getloadavg(), "busy_start"
 @pytest.fixture(scope="session")
 def default_weights() -> Path:
     """The shipped default head: what ``colorize`` runs."""
-    from hypercol.colorizer import DEFAULT_WEIGHTS
+    from hypercol.inference.colorizer import DEFAULT_WEIGHTS
 
     return DEFAULT_WEIGHTS
 
@@ -38,7 +38,7 @@ def default_weights() -> Path:
 def colorizer(default_weights):
     import numpy as np
 
-    from hypercol.colorizer import Colorizer
+    from hypercol.inference.colorizer import Colorizer
 
     colorizer = Colorizer(default_weights)
     colorizer.colorize(np.zeros((256, 256), np.uint8))  # traces and compiles once, outside any timing

@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from hypercol.precision import configure_precision
+from hypercol.core.precision import configure_precision
 
 PRECISION = configure_precision()  # before any tf.function is traced
 

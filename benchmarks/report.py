@@ -419,8 +419,8 @@ def build(data: dict) -> str:
         "`model(x, training=False)` call (*float32*). The Keras VGG16 yardstick is eager float32."
     )
     add(
-        "- **Same pre/post-processing.** Peers run `gray uint8 -> CIE L (hypercol._arrays.lightness) -> network "
-        "-> chroma resized to the image and joined with the full-resolution L (hypercol.colorizer.compose) -> "
+        "- **Same pre/post-processing.** Peers run `gray uint8 -> CIE L (hypercol.core.arrays.lightness) -> network "
+        "-> chroma resized to the image and joined with the full-resolution L (hypercol.inference.colorizer.compose) -> "
         "RGB uint8`, the path `colorize` takes; only the network differs. plain_cnn, global_local_fusion and "
         "naive_hypercolumn run at the image's full resolution; zhang_eccv16 runs at 256x256 as published (its "
         "ab output is upsampled); hypercol runs on its working canvas (long side from its model card) whatever the image size. "

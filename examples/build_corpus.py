@@ -61,6 +61,8 @@ from PIL import Image, ImageCms, ImageOps
 from scipy import fft, ndimage
 from skimage import color
 
+from hypercol.io.files import write_atomically
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Packages verified (by eye) to ship genuine colour photographs.  The GNOME
@@ -494,14 +496,7 @@ def write_atomic(dest: Path, data: bytes) -> bool:
     """Write ``data`` to ``dest`` via a temp file; return False if unchanged."""
     if dest.is_file() and dest.read_bytes() == data:
         return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).replace(dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(dest, lambda temporary: temporary.write_bytes(data))
     return True
 
 

@@ -5,7 +5,7 @@
 
 Each set names its folder (given on the command line, read in place), its files with
 their sha256, and a validation split chosen by a fixed hash of the file name
-(:func:`hypercol.train.split_validation`): validation photos are never trained on.
+(:func:`hypercol.training.train.split_validation`): validation photos are never trained on.
 Cut-out stamps (photos with alpha from Debian's ``tuxpaint-stamps-default``) have no
 validation split: they are pasted onto training crops (copy-paste augmentation).
 
@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hypercol.train import IMAGE_SUFFIXES, split_validation, write_atomically
+from hypercol.io.files import IMAGE_SUFFIXES, write_atomically
+from hypercol.training.train import split_validation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

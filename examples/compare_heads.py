@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from ship_head import validation_photos
 
-from hypercol.colorizer import Colorizer, ModelCard, card_path
-from hypercol.evaluate import METRICS, evaluate_images
+from hypercol.evaluation.evaluate import METRICS, evaluate_images
+from hypercol.inference.colorizer import Colorizer, ModelCard, card_path
 
 
 def colorizer_at_knobs(weights: Path, knobs: argparse.Namespace) -> Colorizer:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hypercol.colorizer import DEFAULT_WEIGHTS, Colorizer
+from hypercol.inference.colorizer import DEFAULT_WEIGHTS, Colorizer
 
 
 def busiest_window(gray: np.ndarray, size: int) -> tuple[int, int]:

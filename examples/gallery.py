@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from hypercol import colorize
-from hypercol.evaluate import gray_baseline, validation_split
+from hypercol.evaluation.evaluate import gray_baseline, validation_split
 
 
 def row(photo: np.ndarray, height: int, with_truth: bool, weights: Path | None) -> np.ndarray:

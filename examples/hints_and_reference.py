@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from hypercol.colorizer import DEFAULT_WEIGHTS, Colorizer
-from hypercol.evaluate import gray_baseline
-from hypercol.metrics import psnr
+from hypercol.core.metrics import psnr
+from hypercol.evaluation.evaluate import gray_baseline
+from hypercol.inference.colorizer import DEFAULT_WEIGHTS, Colorizer
 
 GAP = 6
 DOT = 5

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hypercol.semantic import ImageNetClassifier, imagenet_class_of, top1_accuracy
-from hypercol.train import find_images
+from hypercol.evaluation.semantic import ImageNetClassifier, imagenet_class_of, top1_accuracy
+from hypercol.training.train import find_images
 
 
 def main() -> None:

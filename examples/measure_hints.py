@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hypercol import guidance
-from hypercol.colorizer import DEFAULT_WEIGHTS, Colorizer
-from hypercol.evaluate import gray_baseline, validation_split
-from hypercol.metrics import colorfulness, psnr
-from hypercol.train import split_validation
+from hypercol.core.metrics import colorfulness, psnr
+from hypercol.evaluation.evaluate import gray_baseline, validation_split
+from hypercol.inference import guidance
+from hypercol.inference.colorizer import DEFAULT_WEIGHTS, Colorizer
+from hypercol.training.train import split_validation
 
 SHORT_SIDE = 256
 MIN_COLORFULNESS = 8.0
@@ -136,7 +136,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="change a hypercol.guidance.GuidanceSettings field for this run (ablations), e.g. attraction=0",
+        help="change a hypercol.inference.guidance.GuidanceSettings field for this run (ablations), e.g. attraction=0",
     )
     args = parser.parse_args()
     if (args.sets is None) == (args.photos is None):

@@ -40,11 +40,11 @@ from PIL import Image
 from skimage.color import rgb2lab
 from sweep_frontier import beats_gray, best_at
 
-from hypercol._arrays import as_image_batch, lightness
-from hypercol.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path, compose
-from hypercol.evaluate import evaluate_images, format_table, gray_baseline, validation_split
-from hypercol.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
-from hypercol.train import find_images, write_atomically
+from hypercol.core.arrays import as_image_batch, lightness
+from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
+from hypercol.evaluation.evaluate import evaluate_images, format_table, gray_baseline, validation_split
+from hypercol.inference.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path, compose
+from hypercol.training.train import find_images, write_atomically
 
 # On the validation photos of 2026-12-01, saturations below 1 and a full fallback (1.0) made
 # every head too faint to be chosen; colder temperatures and stronger saturations are where
@@ -52,7 +52,7 @@ from hypercol.train import find_images, write_atomically
 TEMPERATURES = (1.0, 0.6, 0.45, 0.38, 0.3)
 SATURATIONS = (1.0, 1.25, 1.5, 1.75, 2.0)
 FALLBACKS = (0.0, 0.25, 0.5)
-# As in training (hypercol.train.ExampleReader): photos less colorful than this are
+# As in training (hypercol.training.train.ExampleReader): photos less colorful than this are
 # black-and-white or nearly so (ImageNet has a few) and have no color to recover.
 MIN_TRUTH_COLORFULNESS = 8.0
 # Issue 11: what the small canvas may cost against the full one, on validation photos.
@@ -181,7 +181,7 @@ FACE_CENTRE = 0.4  # the centre 40% of a face crop is face: skin, eyes, mouth
 
 
 def face_colors(colorizer: Colorizer, paths: list[Path]) -> dict:
-    """Mean :func:`hypercol.metrics.hue_error` over the centre of face crops, for the model and for gray."""
+    """Mean :func:`hypercol.core.metrics.hue_error` over the centre of face crops, for the model and for gray."""
     sides = {"model": [], "gray": []}
     for path in paths:
         truth = load_rgb(path)

@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from video_clips import changes, flicker, make_clip, validation_photos
 
-from hypercol.colorizer import get_colorizer
-from hypercol.video import colorize_frames
+from hypercol.inference.colorizer import get_colorizer
+from hypercol.inference.video import colorize_frames
 
 LABEL_WIDTH = 150
 HEAT_SCALE = 6.0  # |a*b* change| shown black

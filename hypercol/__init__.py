@@ -8,24 +8,22 @@ starts without TensorFlow: the command sets up its logging and signal handling f
 """
 
 import importlib
-import sys
-import types
 
-from hypercol import _quiet  # noqa: F401 -- before TensorFlow is imported anywhere: its log level
+from hypercol.core import quiet as _quiet  # noqa: F401 -- before TensorFlow is imported anywhere: its log level
 
 # Public name -> the module that defines it.
 _PUBLIC = {
-    "colorize": "hypercol.colorizer",
-    "colorize_video": "hypercol.video",
-    "Colorizer": "hypercol.colorizer",
-    "ModelCard": "hypercol.colorizer",
-    "ColorizeFilter": "hypercol.pil",
-    "hypercolumns": "hypercol.hypercolumns",
-    "list_backbones": "hypercol.backbones",
-    "load_backbone": "hypercol.backbones",
-    "register_backbone": "hypercol.backbones",
-    "BackboneSpec": "hypercol.backbones",
-    "Tap": "hypercol.backbones",
+    "colorize": "hypercol.inference.colorizer",
+    "colorize_video": "hypercol.inference.video",
+    "Colorizer": "hypercol.inference.colorizer",
+    "ModelCard": "hypercol.inference.colorizer",
+    "ColorizeFilter": "hypercol.io.pil",
+    "hypercolumns": "hypercol.models.hypercolumns",
+    "list_backbones": "hypercol.models.backbones",
+    "load_backbone": "hypercol.models.backbones",
+    "register_backbone": "hypercol.models.backbones",
+    "BackboneSpec": "hypercol.models.backbones",
+    "Tap": "hypercol.models.backbones",
 }
 __all__ = list(_PUBLIC)
 __version__ = "0.1.0"
@@ -42,15 +40,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC))
-
-
-class _Package(types.ModuleType):
-    """Keeps ``hypercol.hypercolumns`` the function when the submodule of the same name is imported."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if name == "hypercolumns" and isinstance(value, types.ModuleType):
-            value = value.hypercolumns
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -48,9 +48,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from hypercol._files import (
+from hypercol.io.files import (
     ColorizedOutput,
     current_umask,
+    is_image_name,
     not_regular,
     output_note,
     read_image,
@@ -59,7 +60,6 @@ from hypercol._files import (
     temporary_affixes,
     write_image_atomic,
 )
-from hypercol.cli import IMAGE_EXTENSIONS
 
 __all__ = [
     "colorize_archive",
@@ -159,7 +159,7 @@ class ArchiveLayout:
         if relative is None or path.startswith(self.output + "/"):
             return False
         parts = relative.split("/")
-        return not any(part.startswith(".") for part in parts) and Path(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS
+        return not any(part.startswith(".") for part in parts) and is_image_name(parts[-1])
 
     def target(self, source: str) -> str:
         folder, _, name = source[len(self.base) :].rpartition("/")
@@ -189,7 +189,7 @@ def check_head(
 ) -> None:
     """ValueError/TypeError for a head or knobs :class:`ColorizeModelHandler` would refuse, found from the
     weights file and its model card alone: the launcher of a job never loads the model."""
-    from hypercol.colorizer import ModelCard, card_path, card_settings, resolve_weights
+    from hypercol.inference.colorizer import ModelCard, card_path, card_settings, resolve_weights
 
     path = resolve_weights(weights, head)
     card = ModelCard.load(card_path(path))
@@ -274,7 +274,7 @@ def _read(source: str) -> np.ndarray:
     :class:`ColorizedOutput` for an output of hypercol."""
     if _is_local(source):
         return read_image(Path(source), refuse_outputs=True)
-    from hypercol.pil import decode_image
+    from hypercol.io.pil import decode_image
 
     with FileSystems.open(source, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         return decode_image(io.BytesIO(stream.read()), refuse_outputs=True)
@@ -312,7 +312,7 @@ def _pixel_bytes(example: Decoded) -> int:
 class ColorizeModelHandler(ModelHandler[Decoded, Colorized, Any]):
     """RunInference's model handler: loads the colorizer once per worker process, colorizes batches.
 
-    ``weights``/``head`` pick the head as :func:`hypercol.colorizer.get_colorizer` does
+    ``weights``/``head`` pick the head as :func:`hypercol.inference.colorizer.get_colorizer` does
     (``weights`` must be readable at that path on every worker; the shipped heads always
     are); ``temperature``/``saturation`` as ``colorize``. Each image is colorized on its
     own (images of a batch differ in size), one call at a time per process (the threads of
@@ -335,7 +335,7 @@ class ColorizeModelHandler(ModelHandler[Decoded, Colorized, Any]):
         self.head, self.temperature, self.saturation = head, temperature, saturation
 
     def load_model(self):
-        from hypercol.colorizer import get_colorizer
+        from hypercol.inference.colorizer import get_colorizer
 
         colorizer = get_colorizer(self.weights, self.head)
         colorizer.settings(self.temperature, self.saturation)  # checks the knobs against this head
@@ -381,7 +381,7 @@ def _write_remote(pixels: np.ndarray, target: str, note: str) -> bool:
 
 class _Write(beam.DoFn):
     """Colorized -> its manifest row, after writing its PNG (never over an existing file) with ``note``
-    (:func:`hypercol._files.output_note`)."""
+    (:func:`hypercol.io.files.output_note`)."""
 
     def __init__(self, note: str) -> None:
         self.note = note
@@ -434,8 +434,8 @@ class ColorizeArchive(beam.PTransform):
         **handler_options,
     ) -> None:
         super().__init__()
-        from hypercol.colorizer import resolve_weights
-        from hypercol.precision import configure_precision
+        from hypercol.core.precision import configure_precision
+        from hypercol.inference.colorizer import resolve_weights
 
         # The graph rewrite is process-global, but TensorFlow caches it per thread for threads
         # that already ran a function: chosen here, in the launching thread, an in-process

@@ -20,9 +20,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypercol._files import (
+from hypercol.core.quiet import beam_root_warnings_hidden, import_tensorflow_quietly, show_tensorflow_logs
+from hypercol.io.files import (
+    IMAGE_SUFFIXES,
     ColorizedOutput,
     current_umask,
+    is_image_name,
     not_regular,
     open_regular,
     output_note,
@@ -30,12 +33,9 @@ from hypercol._files import (
     remove_stale_temporaries,
     write_image_atomic,
 )
-from hypercol._quiet import beam_root_warnings_hidden, import_tensorflow_quietly, show_tensorflow_logs
-from hypercol.shipped import DEFAULT_BACKBONE, DEFAULT_HEAD, SHIPPED_HEADS
+from hypercol.models.shipped import DEFAULT_BACKBONE, DEFAULT_HEAD, SHIPPED_HEADS
 
-__all__ = ["main", "IMAGE_EXTENSIONS"]
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+__all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
@@ -60,7 +60,7 @@ def _add_colorize(subparsers) -> None:
         help="colorize images, folders or glob patterns into an output folder",
         description=(
             "Colorize grayscale images. INPUTs are image files, folders (searched recursively for "
-            f"{', '.join(IMAGE_EXTENSIONS)}; hidden files skipped) or glob patterns (quote them; ** recurses). "
+            f"{', '.join(IMAGE_SUFFIXES)}; hidden files skipped) or glob patterns (quote them; ** recurses). "
             "Outputs are PNG files named <stem><suffix>.png in OUT, keeping the sub-folders of folder inputs. "
             "Input files are never overwritten."
         ),
@@ -114,10 +114,6 @@ def _add_knobs(parser) -> None:
     )
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
 @dataclass
 class _Found:
     """An image to colorize: its path, its path relative to its folder input (None for a file or glob
@@ -148,7 +144,7 @@ def _regular_images(paths, odd: list[str]) -> list[Path]:
     """The regular files among ``paths`` with an image name; the others with an image name go to ``odd``."""
     regular = []
     for path in paths:
-        if not _is_image_name(path):
+        if not is_image_name(path):
             continue
         what = not_regular(path)
         if what is None:
@@ -250,7 +246,7 @@ def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
     if os.sep in args.suffix or (os.altsep and os.altsep in args.suffix):
         raise UsageError(f"--suffix must not contain a path separator, got {args.suffix!r}")
     single_file = len(args.inputs) == 1 and len(images) == 1 and images[0].named
-    out_is_file = out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir()
+    out_is_file = out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
     if out_is_file and not single_file:
         raise UsageError(f"OUT {str(out)!r} looks like a file name, but {len(images)} images are given: pass a folder")
     if not out_is_file and out.exists() and not out.is_dir():
@@ -281,7 +277,7 @@ def _check_option_files(args, options: tuple[str, ...]) -> None:
     no regular file: reading a FIFO would wait for a writer forever. A missing one is left to its reader to report."""
     files = [(f"--{name}", getattr(args, name)) for name in options if getattr(args, name) is not None]
     if getattr(args, "weights", None) is not None and str(args.weights).endswith(".weights.h5"):
-        from hypercol.colorizer import card_path
+        from hypercol.inference.colorizer import card_path
 
         files.append(("--weights", card_path(args.weights)))
     for option, path in files:
@@ -292,7 +288,7 @@ def _check_option_files(args, options: tuple[str, ...]) -> None:
 
 def _load_colorizer(args):
     """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
-    from hypercol.colorizer import check_environment, get_colorizer
+    from hypercol.inference.colorizer import check_environment, get_colorizer
 
     try:
         check_environment()
@@ -307,8 +303,8 @@ def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
     """``hints`` and ``reference`` keyword arguments from --hints and --reference, read and checked once."""
     from PIL import Image, ImageOps
 
-    from hypercol.guidance import prepare_reference
-    from hypercol.pil import hints_to_array, reference_to_array
+    from hypercol.inference.guidance import prepare_reference
+    from hypercol.io.pil import hints_to_array, reference_to_array
 
     guidance = {}
     for name, convert in (("hints", hints_to_array), ("reference", reference_to_array)):
@@ -393,7 +389,7 @@ def _run_colorize(args) -> int:
                     progress.write(f"hypercol: {outcome}: {job.source}: {why}", file=sys.stderr)
                 elif not args.quiet:
                     progress.write(f"{job.source} -> {job.target}", file=sys.stdout)
-    where = out if out.suffix.lower() not in IMAGE_EXTENSIONS or out.is_dir() else out.parent
+    where = out if out.suffix.lower() not in IMAGE_SUFFIXES or out.is_dir() else out.parent
     print(
         f"hypercol: {counts['colorized']} colorized, {counts['skipped']} skipped, {counts['failed']} failed; "
         f"outputs in {where}"
@@ -438,7 +434,7 @@ def _colorize_beam(args) -> int:
         from hypercol.beam import ArchiveLayout, check_head, colorize_archive
     except ImportError as error:
         raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
-    from hypercol.colorizer import check_environment
+    from hypercol.inference.colorizer import check_environment
 
     _check_option_files(args, ("weights",))
     try:  # all checked here, before any worker starts; the model itself loads on the workers only
@@ -480,7 +476,7 @@ def _add_backbones(subparsers) -> None:
 
 
 def _run_backbones(args) -> int:
-    from hypercol.backbones import get_spec, list_backbones
+    from hypercol.models.backbones import get_spec, list_backbones
 
     for name in list_backbones():
         spec = get_spec(name)
@@ -592,7 +588,7 @@ def _head_config(args) -> dict:
 
 
 def _run_train(args) -> int:
-    from hypercol.train import train
+    from hypercol.training.train import train
 
     try:
         result = train(
@@ -650,7 +646,7 @@ def _add_cache(subparsers) -> None:
 
 
 def _run_cache(args) -> int:
-    from hypercol.features import build_feature_cache
+    from hypercol.training.cache import build_feature_cache
 
     if not args.sets.is_file():
         raise UsageError(f"{str(args.sets)!r} is not a file")
@@ -691,7 +687,7 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from hypercol.evaluate import evaluate_folder, format_table
+    from hypercol.evaluation.evaluate import evaluate_folder, format_table
 
     if not args.folder.is_dir():
         raise UsageError(f"{str(args.folder)!r} is not a folder")
@@ -706,17 +702,17 @@ def _run_evaluate(args) -> int:
     return EXIT_OK
 
 
-# --- colorize-video (hypercol/_video_files.py) ----------------------------------
+# --- colorize-video (hypercol/io/video_files.py) ----------------------------------
 
 
 def _add_colorize_video(subparsers) -> None:
-    from hypercol._video_files import add_parser
+    from hypercol.io.video_files import add_parser
 
     add_parser(subparsers, _add_knobs)
 
 
 def _run_colorize_video(args) -> int:
-    from hypercol._video_files import run
+    from hypercol.io.video_files import run
 
     return run(args)
 

@@ -31,8 +31,9 @@ def hub_cache() -> Path:
 @pytest.fixture(scope="session")
 def tiny_spec(tmp_path_factory):
     """A tiny VGG-shaped SavedModel, registered as ``tiny_vgg``."""
-    from hub_models.tiny import TINY_VGG_TAPS, export_tiny_vgg
-    from hypercol.backbones import BackboneSpec, Tap, register_backbone
+    from tiny_backbones import TINY_VGG_TAPS, export_tiny_vgg
+
+    from hypercol.models.backbones import BackboneSpec, Tap, register_backbone
 
     folder = export_tiny_vgg(tmp_path_factory.mktemp("tiny_vgg") / "saved_model")
     spec = BackboneSpec(
@@ -66,8 +67,8 @@ def randomize(model, seed: int = 0) -> None:
 @pytest.fixture(scope="session")
 def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
     """Path of ``tiny.weights.h5`` (with ``tiny.json`` beside it): a random head on ``tiny_vgg``."""
-    from hypercol.colorizer import ModelCard
-    from hypercol.head import build_head
+    from hypercol.inference.colorizer import ModelCard
+    from hypercol.models.head import build_head
 
     head = build_head(tiny_spec.taps, base_width=16, min_width=8)
     randomize(head)
@@ -87,7 +88,7 @@ def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def weights_by_handle(tiny_spec, tiny_weights, tmp_path_factory) -> Path:
     """The tiny head, its card naming the tiny backbone by its SavedModel folder: loadable in a new process."""
-    from hypercol.colorizer import ModelCard
+    from hypercol.inference.colorizer import ModelCard
 
     card = ModelCard.load(tiny_weights.with_name("tiny.json"))
     card.backbone = tiny_spec.handle
@@ -99,7 +100,7 @@ def weights_by_handle(tiny_spec, tiny_weights, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_colorizer(tiny_weights):
-    from hypercol.colorizer import get_colorizer
+    from hypercol.inference.colorizer import get_colorizer
 
     return get_colorizer(tiny_weights)
 

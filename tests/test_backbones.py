@@ -11,11 +11,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import tiny_backbones as tiny
 
-from hub_models import tiny, vgg16_hed
-from hypercol import backbones
-from hypercol.backbones import BackboneSpec, Tap, get_spec, list_backbones, load_backbone, register_backbone
-from hypercol.head import build_head
+from hub_models import vgg16_hed
+from hypercol.models import backbones
+from hypercol.models.backbones import BackboneSpec, Tap, get_spec, list_backbones, load_backbone, register_backbone
+from hypercol.models.head import build_head
 
 RESNET_HANDLE = "https://tfhub.dev/google/imagenet/resnet_v2_50/feature_vector/3"
 RESNET_KEYS = [key for key, _, _ in tiny.RESNET_TAPS]

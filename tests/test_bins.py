@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hypercol import bins
+from hypercol.core import bins
 
 
 def test_grid_covers_the_ab_plane_in_steps_of_ten() -> None:

@@ -419,7 +419,7 @@ def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path, t
     import io
 
     from hypercol import colorize
-    from hypercol._files import read_image
+    from hypercol.io.files import read_image
 
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
@@ -450,7 +450,7 @@ def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path, t
 @pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
 def test_environment_variables(photos, tmp_path, tiny_weights, capsys, monkeypatch, command, name) -> None:
     """A bad value is a usage error that names the variable; an empty one means unset."""
-    from hypercol import precision
+    from hypercol.core import precision
 
     monkeypatch.setattr(precision, "_active", None)  # as in a new process: the variables are read
     monkeypatch.setenv(name, "fastest")

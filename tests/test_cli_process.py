@@ -76,7 +76,11 @@ def test_colorize_beam_is_quiet_too(photos, tmp_path, weights_by_handle) -> None
 
 @pytest.mark.parametrize(
     "first_import",
-    ["from hypercol import colorize", "from hypercol.pil import ColorizeFilter", "import hypercol.hypercolumns"],
+    [
+        "from hypercol import colorize",
+        "from hypercol.io.pil import ColorizeFilter",
+        "import hypercol.models.hypercolumns",
+    ],
 )
 def test_library_use_is_quiet_too(first_import, weights_by_handle) -> None:
     """A library user's process writes nothing to stderr, whichever hypercol module it imports first."""
@@ -97,7 +101,7 @@ def test_library_use_is_quiet_too(first_import, weights_by_handle) -> None:
 
 def test_start_up_stopped_by_a_signal_replays_no_hidden_lines(capfd) -> None:
     """What TensorFlow's loading wrote is shown when it fails, but not when Ctrl+C stopped it."""
-    from hypercol._quiet import _stderr_hidden_unless_failing
+    from hypercol.core.quiet import _stderr_hidden_unless_failing
 
     with pytest.raises(ImportError), _stderr_hidden_unless_failing():
         os.write(2, b"oneDNN custom operations are on\n")
@@ -113,8 +117,8 @@ def test_start_up_stopped_by_a_signal_replays_no_hidden_lines(capfd) -> None:
 
 
 def test_verbose_leaves_tensorflow_its_own_log_level(monkeypatch, capsys) -> None:
-    from hypercol import _quiet
     from hypercol.cli import main
+    from hypercol.core import quiet as _quiet
 
     monkeypatch.setattr(_quiet, "LEVEL_IS_OURS", True)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")

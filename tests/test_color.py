@@ -1,4 +1,4 @@
-"""hypercol.color against skimage.color (the reference) and the published reference values."""
+"""hypercol.core.color against skimage.color (the reference) and the published reference values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from skimage import color as skcolor
 
-from hypercol import color
+from hypercol.core import color
 
 RNG = np.random.default_rng(0)
 

@@ -218,7 +218,7 @@ def test_bad_weights(tiny_weights, tmp_path) -> None:
 
 
 def test_head_selection_is_validated(tiny_weights) -> None:
-    from hypercol.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, resolve_weights
+    from hypercol.inference.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, resolve_weights
 
     assert (
         resolve_weights() == DEFAULT_WEIGHTS
@@ -282,7 +282,7 @@ def test_strongest_saturation_is_finite_in_gamut_and_keeps_lightness(tiny_colori
 
 
 def test_color_math_bounds_any_chroma() -> None:
-    from hypercol.color import rgb8_from_lightness_and_chroma, rgb_from_lightness_and_chroma
+    from hypercol.core.color import rgb8_from_lightness_and_chroma, rgb_from_lightness_and_chroma
 
     lightness_values = np.array([0.0, 0.5, 50.0, 99.0, 100.0] * 4, np.float32)
     ab = np.array([[1e17, 1e17], [-1e30, 3e38], [np.inf, 0.0], [np.nan, 5.0], [-3e38, -3e38]] * 4, np.float32)

@@ -13,8 +13,8 @@ from PIL import Image
 from skimage import data
 
 from hub_models import efficientnet_lite
-from hypercol.backbones import get_spec, load_backbone
-from hypercol.precision import configure_precision
+from hypercol.core.precision import configure_precision
+from hypercol.models.backbones import get_spec, load_backbone
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967

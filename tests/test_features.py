@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hypercol.features import CHROMA, FeatureCache, build_feature_cache, paste_cutouts
-from hypercol.train import CachedData, train
+from hypercol.training.cache import CHROMA, FeatureCache, build_feature_cache, paste_cutouts
+from hypercol.training.train import CachedData, train
 
 CROP = 32
 
@@ -136,7 +136,7 @@ def test_set_weights_choose_the_sets(cache, tmp_path) -> None:
 
 
 def test_a_head_trained_from_the_cache_colorizes(cache, tmp_path) -> None:
-    from hypercol.colorizer import Colorizer
+    from hypercol.inference.colorizer import Colorizer
 
     config = {**TINY_HEAD, "context_blocks": 1}
     result = train([cache.folder], out=tmp_path / "run", steps=2, working_size=32, head_config=config, **CACHED)
@@ -146,7 +146,7 @@ def test_a_head_trained_from_the_cache_colorizes(cache, tmp_path) -> None:
 
 
 def test_a_regression_head_from_the_cache_predicts_at_stride_4(cache, tmp_path) -> None:
-    from hypercol.colorizer import Colorizer
+    from hypercol.inference.colorizer import Colorizer
 
     config = {**CACHED, "head": "regression", "head_config": {"base_width": 16, "min_width": 8}}
     result = train([cache.folder], out=tmp_path / "regression", steps=2, working_size=32, **config)
@@ -156,7 +156,7 @@ def test_a_regression_head_from_the_cache_predicts_at_stride_4(cache, tmp_path) 
 
 
 def test_validation_split_lists_the_held_out_photos_of_the_named_sets(sets_manifest) -> None:
-    from hypercol.evaluate import validation_split
+    from hypercol.evaluation.evaluate import validation_split
 
     sets = json.loads(sets_manifest.read_text())["sets"]
     paths = validation_split(sets_manifest, ["faces", "scenes"])

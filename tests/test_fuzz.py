@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hypercol._arrays import as_image_batch
+from hypercol.core.arrays import as_image_batch
 
 SEED = 20240610
 CASES = 600
@@ -190,7 +190,7 @@ def _odd_file_system(rng, folder: Path, weights: Path, first_mode: str) -> dict[
     """Fills ``folder`` with images of every mode (the first of ``first_mode``), corrupt files, outputs of an
     earlier run, FIFOs, broken and looping symlinks and symlinks to parent folders; returns what each entry is
     ("good MODE", "corrupt", "output", "a FIFO", ...), image-named ones only, by path."""
-    from hypercol._files import output_note, write_image_atomic
+    from hypercol.io.files import output_note, write_image_atomic
 
     for sub in FOLDERS[1:]:
         (folder / sub).mkdir(parents=True)

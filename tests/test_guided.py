@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hypercol.bins import normalised_entropy
-from hypercol.colorizer import GUIDED_EPSILON, GUIDED_RADIUS, compose
-from hypercol.guided import apply_coefficients, guided_coefficients
-from hypercol.metrics import colorfulness
+from hypercol.core.bins import normalised_entropy
+from hypercol.core.guided import apply_coefficients, guided_coefficients
+from hypercol.core.metrics import colorfulness
+from hypercol.inference.colorizer import GUIDED_EPSILON, GUIDED_RADIUS, compose
 
 
 def _step_scene(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,8 +67,8 @@ def make_classification_colorizer(tiny_spec, folder, logit_scale: float = 1.0):
     """A tiny classification colorizer with random weights; ``logit_scale`` < 1 makes it unsure."""
     from conftest import randomize
 
-    from hypercol.colorizer import Colorizer, ModelCard
-    from hypercol.head import build_head
+    from hypercol.inference.colorizer import Colorizer, ModelCard
+    from hypercol.models.head import build_head
 
     config = {"base_width": 16, "min_width": 8, "outputs": 9, "output_stride": 4}
     head = build_head(tiny_spec.taps, **config)
@@ -102,7 +102,7 @@ def test_uncertainty_fallback_moves_unsure_colors_towards_gray(tiny_spec, tmp_pa
 def test_edge_aware_and_bilinear_colorizers_differ_only_in_chroma(classification_colorizer) -> None:
     from skimage.color import rgb2lab
 
-    from hypercol.colorizer import Colorizer
+    from hypercol.inference.colorizer import Colorizer
 
     bilinear = Colorizer(classification_colorizer.weights, edge_aware=False)
     gray = np.random.default_rng(1).integers(0, 256, (80, 60), dtype=np.uint8)

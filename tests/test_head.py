@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hypercol.backbones import Tap, get_spec
-from hypercol.head import build_head, fold_batch_norms
+from hypercol.models.backbones import Tap, get_spec
+from hypercol.models.head import build_head, fold_batch_norms
 
 RNG = np.random.default_rng(0)
 

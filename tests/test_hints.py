@@ -13,7 +13,14 @@ from skimage import color as skcolor
 
 from hypercol import ColorizeFilter, colorize
 from hypercol.cli import main
-from hypercol.guidance import DEFAULT_SETTINGS, FEATURE_DIMS, Grid, Reference, prepare_reference, propagate_hints
+from hypercol.inference.guidance import (
+    DEFAULT_SETTINGS,
+    FEATURE_DIMS,
+    Grid,
+    Reference,
+    prepare_reference,
+    propagate_hints,
+)
 
 DARK, BRIGHT = 90, 225  # gray levels: CIE L 38 and 89, a strong edge between them
 RED = (170, 25, 25)  # CIE L 36, like DARK
@@ -174,7 +181,7 @@ def test_the_reference_canvas_is_a_fixed_size_capped_at_the_working_size(tiny_co
     """A square reference is seen on a ``reference_size`` canvas (rounded to the stride, at most the working size 64)."""
     from dataclasses import replace
 
-    from hypercol.guidance import CELL
+    from hypercol.inference.guidance import CELL
 
     photo = np.asarray(Image.fromarray(_reference_photo()).resize((96, 96)))
     prepared = prepare_reference(tiny_colorizer, photo, replace(DEFAULT_SETTINGS, reference_size=reference_size))

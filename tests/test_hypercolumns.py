@@ -1,13 +1,13 @@
-"""hypercol.hypercolumns: every tap upsampled to the image and stacked."""
+"""hypercol.models.hypercolumns: every tap upsampled to the image and stacked."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hypercol import hypercolumns
-from hypercol.backbones import get_spec
-from hypercol.hypercolumns import MAX_BACKBONE_BYTES, MAX_HYPERCOLUMN_BYTES, backbone_bytes_per_pixel
+from hypercol.models import hypercolumns
+from hypercol.models.backbones import get_spec
+from hypercol.models.hypercolumns import MAX_BACKBONE_BYTES, MAX_HYPERCOLUMN_BYTES, backbone_bytes_per_pixel
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (40, 56), dtype=np.uint8)
 

@@ -7,7 +7,7 @@ import pytest
 from skimage import color as skcolor
 from skimage import data
 
-from hypercol.colorizer import SHIPPED_HEADS, card_path
+from hypercol.inference.colorizer import SHIPPED_HEADS, card_path
 
 
 @pytest.mark.parametrize("head", sorted(SHIPPED_HEADS))
@@ -55,8 +55,8 @@ def test_default_head_beats_gray_on_color_photos_it_never_saw() -> None:
     colors must be visible (colorfulness at least a third of the truth's).
     """
     from hypercol import colorize
-    from hypercol.evaluate import gray_baseline
-    from hypercol.metrics import colorfulness, psnr
+    from hypercol.core.metrics import colorfulness, psnr
+    from hypercol.evaluation.evaluate import gray_baseline
 
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
     photos = [photo[:: max(1, max(photo.shape[:2]) // 256), :: max(1, max(photo.shape[:2]) // 256)] for photo in photos]

@@ -1,4 +1,4 @@
-"""Tests for hypercol.metrics against hand-computed values."""
+"""Tests for hypercol.core.metrics against hand-computed values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hypercol.metrics import auc, auc_rgb, colorfulness, evaluate_pair, psnr, ssim
+from hypercol.core.metrics import auc, auc_rgb, colorfulness, evaluate_pair, psnr, ssim
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -235,7 +235,7 @@ def test_auc_rejects_bad_max_threshold(threshold) -> None:
 
 
 def test_hue_error_of_known_colors() -> None:
-    from hypercol.metrics import hue_error
+    from hypercol.core.metrics import hue_error
 
     red = np.zeros((4, 4, 3), np.uint8)
     red[..., 0] = 200

@@ -1,4 +1,4 @@
-"""hypercol.precision: CPU flag parsing and precision names."""
+"""hypercol.core.precision: CPU flag parsing and precision names."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hypercol import precision
-from hypercol.precision import PRECISIONS, _resolve, cpu_supports_bf16
+from hypercol.core import precision
+from hypercol.core.precision import PRECISIONS, _resolve, cpu_supports_bf16
 
 SAPPHIRE_RAPIDS = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -71,7 +71,7 @@ def test_configure_precision_rejects_bad_names_before_anything_is_set(monkeypatc
 
 @pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
 def test_an_empty_variable_means_unset(monkeypatch, name) -> None:
-    from hypercol.colorizer import check_environment, wants_small_canvas
+    from hypercol.inference.colorizer import check_environment, wants_small_canvas
 
     monkeypatch.setattr(precision, "_active", None)
     monkeypatch.setenv(name, "")
@@ -83,7 +83,7 @@ def test_an_empty_variable_means_unset(monkeypatch, name) -> None:
 @pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
 @pytest.mark.parametrize("value", ["fp8", " ", "AUTO"])
 def test_a_bad_variable_is_named(monkeypatch, name, value) -> None:
-    from hypercol.colorizer import check_environment
+    from hypercol.inference.colorizer import check_environment
 
     monkeypatch.setattr(precision, "_active", None)
     monkeypatch.setenv(name, value)

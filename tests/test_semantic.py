@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from hypercol.evaluate import evaluate_images, format_table
-from hypercol.semantic import imagenet_class_of, top1_accuracy
+from hypercol.evaluation.evaluate import evaluate_images, format_table
+from hypercol.evaluation.semantic import imagenet_class_of, top1_accuracy
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from hypercol import colorizer as colorizer_module
-from hypercol.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, Colorizer, ModelCard, card_path
-from hypercol.precision import backbone_is_fast, cpu_has_amx
+from hypercol.core.precision import backbone_is_fast, cpu_has_amx
+from hypercol.inference import colorizer as colorizer_module
+from hypercol.inference.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, Colorizer, ModelCard, card_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMERA = data.camera()[::4, ::4]
@@ -115,11 +115,11 @@ def test_hypercol_precision_float32_picks_the_small_canvas_in_a_fresh_process(ti
     card_path(weights).write_text(card.to_json())
     script = (
         "import json, sys\n"
-        "from hypercol.backbones import BackboneSpec, Tap, register_backbone\n"
+        "from hypercol.models.backbones import BackboneSpec, Tap, register_backbone\n"
         "spec = json.loads(sys.argv[2])\n"
         "register_backbone(BackboneSpec(name=spec['name'], taps=tuple(Tap(*t) for t in spec['taps']),\n"
         "                  input_convention=spec['input_convention'], handle=spec['handle'], description=''))\n"
-        "from hypercol.colorizer import Colorizer\n"
+        "from hypercol.inference.colorizer import Colorizer\n"
         "c = Colorizer(sys.argv[1])\n"
         "print(json.dumps([c.precision, c.working_size, c.path]))\n"
     )

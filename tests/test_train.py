@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from hypercol import Colorizer, ModelCard, bins
+from hypercol import Colorizer, ModelCard
 from hypercol.cli import main as cli_main
-from hypercol.evaluate import evaluate_folder, format_table, gray_baseline
-from hypercol.train import (
+from hypercol.core import bins
+from hypercol.evaluation.evaluate import evaluate_folder, format_table, gray_baseline
+from hypercol.training.train import (
     ExampleReader,
     dahl_loss,
     find_images,
@@ -145,9 +147,9 @@ def test_mirrored_strategy_on_two_logical_cpus(photos, tmp_path) -> None:
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from hub_models.tiny import TINY_VGG_TAPS, export_tiny_vgg
-        from hypercol.backbones import BackboneSpec, Tap, register_backbone
-        from hypercol.train import train
+        from tiny_backbones import TINY_VGG_TAPS, export_tiny_vgg
+        from hypercol.models.backbones import BackboneSpec, Tap, register_backbone
+        from hypercol.training.train import train
         folder = export_tiny_vgg(__import__("pathlib").Path({str(tmp_path)!r}) / "tiny")
         register_backbone(BackboneSpec("tiny_vgg", tuple(Tap(*t) for t in TINY_VGG_TAPS), "caffe_bgr", handle=str(folder)))
         result = train([{str(photos)!r}], out={str(tmp_path / "mirrored")!r}, steps=2, devices=["/cpu:0", "/cpu:1"],
@@ -155,7 +157,11 @@ def test_mirrored_strategy_on_two_logical_cpus(photos, tmp_path) -> None:
         print("REPLICAS", result.card_data.training["replicas"], result.card_data.training["strategy"])
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False)
+    tests_folder = str(Path(__file__).resolve().parent)  # where tiny_backbones is
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [tests_folder, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "REPLICAS 2 MirroredStrategy" in done.stdout
     assert (tmp_path / "mirrored" / "head.weights.h5").exists()
@@ -222,13 +228,13 @@ def test_cli_rebalance_lambda_reaches_the_card(flag, expected, photos, tiny_spec
 
 
 def test_tf_data_pipeline_matches_reader(photos) -> None:
-    from hypercol.train import make_dataset
+    from hypercol.training.train import make_dataset
 
     reader = ExampleReader(find_images([photos]), 16)
     lightness, chroma = next(iter(make_dataset(reader, batch_size=3, start=5)))
     assert lightness.shape == (3, 16, 16) and chroma.shape == (3, 16, 16, 2)
     expected = tf.convert_to_tensor(reader(6), tf.float32) / 255.0
-    from hypercol.color import rgb_to_lab
+    from hypercol.core.color import rgb_to_lab
 
     np.testing.assert_allclose(lightness[1].numpy(), rgb_to_lab(expected)[..., 0].numpy(), atol=1e-3)
 

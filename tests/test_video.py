@@ -19,9 +19,9 @@ from skimage import color as skcolor
 
 import hypercol
 from hypercol import colorize_video
-from hypercol._video_files import Video, first_size_change, open_video
 from hypercol.cli import main
-from hypercol.video import TemporalSettings, colorize_frames
+from hypercol.inference.video import TemporalSettings, colorize_frames
+from hypercol.io.video_files import Video, first_size_change, open_video
 
 PER_FRAME = TemporalSettings(carry=0.0)
 ROOT = Path(hypercol.__file__).resolve().parents[1]
@@ -272,7 +272,7 @@ def test_overwrite_replaces_the_output(tmp_path, tiny_weights, capsys) -> None:
 
 
 def test_interrupted_run_leaves_no_file(tmp_path, tiny_weights, capsys, monkeypatch) -> None:
-    from hypercol import _video_files
+    from hypercol.io import video_files as _video_files
 
     source = make_video(tmp_path / "in.mp4", seconds=2.0)
     written = []
@@ -307,7 +307,7 @@ def test_a_file_whose_frames_change_size_is_refused_before_any_work(tmp_path, ti
 
 
 def test_variable_size_frames_fail_clearly(tmp_path, tiny_weights, capsys, monkeypatch) -> None:
-    from hypercol import _video_files
+    from hypercol.io import video_files as _video_files
 
     source = make_video(tmp_path / "in.mp4", seconds=0.5, audio=False)
     frames = [np.zeros((48, 64, 3), np.uint8)] * 2 + [np.zeros((40, 64, 3), np.uint8)]

@@ -3,7 +3,7 @@
 The network sees the gray image at a fixed working size (long side = the card's
 ``working_size``, aspect kept, edge-padded to a square canvas, so one trace serves
 every input size). Its chroma is cropped and upsampled to the input size edge-aware
-(:mod:`hypercol.guided`: color follows the full-resolution lightness edges), then
+(:mod:`hypercol.core.guided`: color follows the full-resolution lightness edges), then
 joined with the input's own full-resolution CIE lightness, so output lightness equals
 input lightness.
 
@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol import color
-from hypercol._arrays import ImageBatch, as_image_batch, lightness
-from hypercol.backbones import Backbone, load_backbone
-from hypercol.bins import annealed_mean, normalised_entropy
-from hypercol.guided import apply_coefficients, guided_coefficients
-from hypercol.head import build_head, fold_batch_norms
-from hypercol.precision import backbone_is_fast, configure_precision, environment_choice
-from hypercol.shipped import DEFAULT_HEAD, DEFAULT_WEIGHTS, SHIPPED_HEADS
+from hypercol.core import color
+from hypercol.core.arrays import ImageBatch, as_image_batch, lightness
+from hypercol.core.bins import annealed_mean, normalised_entropy
+from hypercol.core.guided import apply_coefficients, guided_coefficients
+from hypercol.core.precision import backbone_is_fast, configure_precision, environment_choice
+from hypercol.models.backbones import Backbone, load_backbone
+from hypercol.models.head import build_head, fold_batch_norms
+from hypercol.models.shipped import DEFAULT_HEAD, DEFAULT_WEIGHTS, SHIPPED_HEADS
 
 __all__ = [
     "ModelCard",
@@ -204,7 +204,7 @@ class Colorizer:
     ``batch_size``: images per network call; by default 16 on a canvas of 224 or less, 8 on one of 320.
     ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default
     $HYPERCOL_CANVAS decides ("small", "full"; unset or "auto": where the backbone is slow,
-    :func:`hypercol.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped
+    :func:`hypercol.core.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped
     VGG16 classification head then works on a 160-pixel canvas instead of 224, 1.7-1.9x
     faster there, a little fainter (README.md, "Speed"); the default head has no small canvas.
     """
@@ -312,7 +312,7 @@ class Colorizer:
         return tf.ensure_shape(canvas, [None, size, size, 1]), small_lightness[..., 0]
 
     def decode(self, output, small_lightness, temperature, saturation, fallback) -> tf.Tensor:
-        """Head output -> (N, h, w, 4) guided-upsampling coefficients (see :mod:`hypercol.guided`)."""
+        """Head output -> (N, h, w, 4) guided-upsampling coefficients (see :mod:`hypercol.core.guided`)."""
         chroma = self.decode_chroma(output, small_lightness, temperature, saturation, fallback)
         return self.coefficients(small_lightness, chroma)
 
@@ -364,7 +364,7 @@ class Colorizer:
 
         ``fallback`` overrides the card's uncertainty fallback (classification heads).
         """
-        from hypercol.guidance import prepare_guide
+        from hypercol.inference.guidance import prepare_guide
 
         batch = as_image_batch(image)
         knobs = self._knobs(temperature, saturation, fallback)
@@ -413,7 +413,7 @@ def compose(lightness: np.ndarray, coefficients: np.ndarray, *, as_uint8: bool) 
     """(H, W) CIE L + (h, w, 4) guided coefficients -> (H, W, 3) sRGB, uint8 or float32 in [0, 1].
 
     The coefficients are upsampled bilinearly and applied to the full-resolution
-    lightness (:func:`hypercol.guided.apply_coefficients`); the lightness is kept exactly.
+    lightness (:func:`hypercol.core.guided.apply_coefficients`); the lightness is kept exactly.
     """
     height, width = lightness.shape
     pixels = height * width
@@ -491,7 +491,7 @@ def colorize(
     alike up to the lightness edges (lightness always stays the input's). No hinted
     pixel: exactly the automatic result.
     ``reference``: a color photo (H, W, 3) of any size (or a list, one per image, or a
-    :func:`hypercol.guidance.prepare_reference` result): colors are taken from the places
+    :func:`hypercol.inference.guidance.prepare_reference` result): colors are taken from the places
     of it the backbone finds alike; where nothing matches, the automatic chroma stays.
     """
     return get_colorizer(weights, head).colorize(

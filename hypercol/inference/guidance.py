@@ -45,13 +45,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
-from hypercol import color
-from hypercol._arrays import ImageBatch, as_image_batch, lightness
+from hypercol.core import color
+from hypercol.core.arrays import ImageBatch, as_image_batch, lightness
 
 __all__ = [
     "CELL",
@@ -114,7 +114,7 @@ def pool_cells(values: tf.Tensor) -> tf.Tensor:
 
 
 class _Graphs:
-    """The traced functions guidance adds to one :class:`~hypercol.colorizer.Colorizer`."""
+    """The traced functions guidance adds to one :class:`~hypercol.inference.colorizer.Colorizer`."""
 
     def __init__(self, colorizer) -> None:
         self.colorizer = colorizer
@@ -151,7 +151,7 @@ class _Graphs:
 
     def _network(self, full_lightness, temperature, saturation, fallback):
         """(N, H, W) CIE L -> automatic chroma and lightness at the working shape, and per cell: lightness, chroma, descriptors."""
-        from hypercol.colorizer import chroma_from_gray
+        from hypercol.inference.colorizer import chroma_from_gray
 
         colorizer = self.colorizer
         canvas, small_lightness = colorizer.working_canvas(full_lightness)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol.backbones import Tap
+from hypercol.models.backbones import Tap
 
 __all__ = ["build_head", "fold_batch_norms", "ResizeLike", "SoftBound", "head_input_names"]
 

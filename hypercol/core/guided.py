@@ -10,7 +10,7 @@ follow its edges. The full-resolution cost is one bilinear resize and a multiply
 
 from __future__ import annotations
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
 __all__ = ["GUIDE_SCALE", "guided_coefficients", "apply_coefficients"]

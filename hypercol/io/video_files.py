@@ -1,7 +1,7 @@
 """``hypercol colorize-video``: video files in and out through imageio's ffmpeg plugin.
 
 imageio-ffmpeg brings its own ffmpeg binary. The output is encoded into a temporary beside
-it (named as :mod:`hypercol._files` names them, so a killed run's temporary is removed by
+it (named as :mod:`hypercol.io.files` names them, so a killed run's temporary is removed by
 the next run) and renamed into place only when every frame is written: an interrupted run
 leaves no partial file. The frame rate, the size and (except for GIF) the audio track of
 the input are kept.
@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypercol._files import current_umask, make_temporary, not_regular, remove_stale_temporaries
+from hypercol.io.files import current_umask, make_temporary, not_regular, remove_stale_temporaries
 
 __all__ = ["VIDEO_EXTENSIONS", "Encoding", "encoding_for", "open_video", "VideoWriter", "add_parser", "run"]
 
@@ -259,7 +259,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from hypercol.cli import EXIT_FAILED, EXIT_OK, UsageError, _guidance, _Interrupts, _load_colorizer
-    from hypercol.video import colorize_frames
+    from hypercol.inference.video import colorize_frames
 
     _check_paths(args)
     try:

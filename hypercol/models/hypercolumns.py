@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol._arrays import as_image_batch
-from hypercol.backbones import DEFAULT_BACKBONE, BackboneSpec, load_backbone
+from hypercol.core.arrays import as_image_batch
+from hypercol.models.backbones import DEFAULT_BACKBONE, BackboneSpec, load_backbone
 
 __all__ = ["hypercolumns", "stack_taps", "backbone_bytes_per_pixel", "MAX_HYPERCOLUMN_BYTES", "MAX_BACKBONE_BYTES"]
 

@@ -24,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 from PIL import Image
 
-from hypercol import color
-from hypercol.backbones import DEFAULT_BACKBONE, load_backbone
-from hypercol.precision import configure_precision
-from hypercol.train import ExampleReader, to_lightness_and_chroma, write_atomically
+from hypercol.core import color
+from hypercol.core.precision import configure_precision
+from hypercol.io.files import write_atomically
+from hypercol.models.backbones import DEFAULT_BACKBONE, load_backbone
+from hypercol.training.train import ExampleReader, to_lightness_and_chroma
 
 __all__ = ["CACHE_FILE", "FeatureCache", "build_feature_cache", "paste_cutouts", "CHROMA"]
 

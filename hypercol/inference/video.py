@@ -11,7 +11,7 @@ is taken as it is. A shot cut (the lightness histogram jumps, or little of the f
 followed) resets the average, so colors are never blended across a cut.
 
 Color hints given for a key frame become a residual on the chroma (as in
-:mod:`hypercol.guidance`) that is carried along the motion to the following frames, until
+:mod:`hypercol.inference.guidance`) that is carried along the motion to the following frames, until
 the next cut; a reference photo steers every frame.
 """
 
@@ -25,12 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol._arrays import as_image_batch, lightness
-from hypercol.colorizer import Colorizer, compose, get_colorizer
-from hypercol.guidance import (
+from hypercol.core.arrays import as_image_batch, lightness
+from hypercol.inference.colorizer import Colorizer, compose, get_colorizer
+from hypercol.inference.guidance import (
     CELL,
     DEFAULT_SETTINGS,
     Grid,
@@ -157,7 +157,7 @@ def _key_hints(hints) -> dict[int, object]:
 
 
 def _check_frame(frame, index: int, size: tuple[int, int] | None):
-    """One frame as an :class:`~hypercol._arrays.ImageBatch` of one image; ValueError for a wrong shape or size."""
+    """One frame as an :class:`~hypercol.core.arrays.ImageBatch` of one image; ValueError for a wrong shape or size."""
     batch = as_image_batch(frame, name=f"frame {index}")
     if batch.batched or batch.pixels.shape[-1] not in VIDEO_CHANNELS:
         msg = f"frame {index} has shape {np.shape(frame)}; allowed: (H, W), (H, W, 1) or (H, W, 3)"
@@ -230,7 +230,7 @@ def colorize_frames(
     reference=None,
     settings: TemporalSettings = DEFAULT_TEMPORAL,
 ) -> Iterator[np.ndarray]:
-    """:func:`colorize_video` with a given :class:`~hypercol.colorizer.Colorizer` and temporal ``settings``.
+    """:func:`colorize_video` with a given :class:`~hypercol.inference.colorizer.Colorizer` and temporal ``settings``.
 
     The knobs and the reference are checked at the call; each frame when it is reached.
     """

@@ -44,7 +44,7 @@ class ImageNetClassifier:
 
     def __init__(self, backbone: str = CLASSIFIER_BACKBONE) -> None:
         from hub_models.efficientnet_lite import NATIVE_SIZE
-        from hypercol.backbones import load_backbone
+        from hypercol.models.backbones import load_backbone
 
         self._backbone = load_backbone(backbone)
         self.size = NATIVE_SIZE[backbone.removeprefix("efficientnet_")]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hypercol import color
+from hypercol.core import color
 
 # 8000 x 8000 is promised; the bound leaves room and stops accidental gigapixel inputs.
 MAX_PIXELS = 100_000_000

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from hub_models.vgg16_hed import TAPS, ConvStack, save
-from hypercol.backbones import get_spec
+from hypercol.models.backbones import get_spec
 
 TINY_VGG_CHANNELS = (4, 6, 8, 8, 8)
 TINY_VGG_TAPS = tuple((key, channels, stride) for (key, _, stride), channels in zip(TAPS, TINY_VGG_CHANNELS))

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol.shipped import DEFAULT_BACKBONE
+from hypercol.models.shipped import DEFAULT_BACKBONE
 
 __all__ = [
     "Tap",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from hypercol._files import OUTPUT_KEY, ColorizedOutput
+from hypercol.io.files import OUTPUT_KEY, ColorizedOutput
 
 __all__ = [
     "ColorizeFilter",
@@ -39,7 +39,7 @@ def decode_image(stream, *, refuse_outputs: bool = False) -> np.ndarray:
     """An encoded image (a binary file object) -> the array ``colorize`` takes, as :func:`image_to_array`
     gives it: its first frame, EXIF orientation applied. Pillow's errors (OSError, ValueError) for
     unreadable data pass through; with ``refuse_outputs``, an image that hypercol wrote (a PNG with
-    its text chunk ``OUTPUT_KEY``) raises :class:`hypercol._files.ColorizedOutput`."""
+    its text chunk ``OUTPUT_KEY``) raises :class:`hypercol.io.files.ColorizedOutput`."""
     from PIL import ImageOps
 
     with Image.open(stream) as image:
@@ -139,7 +139,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
     alpha: the result is RGBA. (``Image.filter`` copies the source's ``info`` onto its
     result; an RGBA image's writers ignore that stale ``transparency``.)
 
-    ``head`` picks a shipped head (a name of :data:`hypercol.shipped.SHIPPED_HEADS`), ``weights`` your own
+    ``head`` picks a shipped head (a name of :data:`hypercol.models.shipped.SHIPPED_HEADS`), ``weights`` your own
     (``.weights.h5`` with its card); default: the shipped default head.
     ``temperature`` and ``saturation`` are those of :func:`hypercol.colorize`.
     ``hints``: an image the size of the filtered one whose opaque pixels give wanted colors
@@ -158,7 +158,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         hints: Image.Image | None = None,
         reference: Image.Image | None = None,
     ) -> None:
-        from hypercol.colorizer import check_knobs, resolve_weights
+        from hypercol.inference.colorizer import check_knobs, resolve_weights
 
         resolve_weights(weights, head)  # validates the choice now, loads at the first use
         check_knobs(temperature, saturation)
@@ -172,7 +172,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         self.hints = None if hints is None else hints_to_array(hints)
         self.reference = None if reference is None else reference_to_array(reference)
         if self.reference is not None:
-            from hypercol.guidance import check_reference
+            from hypercol.inference.guidance import check_reference
 
             check_reference(self.reference)
         self._prepared = None  # (colorizer, prepared reference), made at the first use
@@ -182,7 +182,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         wrapped = Image.Image()._new(image)
         wrapped.info = _caller_info(image)  # palette transparency lives in Image.info, not in the core
         pixels = image_to_array(wrapped)
-        from hypercol.colorizer import get_colorizer
+        from hypercol.inference.colorizer import get_colorizer
 
         colorizer = get_colorizer(self.weights, self.head)
         rgb = colorizer.colorize(
@@ -199,7 +199,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         if self.reference is None:
             return None
         if self._prepared is None or self._prepared[0] is not colorizer:
-            from hypercol.guidance import prepare_reference
+            from hypercol.inference.guidance import prepare_reference
 
             self._prepared = (colorizer, prepare_reference(colorizer, self.reference))
         return self._prepared[1]

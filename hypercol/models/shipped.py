@@ -14,7 +14,7 @@ __all__ = ["WEIGHTS_DIR", "SHIPPED_HEADS", "DEFAULT_HEAD", "DEFAULT_WEIGHTS", "D
 # The default head's backbone: also the default of hypercolumns(), `hypercol cache` and `hypercol train`.
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED_HEADS = {
     "classification": WEIGHTS_DIR / "efficientnet_lite0_classification.weights.h5",
     "regression": WEIGHTS_DIR / "efficientnet_lite0_regression.weights.h5",

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hypercol import color
-from hypercol.colorizer import Colorizer, get_colorizer
-from hypercol.metrics import colorfulness, evaluate_pair
-from hypercol.semantic import CLASSIFIER_BACKBONE, ImageNetClassifier, imagenet_class_of, top1_accuracy
-from hypercol.train import find_images
+from hypercol.core import color
+from hypercol.core.metrics import colorfulness, evaluate_pair
+from hypercol.evaluation.semantic import CLASSIFIER_BACKBONE, ImageNetClassifier, imagenet_class_of, top1_accuracy
+from hypercol.inference.colorizer import Colorizer, get_colorizer
+from hypercol.training.train import find_images
 
 __all__ = ["evaluate_images", "format_table", "validation_split", "METRICS"]
 
@@ -43,7 +43,7 @@ def evaluate_images(
 
     Photos whose names start with an ImageNet WordNet id (``n01440764_tench.JPEG``) also
     get the semantic test (``semantic=False``: skipped): the top-1 accuracy of an ImageNet
-    classifier on the colorized, gray and true photos (:mod:`hypercol.semantic`).
+    classifier on the colorized, gray and true photos (:mod:`hypercol.evaluation.semantic`).
     """
     colorizer = colorizer or get_colorizer()
     used_temperature, used_saturation = colorizer.settings(temperature, saturation)

@@ -18,6 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
+    "IMAGE_SUFFIXES",
+    "is_image_name",
+    "write_atomically",
     "OUTPUT_KEY",
     "ColorizedOutput",
     "output_note",
@@ -32,11 +35,14 @@ __all__ = [
     "write_image_atomic",
 ]
 
+# What hypercol reads as an image, everywhere: the command, Beam, training and the photo sets.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 # The PNG text chunk that every output carries (saying which head colorized it): an output found
 # among the inputs of a later run, whatever its name, is never colorized again.
 OUTPUT_KEY = "hypercol"
 _TEMPORARY_PREFIX = ".hypercol-"
-_TEMPORARY_NAME = re.compile(r"\.hypercol-(?P<pid>\d+)-[a-z0-9_]{8}\..*\.tmp", re.DOTALL)  # mkstemp's 8 characters
+# mkstemp's 8 characters; write_atomically's temporaries end in the target's own suffixes after ".tmp"
+_TEMPORARY_NAME = re.compile(r"\.hypercol-(?P<pid>\d+)-[a-z0-9_]{8}\..*\.tmp(\.[^.]+){0,2}", re.DOTALL)
 # The output's name inside a temporary's is cut to this: the temporary's own name must
 # fit the file system's limit (usually 255 bytes) whenever the output's does.
 _NAME_BYTES_IN_TEMPORARY = 100
@@ -109,6 +115,31 @@ def make_temporary(target: Path) -> tuple[int, str]:
     return tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
 
 
+def write_atomically(path: Path, write) -> None:
+    """Calls ``write(temporary path)`` beside ``path``, then renames it over ``path``; the temporary never stays.
+
+    The temporary keeps ``path``'s last two suffixes (Keras wants ``.weights.h5``) and is
+    one that :func:`remove_stale_temporaries` knows.
+    """
+    path = Path(path)
+    prefix, suffix = temporary_affixes(path.name)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=prefix, suffix=suffix + "".join(path.suffixes[-2:])
+    )
+    os.close(descriptor)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file of this name is read as an image: one of :data:`IMAGE_SUFFIXES`, not hidden."""
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES and not Path(name).name.startswith(".")
+
+
 def _process_exists(pid: int) -> bool:
     if pid == os.getpid() or os.name == "nt":  # Windows' os.kill(pid, 0) would end the process
         return True
@@ -140,9 +171,9 @@ def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
 
 def read_image(path: Path, *, refuse_outputs: bool = False):
     """The pixels of the regular image file ``path`` as ``colorize`` takes them: (H, W[, C]) uint8 or
-    (H, W) uint16 (first frame, EXIF orientation applied; :func:`hypercol.pil.decode_image`, which raises
+    (H, W) uint16 (first frame, EXIF orientation applied; :func:`hypercol.io.pil.decode_image`, which raises
     :class:`ColorizedOutput` for an output of hypercol if ``refuse_outputs``)."""
-    from hypercol.pil import decode_image
+    from hypercol.io.pil import decode_image
 
     with open_regular(path) as stream:
         return decode_image(stream, refuse_outputs=refuse_outputs)

@@ -21,19 +21,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import hypercol._quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from hypercol import bins, color
-from hypercol.backbones import DEFAULT_BACKBONE, Backbone, load_backbone
-from hypercol.colorizer import DEFAULT_TEMPERATURE, HEAD_TYPES, ModelCard, chroma_from_gray
-from hypercol.head import build_head
-from hypercol.metrics import colorfulness
-from hypercol.precision import configure_precision
+from hypercol.core import bins, color
+from hypercol.core.metrics import colorfulness
+from hypercol.core.precision import configure_precision
+from hypercol.inference.colorizer import DEFAULT_TEMPERATURE, HEAD_TYPES, ModelCard, chroma_from_gray
+from hypercol.io.files import IMAGE_SUFFIXES, write_atomically
+from hypercol.models.backbones import DEFAULT_BACKBONE, Backbone, load_backbone
+from hypercol.models.head import build_head
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "LOSSES",
     "find_images",
     "split_validation",
@@ -43,10 +43,8 @@ __all__ = [
     "pick_strategy",
     "train",
     "TrainResult",
-    "write_atomically",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 LIST_SUFFIXES = (".txt", ".lst")
 _CHROMA_UNIT = 100.0  # losses see ab / 100, so they are O(1)
 
@@ -307,17 +305,6 @@ def pick_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strateg
     return tf.distribute.get_strategy()
 
 
-def write_atomically(path: Path, write) -> None:
-    """Calls ``write(temporary path)`` beside ``path``, then renames over it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes[-2:])}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
 class PhotoData:
     """Training data decoded from photos at every step; the backbone runs inside the training step."""
 
@@ -367,7 +354,7 @@ class PhotoData:
 
 
 class CachedData:
-    """Training data from feature caches (:mod:`hypercol.features`): no backbone in the step.
+    """Training data from feature caches (:mod:`hypercol.training.cache`): no backbone in the step.
 
     Several caches of the same photo sets built with different seeds (other crops,
     other pasted cut-outs) act as one: a set's examples are its rows in every cache.
@@ -388,7 +375,7 @@ class CachedData:
         max_validation_images: int,
         every_nth_photo: int = 1,
     ) -> None:
-        from hypercol.features import CHROMA
+        from hypercol.training.cache import CHROMA
 
         self.caches = _open_matching_caches(folders)
         self.tap_keys = self.caches[0].tap_keys
@@ -520,7 +507,7 @@ _SHARED_CACHE_SETTINGS = ("backbone", "taps", "crop_size", "output_stride", "set
 
 def _open_matching_caches(folders: Sequence[str | Path]) -> list:
     """The caches of ``folders``, refused unless they hold the same kind of examples with different crops."""
-    from hypercol.features import FeatureCache
+    from hypercol.training.cache import FeatureCache
 
     caches = [FeatureCache.open(folder) for folder in folders]
     first = caches[0]
@@ -568,7 +555,7 @@ def _open_data(
     every_nth_photo: int = 1,
 ):
     """A :class:`CachedData` for feature-cache folders, else a :class:`PhotoData`."""
-    from hypercol.features import FeatureCache
+    from hypercol.training.cache import FeatureCache
 
     is_cache = [FeatureCache.is_cache(item) for item in data]
     if all(is_cache):
@@ -624,7 +611,7 @@ def train(
     """Trains a head on photos under ``data`` into ``out`` (weights, card, checkpoints, TensorBoard logs).
 
     ``data`` is photo folders, files or lists, or feature-cache folders built by
-    :func:`hypercol.features.build_feature_cache` (much faster: the backbone's taps
+    :func:`hypercol.training.cache.build_feature_cache` (much faster: the backbone's taps
     are read, not computed; ``set_weights`` then weighs their photo sets; caches built
     with other seeds add other crops of the same photos; ``every_nth_photo`` trains on a
     share of their photos).
