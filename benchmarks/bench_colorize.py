@@ -72,7 +72,7 @@ def test_issue2_vs_keras_vgg16(measure, colorizer, keras_vgg16):
         batch=batch,
         precision=HYPERCOL_PRECISION,
         reference_precision="float32 (eager)",
-        path=colorizer.path,
+        path=colorizer.description,
         reference_gflop=graph_gflop(lambda x: keras_vgg16(x, training=False), [1, size, size, 3]),
     )
 

@@ -26,7 +26,7 @@ from cases import (
 from harness import graph_gflop, gray_images, precision_label
 
 from hypercol.core.arrays import as_image_batch, lightness
-from hypercol.inference.colorizer import compose
+from hypercol.inference.compose import compose
 
 _MODELS: dict[tuple[str, tuple[int, int]], object] = {}
 _GFLOP: dict[tuple[str, int], float] = {}

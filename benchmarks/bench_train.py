@@ -18,8 +18,9 @@ from cases import TRAIN_BATCH, TRAIN_ROUNDS, TRAIN_SIZE
 from harness import PRECISION
 
 from hypercol.core import color
-from hypercol.inference.colorizer import ModelCard, card_path, chroma_from_gray
+from hypercol.inference.network import chroma_from_gray
 from hypercol.models.backbones import load_backbone
+from hypercol.models.card import ModelCard, card_path
 from hypercol.models.head import build_head
 from hypercol.models.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
 from hypercol.training.train import CLASSIFICATION_OUTPUT_STRIDE, rebalanced_cross_entropy
@@ -49,7 +50,7 @@ def _card_head(weights):
     backbone = load_backbone(card.backbone, taps=card.taps)
     centres = np.asarray(card.bins, np.float32).reshape(-1, 2)
     loss = rebalanced_cross_entropy(centres, np.ones(len(centres), np.float32))
-    return backbone, build_head(backbone.spec.taps, **card.head), loss
+    return backbone, build_head(backbone.spec.taps, **card.head_config), loss
 
 
 def _target_chroma(rng) -> tf.Tensor:

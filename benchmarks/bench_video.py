@@ -83,7 +83,7 @@ def test_video_quality(benchmark, colorizer):
         shots_per_clip=VIDEO_SHOTS,
         frames_per_shot=VIDEO_FRAMES_PER_SHOT,
         size=f"{VIDEO_CLIP_SIZE[1]}x{VIDEO_CLIP_SIZE[0]}",
-        path=colorizer.path,
+        path=colorizer.description,
         **summary,
     )
 
@@ -103,5 +103,5 @@ def test_video_speed(measure, colorizer, size):
         kind="issue25_speed",
         name="colorize_video vs colorize of each frame",
         size=f"{size[1]}x{size[0]}",
-        path=colorizer.path,
+        path=colorizer.description,
     )

@@ -87,7 +87,12 @@ def float32(weights: str, specs: list[str]) -> dict:
             colorizer.colorize(images)
             seconds.append(time.perf_counter() - start)
         timings.append({"size": size, "batch": batch, "seconds": seconds})
-    return {"precision": colorizer.precision, "path": colorizer.path, "timings": timings, "peak_mib": _maxrss_mib()}
+    return {
+        "precision": colorizer.precision,
+        "path": colorizer.description,
+        "timings": timings,
+        "peak_mib": _maxrss_mib(),
+    }
 
 
 def _alternate(sides: dict, rounds: int) -> dict[str, list[float]]:
@@ -124,7 +129,7 @@ def vs_vgg16(weights: str, rounds: int) -> dict:
     }
     timings = _alternate(sides, rounds)
     return {
-        "path": colorizer.path,
+        "path": colorizer.description,
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
         "size": size,
         "batch": batch,

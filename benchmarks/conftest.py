@@ -29,7 +29,7 @@ _SESSION = {"start": time.time(), "loadavg_start": os.getloadavg(), "busy_start"
 @pytest.fixture(scope="session")
 def default_weights() -> Path:
     """The shipped default head: what ``colorize`` runs."""
-    from hypercol.inference.colorizer import DEFAULT_WEIGHTS
+    from hypercol.models.shipped import DEFAULT_WEIGHTS
 
     return DEFAULT_WEIGHTS
 

@@ -18,7 +18,8 @@ import numpy as np
 from ship_head import validation_photos
 
 from hypercol.evaluation.evaluate import METRICS, evaluate_images
-from hypercol.inference.colorizer import Colorizer, ModelCard, card_path
+from hypercol.inference.colorizer import Colorizer
+from hypercol.models.card import ModelCard, card_path
 
 
 def colorizer_at_knobs(weights: Path, knobs: argparse.Namespace) -> Colorizer:

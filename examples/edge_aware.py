@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hypercol.inference.colorizer import DEFAULT_WEIGHTS, Colorizer
+from hypercol.inference.colorizer import Colorizer
+from hypercol.models.shipped import DEFAULT_WEIGHTS
 
 
 def busiest_window(gray: np.ndarray, size: int) -> tuple[int, int]:

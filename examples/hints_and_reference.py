@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw
 
 from hypercol.core.metrics import psnr
 from hypercol.evaluation.evaluate import gray_baseline
-from hypercol.inference.colorizer import DEFAULT_WEIGHTS, Colorizer
+from hypercol.inference.colorizer import Colorizer
+from hypercol.models.shipped import DEFAULT_WEIGHTS
 
 GAP = 6
 DOT = 5

@@ -29,7 +29,8 @@ from PIL import Image
 from hypercol.core.metrics import colorfulness, psnr
 from hypercol.evaluation.evaluate import gray_baseline, validation_split
 from hypercol.inference import guidance
-from hypercol.inference.colorizer import DEFAULT_WEIGHTS, Colorizer
+from hypercol.inference.colorizer import Colorizer
+from hypercol.models.shipped import DEFAULT_WEIGHTS
 from hypercol.training.train import split_validation
 
 SHORT_SIDE = 256

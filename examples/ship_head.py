@@ -43,7 +43,10 @@ from sweep_frontier import beats_gray, best_at
 from hypercol.core.arrays import as_image_batch, lightness
 from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
 from hypercol.evaluation.evaluate import evaluate_images, format_table, gray_baseline, validation_split
-from hypercol.inference.colorizer import SHIPPED_HEADS, Colorizer, ModelCard, card_path, compose
+from hypercol.inference.colorizer import Colorizer
+from hypercol.inference.compose import compose
+from hypercol.models.card import ModelCard, card_path
+from hypercol.models.shipped import SHIPPED_HEADS
 from hypercol.training.train import find_images, write_atomically
 
 # On the validation photos of 2026-12-01, saturations below 1 and a full fallback (1.0) made
@@ -110,10 +113,11 @@ def sweep(
         for index, truth in enumerate(photos):
             truth_ab = rgb2lab(truth)[..., 1:]  # once per photo, not once per setting
             full = lightness(as_image_batch(truth), 0)
-            output, small = colorizer.run_network(tf.constant(full[np.newaxis]))
+            output, small = colorizer.network.run(tf.constant(full[np.newaxis]))
             for setting, (temperature, saturation, fallback) in enumerate(grid):
-                knobs = colorizer._knobs(temperature, saturation, fallback)
-                coefficients = colorizer.decode(output, small, *knobs)[0].numpy()
+                knobs = colorizer.knobs(temperature, saturation, fallback)
+                chroma = colorizer.network.decode_chroma(output, small, *knobs)
+                coefficients = colorizer.network.coefficients(small, chroma)[0].numpy()
                 predicted = compose(full, coefficients, as_uint8=True)
                 predicted_ab = rgb2lab(predicted)[..., 1:]
                 scores[setting, index] = psnr(truth, predicted), auc(truth_ab, predicted_ab), colorfulness(predicted)

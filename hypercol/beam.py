@@ -54,19 +54,19 @@ from hypercol.io.files import (
     is_image_name,
     not_regular,
     output_note,
-    read_image,
     remove_stale_temporaries,
     save_image,
     temporary_affixes,
     write_image_atomic,
 )
+from hypercol.io.images import decode_image, read_image
+from hypercol.models.card import check_head, resolve_weights
 
 __all__ = [
     "colorize_archive",
     "ColorizeArchive",
     "ColorizeModelHandler",
     "ArchiveLayout",
-    "check_head",
     "Task",
     "Decoded",
     "Colorized",
@@ -181,24 +181,6 @@ class ArchiveLayout:
         return [(metadata.path, ("exists", True))] if done else []
 
 
-def check_head(
-    weights: str | None = None,
-    head: str | None = None,
-    temperature: float | None = None,
-    saturation: float | None = None,
-) -> None:
-    """ValueError/TypeError for a head or knobs :class:`ColorizeModelHandler` would refuse, found from the
-    weights file and its model card alone: the launcher of a job never loads the model."""
-    from hypercol.inference.colorizer import ModelCard, card_path, card_settings, resolve_weights
-
-    path = resolve_weights(weights, head)
-    card = ModelCard.load(card_path(path))
-    if not path.is_file():
-        msg = f"head weights {str(path)!r} not found"
-        raise ValueError(msg)
-    card_settings(card, temperature, saturation)
-
-
 def _broken_links(pattern: str) -> list[str]:
     """The symlinks that lead nowhere (dangling, loops) among the local paths ``pattern`` matches: Beam's match
     leaves them out (they have no size), the manifest lists them as skipped."""
@@ -274,7 +256,6 @@ def _read(source: str) -> np.ndarray:
     :class:`ColorizedOutput` for an output of hypercol."""
     if _is_local(source):
         return read_image(Path(source), refuse_outputs=True)
-    from hypercol.io.pil import decode_image
 
     with FileSystems.open(source, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         return decode_image(io.BytesIO(stream.read()), refuse_outputs=True)
@@ -435,7 +416,6 @@ class ColorizeArchive(beam.PTransform):
     ) -> None:
         super().__init__()
         from hypercol.core.precision import configure_precision
-        from hypercol.inference.colorizer import resolve_weights
 
         # The graph rewrite is process-global, but TensorFlow caches it per thread for threads
         # that already ran a function: chosen here, in the launching thread, an in-process

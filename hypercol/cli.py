@@ -14,12 +14,25 @@ import contextlib
 import glob
 import json
 import os
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypercol import cli_video
+from hypercol.command import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Interrupts,
+    Terminated,
+    UsageError,
+    add_head_and_knobs,
+    check_option_files,
+    load_colorizer,
+    read_guidance,
+)
 from hypercol.core.quiet import beam_root_warnings_hidden, import_tensorflow_quietly, show_tensorflow_logs
 from hypercol.io.files import (
     IMAGE_SUFFIXES,
@@ -27,21 +40,14 @@ from hypercol.io.files import (
     current_umask,
     is_image_name,
     not_regular,
-    open_regular,
     output_note,
-    read_image,
     remove_stale_temporaries,
     write_image_atomic,
 )
-from hypercol.models.shipped import DEFAULT_BACKBONE, DEFAULT_HEAD, SHIPPED_HEADS
+from hypercol.models.card import check_head
+from hypercol.models.shipped import DEFAULT_BACKBONE
 
 __all__ = ["main"]
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
-
-
-class UsageError(Exception):
-    """A mistake in the command line: reported and exit code 2, before any work is done."""
 
 
 # --- colorize -------------------------------------------------------------
@@ -97,21 +103,7 @@ def _add_head_options(parser) -> None:
         default="_color",
         help="added to each output's stem (default: %(default)s; write --suffix=-x for one starting with -)",
     )
-    _add_knobs(parser)
-
-
-def _add_knobs(parser) -> None:
-    parser.add_argument(
-        "--head",
-        choices=sorted(SHIPPED_HEADS),
-        help=f"a shipped head (default: {DEFAULT_HEAD})",
-    )
-    parser.add_argument(
-        "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"
-    )
-    parser.add_argument(
-        "--saturation", type=float, help="scale of the predicted chroma, 0 to 100 (default: the model card's)"
-    )
+    add_head_and_knobs(parser)
 
 
 @dataclass
@@ -272,60 +264,6 @@ def _file_id(path: Path) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
-def _check_option_files(args, options: tuple[str, ...]) -> None:
-    """UsageError for a file that an option names (or the model card beside --weights) when it is there but is
-    no regular file: reading a FIFO would wait for a writer forever. A missing one is left to its reader to report."""
-    files = [(f"--{name}", getattr(args, name)) for name in options if getattr(args, name) is not None]
-    if getattr(args, "weights", None) is not None and str(args.weights).endswith(".weights.h5"):
-        from hypercol.inference.colorizer import card_path
-
-        files.append(("--weights", card_path(args.weights)))
-    for option, path in files:
-        what = not_regular(Path(path))
-        if what not in (None, "missing"):
-            raise UsageError(f"{option} {str(path)!r}: {what}, not a regular file")
-
-
-def _load_colorizer(args):
-    """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
-    from hypercol.inference.colorizer import check_environment, get_colorizer
-
-    try:
-        check_environment()
-        colorizer = get_colorizer(args.weights, args.head)
-        colorizer.settings(args.temperature, args.saturation)
-    except (ValueError, OSError) as error:
-        raise UsageError(str(error)) from error
-    return colorizer
-
-
-def _guidance(args, colorizer, jobs: list[_Job]) -> dict:
-    """``hints`` and ``reference`` keyword arguments from --hints and --reference, read and checked once."""
-    from PIL import Image, ImageOps
-
-    from hypercol.inference.guidance import prepare_reference
-    from hypercol.io.pil import hints_to_array, reference_to_array
-
-    guidance = {}
-    for name, convert in (("hints", hints_to_array), ("reference", reference_to_array)):
-        path = getattr(args, name)
-        if path is None:
-            continue
-        try:
-            with open_regular(path) as stream, Image.open(stream) as image:
-                guidance[name] = convert(ImageOps.exif_transpose(image))
-        except (OSError, ValueError) as error:
-            raise UsageError(f"--{name} {str(path)!r}: {error}") from error
-    if "hints" in guidance and len(jobs) > 1:
-        raise UsageError(f"--hints are painted for one photo, but {len(jobs)} images are to be colorized")
-    if "reference" in guidance:
-        try:
-            guidance["reference"] = prepare_reference(colorizer, guidance["reference"])
-        except ValueError as error:
-            raise UsageError(f"--reference {str(args.reference)!r}: {error}") from error
-    return guidance
-
-
 @dataclass
 class _Colorizing:
     """What every job of a run shares: the command line, the colorizer and its guidance, the new files' mode bits,
@@ -350,7 +288,9 @@ def _colorize_one(job: _Job, run: _Colorizing) -> tuple[str, str]:
     if resolved in run.claimed:
         return "failed", f"its output {job.target} is already the output of {run.claimed[resolved]}"
     try:
-        pixels = read_image(job.source, refuse_outputs=not job.named)
+        from hypercol.io import images  # numpy and Pillow load after the signal handlers
+
+        pixels = images.read_image(job.source, refuse_outputs=not job.named)
         rgb = run.colorizer.colorize(pixels, temperature=args.temperature, saturation=args.saturation, **run.guidance)
         done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=run.mode_bits, note=run.note)
     except ColorizedOutput as error:
@@ -366,7 +306,7 @@ def _colorize_one(job: _Job, run: _Colorizing) -> tuple[str, str]:
 def _run_colorize(args) -> int:
     from tqdm import tqdm
 
-    _check_option_files(args, ("weights", "hints", "reference"))
+    check_option_files(args, ("weights", "hints", "reference"))
     jobs, skipped, refused = _plan(args)
     out = Path(args.output)
     for message in refused:
@@ -375,14 +315,14 @@ def _run_colorize(args) -> int:
         print(f"hypercol: skipped: {message}", file=sys.stderr)
     counts = {"colorized": 0, "skipped": len(skipped), "failed": len(refused)}
     if jobs:
-        colorizer = _load_colorizer(args)
-        _Interrupts.check()
+        colorizer = load_colorizer(args)
+        Interrupts.check()
         remove_stale_temporaries({job.target.parent for job in jobs})
-        guidance = _guidance(args, colorizer, jobs)
+        guidance = read_guidance(args, colorizer, len(jobs))
         run = _Colorizing(args, colorizer, guidance, 0o666 & ~current_umask(), output_note(colorizer.weights), {})
         with tqdm(jobs, unit="image", desc="colorize", disable=None, file=sys.stderr) as progress:
             for job in progress:
-                _Interrupts.check()
+                Interrupts.check()
                 outcome, why = _colorize_one(job, run)
                 counts[outcome] += 1
                 if outcome != "colorized":
@@ -431,12 +371,12 @@ def _colorize_beam(args) -> int:
     try:
         from apache_beam.io.filesystems import FileSystems
 
-        from hypercol.beam import ArchiveLayout, check_head, colorize_archive
+        from hypercol.beam import ArchiveLayout, colorize_archive
     except ImportError as error:
         raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
     from hypercol.inference.colorizer import check_environment
 
-    _check_option_files(args, ("weights",))
+    check_option_files(args, ("weights",))
     try:  # all checked here, before any worker starts; the model itself loads on the workers only
         check_environment()
         layout = ArchiveLayout(args.pattern, args.output, args.suffix)
@@ -682,7 +622,7 @@ def _add_evaluate(subparsers) -> None:
     )
     parser.add_argument("folder", type=Path, metavar="DIR")
     parser.add_argument("--weights", type=Path, help="head .weights.h5 (default: the shipped head)")
-    _add_knobs(parser)
+    add_head_and_knobs(parser)
     parser.add_argument("--json", action="store_true", help="print the full result (per image too) as JSON")
 
 
@@ -691,7 +631,7 @@ def _run_evaluate(args) -> int:
 
     if not args.folder.is_dir():
         raise UsageError(f"{str(args.folder)!r} is not a folder")
-    _check_option_files(args, ("weights",))
+    check_option_files(args, ("weights",))
     try:
         result = evaluate_folder(
             args.folder, args.weights, head=args.head, temperature=args.temperature, saturation=args.saturation
@@ -702,27 +642,12 @@ def _run_evaluate(args) -> int:
     return EXIT_OK
 
 
-# --- colorize-video (hypercol/io/video_files.py) ----------------------------------
-
-
-def _add_colorize_video(subparsers) -> None:
-    from hypercol.io.video_files import add_parser
-
-    add_parser(subparsers, _add_knobs)
-
-
-def _run_colorize_video(args) -> int:
-    from hypercol.io.video_files import run
-
-    return run(args)
-
-
 # --- entry point --------------------------------------------------------------
 
 # (name, add parser, run): the order is the order of --help.
 _SUBCOMMANDS = [
     ("colorize", _add_colorize, _run_colorize),
-    ("colorize-video", _add_colorize_video, _run_colorize_video),
+    ("colorize-video", cli_video.add_parser, cli_video.run),
     ("colorize-beam", _add_colorize_beam, _run_colorize_beam),
     ("cache", _add_cache, _run_cache),
     ("train", _add_train, _run_train),
@@ -745,58 +670,6 @@ def build_parser() -> argparse.ArgumentParser:
         )
         subparser.set_defaults(run=run)
     return parser
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread like Ctrl+C, so that the same clean-up runs."""
-
-
-class _Interrupts:
-    """Ctrl+C and SIGTERM raise in the main thread, and are remembered until the command ends.
-
-    Python delivers a signal by raising in whatever the main thread runs at that moment;
-    when that is a finaliser or library code with a bare ``except`` (TensorFlow's start-up
-    runs plenty of both), the exception is swallowed and the run would go on as if nothing
-    happened; an extension module being initialised turns it into an ImportError instead.
-    :meth:`check` raises a remembered signal again at the command's checkpoints. Once the
-    command is ``ending`` (its work done or given up), a signal is only remembered: the
-    clean-up and the one line saying so are never cut short.
-    """
-
-    received: type[KeyboardInterrupt] | None = None
-    ending = False
-
-    @classmethod
-    def check(cls) -> None:
-        if cls.received is not None:
-            raise cls.received
-
-    @classmethod
-    @contextlib.contextmanager
-    def handled(cls, *, restore: bool = True):
-        """Installs the handlers in the block; after it, the previous ones, or (not ``restore``: the process
-        is ending) none: the signals are ignored until it exits."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        signals = {signal.SIGINT: KeyboardInterrupt}
-        if hasattr(signal, "SIGTERM"):
-            signals[signal.SIGTERM] = _Terminated
-
-        def interrupt(signum, frame):
-            if cls.received is None:  # the first signal decides the exit code
-                cls.received = signals[signum]
-            if not cls.ending:
-                raise cls.received
-
-        cls.received, cls.ending = None, False
-        previous = {number: signal.signal(number, interrupt) for number in signals}
-        try:
-            yield
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, signal.SIG_IGN if not restore else signal.SIG_DFL if handler is None else handler)
-            cls.received, cls.ending = None, False
 
 
 @contextlib.contextmanager
@@ -829,7 +702,7 @@ def _run(argv: list[str] | None) -> int:
         show_tensorflow_logs()
     else:
         import_tensorflow_quietly()
-    _Interrupts.check()
+    Interrupts.check()
     try:
         return args.run(args)
     except UsageError as error:
@@ -843,19 +716,19 @@ def main(argv: list[str] | None = None) -> int:
     Without ``argv`` (the command itself: the process's arguments), Ctrl+C and SIGTERM are ignored once it
     returns, so that one arriving while the interpreter shuts down changes neither the exit code nor the output.
     """
-    with _Interrupts.handled(restore=argv is not None), _escaping_output():
+    with Interrupts.handled(restore=argv is not None), _escaping_output():
         try:
             try:
                 code = _run(argv)
-                _Interrupts.check()
+                Interrupts.check()
             finally:
-                _Interrupts.ending = True  # from here on a signal is only remembered
+                Interrupts.ending = True  # from here on a signal is only remembered
         except BaseException:  # a signal, whatever it became on its way (KeyboardInterrupt, ImportError, ...)
-            if _Interrupts.received is None:
+            if Interrupts.received is None:
                 raise
-        if _Interrupts.received is None:
+        if Interrupts.received is None:
             return code
-        terminated = _Interrupts.received is _Terminated
+        terminated = Interrupts.received is Terminated
         print(f"hypercol: interrupted{' (SIGTERM)' if terminated else ''}", file=sys.stderr)  # no traceback
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 

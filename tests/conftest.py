@@ -67,7 +67,7 @@ def randomize(model, seed: int = 0) -> None:
 @pytest.fixture(scope="session")
 def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
     """Path of ``tiny.weights.h5`` (with ``tiny.json`` beside it): a random head on ``tiny_vgg``."""
-    from hypercol.inference.colorizer import ModelCard
+    from hypercol.models.card import ModelCard
     from hypercol.models.head import build_head
 
     head = build_head(tiny_spec.taps, base_width=16, min_width=8)
@@ -79,7 +79,7 @@ def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
         backbone=TINY_BACKBONE,
         taps=[tap.key for tap in tiny_spec.taps],
         working_size=64,
-        head={"base_width": 16, "min_width": 8},
+        head_config={"base_width": 16, "min_width": 8},
     )
     (folder / "tiny.json").write_text(card.to_json())
     return weights
@@ -88,7 +88,7 @@ def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def weights_by_handle(tiny_spec, tiny_weights, tmp_path_factory) -> Path:
     """The tiny head, its card naming the tiny backbone by its SavedModel folder: loadable in a new process."""
-    from hypercol.inference.colorizer import ModelCard
+    from hypercol.models.card import ModelCard
 
     card = ModelCard.load(tiny_weights.with_name("tiny.json"))
     card.backbone = tiny_spec.handle

@@ -18,7 +18,7 @@ from skimage import data
 from hypercol.beam import ArchiveLayout, ColorizeModelHandler, Decoded, Task, colorize_archive
 from hypercol.cli import main
 from hypercol.inference.colorizer import colorize
-from hypercol.io.files import read_image
+from hypercol.io.images import read_image
 
 DIRECT = ["--direct_num_workers=2", "--direct_running_mode=multi_threading"]
 PHOTOS = ["astronaut", "camera", "coffee", "chelsea", "rocket", "moon", "coins", "clock"]
@@ -333,7 +333,7 @@ def test_model_handler_colorizes_one_image_at_a_time_per_process() -> None:
 @pytest.mark.parametrize("mode", ["CMYK", "F", "I"])
 def test_cmyk_and_32_bit_inputs_are_decoded_as_by_the_command_line(tmp_path, mode) -> None:
     from hypercol.beam import _Decode
-    from hypercol.io.pil import image_to_array
+    from hypercol.io.images import image_to_array
 
     gray = np.asarray(_small("camera", 24).convert("L"))
     wide = {"F": gray.astype(np.float32) * 3.5, "I": gray.astype(np.int32) * 70_000}

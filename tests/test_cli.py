@@ -205,15 +205,15 @@ def test_odd_folder_entries_are_skipped_and_reported(photos, tmp_path, tiny_weig
 
 @needs_fifo
 def test_a_file_that_becomes_a_fifo_is_not_opened(photos, tmp_path, tiny_weights, monkeypatch) -> None:
-    import hypercol.cli
+    import hypercol.io.images
 
     def swap_in_a_fifo(path: Path):  # the race: a regular file when listed, a FIFO when read
         path.unlink()
         os.mkfifo(path)
         return read(path)
 
-    read = hypercol.cli.read_image
-    monkeypatch.setattr(hypercol.cli, "read_image", swap_in_a_fifo)
+    read = hypercol.io.images.read_image
+    monkeypatch.setattr(hypercol.io.images, "read_image", swap_in_a_fifo)
     assert main(["colorize", str(photos / "b.png"), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights)]) == 1
 
 
@@ -419,7 +419,7 @@ def test_a_corrupt_input_does_not_take_the_output_name_of_a_good_one(tmp_path, t
     import io
 
     from hypercol import colorize
-    from hypercol.io.files import read_image
+    from hypercol.io.images import read_image
 
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()

@@ -136,7 +136,7 @@ def test_one_trace_for_every_size(tiny_weights) -> None:
     colorizer = Colorizer(tiny_weights)
     for shape in [(7, 5), (64, 64), (1, 300), (513, 257), (3, 40, 30), (9, 17, 23, 3)]:
         colorizer.colorize(RNG.integers(0, 256, shape, dtype=np.uint8))
-    assert colorizer._predict_chroma.experimental_get_tracing_count() == 1
+    assert colorizer.network.predict_coefficients.experimental_get_tracing_count() == 1
 
 
 def test_thread_safety(tiny_weights) -> None:
@@ -153,7 +153,7 @@ def test_thread_safety(tiny_weights) -> None:
     sequential = [colorizer.colorize(crop) for crop in crops]
     for expected, got in zip(sequential, parallel):
         np.testing.assert_array_equal(got, expected)
-    assert colorizer._predict_chroma.experimental_get_tracing_count() == 1
+    assert colorizer.network.predict_coefficients.experimental_get_tracing_count() == 1
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -218,7 +218,8 @@ def test_bad_weights(tiny_weights, tmp_path) -> None:
 
 
 def test_head_selection_is_validated(tiny_weights) -> None:
-    from hypercol.inference.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, resolve_weights
+    from hypercol.models.card import resolve_weights
+    from hypercol.models.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
 
     assert (
         resolve_weights() == DEFAULT_WEIGHTS

@@ -140,7 +140,7 @@ def test_a_head_trained_from_the_cache_colorizes(cache, tmp_path) -> None:
 
     config = {**TINY_HEAD, "context_blocks": 1}
     result = train([cache.folder], out=tmp_path / "run", steps=2, working_size=32, head_config=config, **CACHED)
-    assert result.card_data.head["context_blocks"] == 1  # the card rebuilds the same head
+    assert result.card_data.head_config["context_blocks"] == 1  # the card rebuilds the same head
     rgb = Colorizer(result.weights).colorize(np.linspace(0, 255, 40 * 50).reshape(40, 50).astype(np.uint8))
     assert rgb.shape == (40, 50, 3) and rgb.dtype == np.uint8
 
@@ -150,7 +150,7 @@ def test_a_regression_head_from_the_cache_predicts_at_stride_4(cache, tmp_path) 
 
     config = {**CACHED, "head": "regression", "head_config": {"base_width": 16, "min_width": 8}}
     result = train([cache.folder], out=tmp_path / "regression", steps=2, working_size=32, **config)
-    assert result.card_data.head["output_stride"] == 4 and result.card_data.training["loss"] == "dahl"
+    assert result.card_data.head_config["output_stride"] == 4 and result.card_data.training["loss"] == "dahl"
     rgb = Colorizer(result.weights).colorize(np.full((30, 20), 100, np.uint8))
     assert rgb.shape == (30, 20, 3)
 

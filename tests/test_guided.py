@@ -9,7 +9,8 @@ import tensorflow as tf
 from hypercol.core.bins import normalised_entropy
 from hypercol.core.guided import apply_coefficients, guided_coefficients
 from hypercol.core.metrics import colorfulness
-from hypercol.inference.colorizer import GUIDED_EPSILON, GUIDED_RADIUS, compose
+from hypercol.inference.compose import compose
+from hypercol.inference.network import GUIDED_EPSILON, GUIDED_RADIUS
 
 
 def _step_scene(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +68,8 @@ def make_classification_colorizer(tiny_spec, folder, logit_scale: float = 1.0):
     """A tiny classification colorizer with random weights; ``logit_scale`` < 1 makes it unsure."""
     from conftest import randomize
 
-    from hypercol.inference.colorizer import Colorizer, ModelCard
+    from hypercol.inference.colorizer import Colorizer
+    from hypercol.models.card import ModelCard
     from hypercol.models.head import build_head
 
     config = {"base_width": 16, "min_width": 8, "outputs": 9, "output_stride": 4}

@@ -7,7 +7,8 @@ import pytest
 from skimage import color as skcolor
 from skimage import data
 
-from hypercol.inference.colorizer import SHIPPED_HEADS, card_path
+from hypercol.models.card import card_path
+from hypercol.models.shipped import SHIPPED_HEADS
 
 
 @pytest.mark.parametrize("head", sorted(SHIPPED_HEADS))

@@ -11,7 +11,7 @@ from skimage import color as skcolor
 from skimage import data
 
 from hypercol import ColorizeFilter
-from hypercol.io.pil import SUPPORTED_MODES
+from hypercol.io.images import SUPPORTED_MODES
 
 GRAY = data.camera()[:60:2, 100:180:2]  # 30 x 40
 SIZE = (40, 30)
@@ -160,7 +160,7 @@ def test_cmyk_and_32_bit_images_are_colorized_as_their_gray(tiny_weights, mode) 
 
 
 def test_32_bit_images_without_a_range() -> None:
-    from hypercol.io.pil import image_to_array
+    from hypercol.io.images import image_to_array
 
     assert not image_to_array(Image.new("F", (3, 2), 0.7)).any()  # uniform: black
     assert image_to_array(Image.new("I", (3, 2), -9)).shape == (2, 3)

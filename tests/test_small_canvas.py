@@ -17,7 +17,9 @@ from skimage import data
 
 from hypercol.core.precision import backbone_is_fast, cpu_has_amx
 from hypercol.inference import colorizer as colorizer_module
-from hypercol.inference.colorizer import DEFAULT_WEIGHTS, SHIPPED_HEADS, Colorizer, ModelCard, card_path
+from hypercol.inference.colorizer import Colorizer
+from hypercol.models.card import ModelCard, card_path
+from hypercol.models.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMERA = data.camera()[::4, ::4]
@@ -51,7 +53,7 @@ def test_the_backbone_is_fast_only_on_matrix_units(precision, cpuinfo, fast) -> 
 def test_small_canvas_defaults_override_only_what_they_name(tiny_card) -> None:
     small = tiny_card.on_small_canvas()
     assert (small.working_size, small.saturation) == (32, 0.5)
-    assert small.temperature == tiny_card.temperature and small.head == tiny_card.head
+    assert small.temperature == tiny_card.temperature and small.head_config == tiny_card.head_config
     plain = replace(tiny_card, small_canvas_defaults={})
     assert plain.on_small_canvas() is plain
 
@@ -89,7 +91,7 @@ def test_a_slow_backbone_colorizes_on_the_small_canvas(tiny_weights, tiny_card, 
     fast = _colorizer_on(True, monkeypatch, tiny_weights, card=tiny_card)
     forced_small = _colorizer_on(True, monkeypatch, tiny_weights, card=tiny_card, small_canvas=True)
     assert [c.working_size for c in (small, forced_full, fast, forced_small)] == [32, 64, 64, 32]
-    assert small.path == f"{small.precision}, 32-pixel canvas" and fast.path.endswith(", 64-pixel canvas")
+    assert small.description == f"{small.precision}, 32-pixel canvas" and fast.description.endswith(", 64-pixel canvas")
     assert small.settings()[1] == 0.5 and forced_full.settings()[1] == tiny_card.saturation
     small_rgb, full_rgb = small.colorize(CAMERA), forced_full.colorize(CAMERA)
     assert small_rgb.shape == full_rgb.shape == (*CAMERA.shape, 3)
@@ -121,7 +123,7 @@ def test_hypercol_precision_float32_picks_the_small_canvas_in_a_fresh_process(ti
         "                  input_convention=spec['input_convention'], handle=spec['handle'], description=''))\n"
         "from hypercol.inference.colorizer import Colorizer\n"
         "c = Colorizer(sys.argv[1])\n"
-        "print(json.dumps([c.precision, c.working_size, c.path]))\n"
+        "print(json.dumps([c.precision, c.working_size, c.description]))\n"
     )
     spec = {
         "name": tiny_spec.name,

@@ -243,8 +243,8 @@ def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_sp
     result = train([photos], out=tmp_path / "classes", head="classification", steps=2, **TINY)
     card = result.card_data
     assert card.head_type == "classification" and card.training["loss"] == "rebalanced_cross_entropy"
-    assert len(card.bins) == len(card.bin_weights) == card.head["outputs"] > 5
-    assert card.head["output_stride"] == 4 and card.training["rebalance_lambda"] == 0.5
+    assert len(card.bins) == len(card.bin_weights) == card.head_config["outputs"] > 5
+    assert card.head_config["output_stride"] == 4 and card.training["rebalance_lambda"] == 0.5
     assert np.ptp(card.bin_weights) > 0.1  # rebalanced: rare colors weigh more
     colorizer = Colorizer(result.weights)
     image = np.add.outer(np.arange(40), np.arange(50)).astype(np.uint8) * 2

@@ -21,7 +21,6 @@ class ImageBatch:
 
     pixels: np.ndarray
     batched: bool  # the caller passed a batch (N, ...) rather than one image
-    squeeze_channels: bool  # the caller passed (H, W) rather than (H, W, 1)
 
     @property
     def is_integer(self) -> bool:
@@ -98,13 +97,13 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     converted; masked arrays are taken only when nothing is masked.
     """
     image = _as_array(image, name)
-    batched, squeeze = False, False
+    batched = False
     if image.ndim == 2:
-        image, squeeze = image[np.newaxis, ..., np.newaxis], True
+        image = image[np.newaxis, ..., np.newaxis]
     elif image.ndim == 3 and image.shape[-1] in CHANNEL_COUNTS:
         image = image[np.newaxis]
     elif image.ndim == 3:
-        image, batched, squeeze = image[..., np.newaxis], True, True
+        image, batched = image[..., np.newaxis], True
     elif image.ndim == 4:
         batched = True
         if image.shape[-1] not in CHANNEL_COUNTS:
@@ -123,7 +122,7 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
         if low < 0.0 or high > 1.0:
             msg = f"float {name} must lie in [0, 1], got values in [{low:g}, {high:g}] (divide 8-bit data by 255)"
             raise ValueError(msg)
-    return ImageBatch(image, batched, squeeze)
+    return ImageBatch(image, batched)
 
 
 @functools.cache

@@ -18,7 +18,7 @@ __all__ = [
     "linear_to_srgb",
     "rgb_to_lab",
     "lab_to_rgb",
-    "luminance",
+    "gray_from_lightness",
     "weighted_luminance",
     "lightness_from_luminance",
     "luminance_from_lightness",
@@ -90,11 +90,6 @@ def _f_inverse(f: tf.Tensor) -> tf.Tensor:
     return tf.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA)
 
 
-def luminance(rgb: tf.Tensor) -> tf.Tensor:
-    """(..., 3) sRGB in [0, 1] -> (...) linear luminance Y in [0, 1]."""
-    return weighted_luminance(srgb_to_linear(rgb))
-
-
 def weighted_luminance(linear: tf.Tensor) -> tf.Tensor:
     """(..., 3) linear RGB -> (...) luminance Y."""
     red, green, blue = tf.unstack(tf.convert_to_tensor(linear, tf.float32), axis=-1)
@@ -110,6 +105,11 @@ def lightness_from_luminance(y: tf.Tensor) -> tf.Tensor:
 def luminance_from_lightness(lightness: tf.Tensor) -> tf.Tensor:
     """CIE L in [0, 100] -> linear luminance Y in [0, 1]."""
     return _f_inverse((tf.convert_to_tensor(lightness, tf.float32) + 16.0) / 116.0)
+
+
+def gray_from_lightness(lightness: tf.Tensor) -> tf.Tensor:
+    """CIE L in [0, 100] -> the sRGB gray in [0, 1] of that lightness (what the backbone sees)."""
+    return linear_to_srgb(luminance_from_lightness(lightness))
 
 
 def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:

@@ -80,7 +80,7 @@ def evaluate_images(
     return {
         "weights": str(colorizer.weights),
         "head_type": colorizer.card.head_type,
-        "temperature": used_temperature if colorizer.is_classification else None,
+        "temperature": used_temperature if colorizer.card.is_classification else None,
         "saturation": used_saturation,
         "images": len(per_image),
         "mean": mean,

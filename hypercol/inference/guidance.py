@@ -51,7 +51,8 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
 from hypercol.core import color
-from hypercol.core.arrays import ImageBatch, as_image_batch, lightness
+from hypercol.core.arrays import ImageBatch, as_image_batch
+from hypercol.inference.network import ChromaNetwork, chroma_from_gray, lightness_batches
 
 __all__ = [
     "CELL",
@@ -78,7 +79,6 @@ class GuidanceSettings:
     smoothness: float = 3.0  # scale of the neighbour weights w_pq
     lightness_sigma: float = 4.0  # CIE L step at which w_pq falls to exp(-1/2)
     feature_scale: float = 0.3  # descriptor distance (1 - cosine) at which w_pq falls to exp(-1)
-    tap_weights: tuple[float, ...] | None = None  # per backbone tap; None: see tap_weights()
     # Hints.
     hint: float = 100.0  # weight that keeps a hinted cell at the hint's chroma
     prior: float = 0.002  # pull of every cell towards the automatic chroma
@@ -114,11 +114,11 @@ def pool_cells(values: tf.Tensor) -> tf.Tensor:
 
 
 class _Graphs:
-    """The traced functions guidance adds to one :class:`~hypercol.inference.colorizer.Colorizer`."""
+    """The traced functions guidance adds to one :class:`~hypercol.inference.network.ChromaNetwork`."""
 
-    def __init__(self, colorizer) -> None:
-        self.colorizer = colorizer
-        self.taps = colorizer.backbone.spec.taps
+    def __init__(self, network: ChromaNetwork) -> None:
+        self.network = network
+        self.taps = network.backbone.spec.taps
         rng = np.random.default_rng(PROJECTION_SEED)
         scale = 1.0 / np.sqrt(FEATURE_DIMS)
         self.projections = [
@@ -126,8 +126,8 @@ class _Graphs:
             for tap in self.taps
         ]
         knob = tf.TensorSpec([], tf.float32)
-        self.network = tf.function(
-            self._network, input_signature=[tf.TensorSpec([None, None, None], tf.float32)] + [knob] * 3
+        self.chroma_and_cells = tf.function(
+            self._chroma_and_cells, input_signature=[tf.TensorSpec([None, None, None], tf.float32)] + [knob] * 3
         )
         chroma = tf.TensorSpec([None, None, None, 2], tf.float32)
         self.steered_coefficients = tf.function(
@@ -149,15 +149,13 @@ class _Graphs:
             projected.append(tf.einsum("nhwc,cd->nhwd", values, projection))
         return tf.stack(projected, axis=3)
 
-    def _network(self, full_lightness, temperature, saturation, fallback):
+    def _chroma_and_cells(self, full_lightness, temperature, saturation, fallback):
         """(N, H, W) CIE L -> automatic chroma and lightness at the working shape, and per cell: lightness, chroma, descriptors."""
-        from hypercol.inference.colorizer import chroma_from_gray
-
-        colorizer = self.colorizer
-        canvas, small_lightness = colorizer.working_canvas(full_lightness)
-        features = colorizer.backbone(canvas)
-        output = chroma_from_gray(colorizer.backbone, colorizer.head, canvas, training=False, features=features)
-        chroma = colorizer.decode_chroma(output, small_lightness, temperature, saturation, fallback)
+        network = self.network
+        canvas, small_lightness = network.working_canvas(full_lightness)
+        features = network.backbone(canvas)
+        output = chroma_from_gray(network.backbone, network.head, canvas, training=False, features=features)
+        chroma = network.decode_chroma(output, small_lightness, temperature, saturation, fallback)
         cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
         cells = tf.shape(cell_lightness)[1:3]
         return (
@@ -165,7 +163,7 @@ class _Graphs:
             small_lightness,
             cell_lightness,
             pool_cells(chroma),
-            self.descriptors(features, colorizer.working_size, cells),
+            self.descriptors(features, network.working_size, cells),
         )
 
     def _steered_coefficients(self, small_lightness, chroma, residual):
@@ -173,7 +171,7 @@ class _Graphs:
         shape = tf.shape(small_lightness)
         cells = tf.shape(residual)[1:3]
         upsampled = tf.image.resize(residual, cells * CELL, method="bilinear")[:, : shape[1], : shape[2]]
-        return self.colorizer.coefficients(small_lightness, chroma + upsampled)
+        return self.network.coefficients(small_lightness, chroma + upsampled)
 
     def reference(self, size: int):
         """The traced reference pass for a ``size`` canvas: (1, H, W, 3) sRGB -> cell lightness, chroma, descriptors."""
@@ -186,23 +184,23 @@ class _Graphs:
 
     def _reference_pass(self, rgb, size: int):
         lab = color.rgb_to_lab(rgb)
-        canvas, small_lightness = self.colorizer.working_canvas(lab[..., 0], size)
+        canvas, small_lightness = self.network.working_canvas(lab[..., 0], size)
         small = tf.shape(small_lightness)[1:3]
         chroma = tf.image.resize(lab[..., 1:], small, method="area")
         cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
         cells = tf.shape(cell_lightness)[1:3]
-        descriptors = self.descriptors(self.colorizer.backbone(canvas), size, cells)
+        descriptors = self.descriptors(self.network.backbone(canvas), size, cells)
         return cell_lightness, pool_cells(chroma), descriptors
 
 
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def graphs_for(colorizer) -> _Graphs:
-    """The guidance graphs of ``colorizer``, built once."""
-    graphs = _GRAPHS.get(colorizer)
+def graphs_for(network: ChromaNetwork) -> _Graphs:
+    """The guidance graphs of ``network``, built once."""
+    graphs = _GRAPHS.get(network)
     if graphs is None:
-        graphs = _GRAPHS.setdefault(colorizer, _Graphs(colorizer))
+        graphs = _GRAPHS.setdefault(network, _Graphs(network))
     return graphs
 
 
@@ -222,13 +220,8 @@ class Grid:
         return self.lightness.shape
 
 
-def tap_weights(taps, settings: GuidanceSettings) -> np.ndarray:
-    """Weight of each backbone tap in the descriptors."""
-    if settings.tap_weights is not None:
-        if len(settings.tap_weights) != len(taps):
-            msg = f"tap_weights has {len(settings.tap_weights)} entries for {len(taps)} taps"
-            raise ValueError(msg)
-        return np.asarray(settings.tap_weights, np.float32)
+def tap_weights(taps) -> np.ndarray:
+    """Weight of each backbone tap in the descriptors: none below the cell's stride, half at it, full above."""
     return np.array([0.0 if tap.stride < CELL else 0.5 if tap.stride == CELL else 1.0 for tap in taps], np.float32)
 
 
@@ -396,7 +389,7 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
     if long_side > 2 * size:  # color and lightness are pooled to the canvas anyway
         shape = [max(1, round(side * 2 * size / long_side)) for side in rgb.shape[:2]]
         rgb = tf.image.resize(rgb, shape, method="area").numpy()
-    cell_lightness, chroma, features = graphs_for(colorizer).reference(size)(tf.constant(rgb[np.newaxis]))
+    cell_lightness, chroma, features = graphs_for(colorizer.network).reference(size)(tf.constant(rgb[np.newaxis]))
     chroma = chroma.numpy().reshape(-1, 2)
     if np.hypot(chroma[:, 0], chroma[:, 1]).max() < GRAY_REFERENCE_CHROMA:
         msg = "reference has no color (it is a gray photo): colors can only be taken from a color photo"
@@ -476,34 +469,29 @@ class Guide:
             if prepared is not None and prepared.backbone != colorizer.card.backbone:
                 msg = f"reference was prepared for backbone {prepared.backbone!r}, this head runs on {colorizer.card.backbone!r}"
                 raise ValueError(msg)
-        self.colorizer = colorizer
-        self.graphs = graphs_for(colorizer)
+        self.network = colorizer.network
+        self.graphs = graphs_for(colorizer.network)
         self.hints = hints
         self.references = references
         self.settings = settings
-        self.tap_weights = tap_weights(self.graphs.taps, settings)
+        self.tap_weights = tap_weights(self.graphs.taps)
         hinted = [hints is not None and bool(np.any(hints.pixels[index][..., 3])) for index in range(len(references))]
         self.guided = [flag or prepared is not None for flag, prepared in zip(hinted, references)]
         self.hinted = hinted
 
-    def chroma_batches(self, batch: ImageBatch, knobs: Sequence[tf.Tensor]):
-        """Like ``Colorizer._chroma_batches``: unguided images go through the automatic graph unchanged."""
-        index, count = 0, len(batch.pixels)
-        while index < count:
-            stop = index + 1
-            while stop < count and stop - index < self.colorizer.batch_size and self.guided[stop] == self.guided[index]:
-                stop += 1
-            lightnesses = [lightness(batch, position) for position in range(index, stop)]
-            stacked = tf.constant(np.stack(lightnesses))
-            if self.guided[index]:
-                yield lightnesses, self.coefficients(stacked, range(index, stop), knobs)
+    def coefficient_batches(self, batch: ImageBatch, knobs: Sequence[tf.Tensor]):
+        """As :meth:`~hypercol.inference.network.AutomaticChroma.coefficient_batches`; unguided images go through
+        the automatic graph unchanged."""
+        same_group = lambda first, index: self.guided[index] == self.guided[first]
+        for indices, planes, stacked in lightness_batches(batch, self.network.batch_size, same_group):
+            if self.guided[indices[0]]:
+                yield planes, self.coefficients(stacked, indices, knobs)
             else:
-                yield lightnesses, self.colorizer._predict_chroma(stacked, *knobs)
-            index = stop
+                yield planes, self.network.predict_coefficients(stacked, *knobs)
 
     def coefficients(self, stacked: tf.Tensor, indices: range, knobs: Sequence[tf.Tensor]) -> tf.Tensor:
         """Coefficients of the automatic chroma plus the guidance residuals of the images."""
-        chroma, small_lightness, cell_lightness, cell_chroma, features = self.graphs.network(stacked, *knobs)
+        chroma, small_lightness, cell_lightness, cell_chroma, features = self.graphs.chroma_and_cells(stacked, *knobs)
         working_shape = tuple(small_lightness.shape[1:3])
         residuals = []
         for offset, index in enumerate(indices):

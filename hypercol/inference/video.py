@@ -29,7 +29,8 @@ import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: Ten
 import tensorflow as tf
 
 from hypercol.core.arrays import as_image_batch, lightness
-from hypercol.inference.colorizer import Colorizer, compose, get_colorizer
+from hypercol.inference.colorizer import Colorizer, get_colorizer
+from hypercol.inference.compose import compose
 from hypercol.inference.guidance import (
     CELL,
     DEFAULT_SETTINGS,
@@ -42,6 +43,7 @@ from hypercol.inference.guidance import (
     tap_weights,
     transfer_reference,
 )
+from hypercol.inference.network import ChromaNetwork
 
 __all__ = ["TemporalSettings", "DEFAULT_TEMPORAL", "TemporalChroma", "colorize_video", "colorize_frames"]
 
@@ -64,30 +66,30 @@ DEFAULT_TEMPORAL = TemporalSettings()
 
 
 class _Graphs:
-    """The traced network and coefficient calls of one colorizer, split where the temporal blend goes."""
+    """The traced network and coefficient calls of one network, split where the temporal blend goes."""
 
-    def __init__(self, colorizer: Colorizer) -> None:
-        self.colorizer = colorizer
+    def __init__(self, network: ChromaNetwork) -> None:
+        self.network = network
         knob = tf.TensorSpec([], tf.float32)
         planes = tf.TensorSpec([None, None, None], tf.float32)
         self.chroma = tf.function(self._chroma, input_signature=[planes, knob, knob, knob])
         self.coefficients = tf.function(
-            colorizer.coefficients, input_signature=[planes, tf.TensorSpec([None, None, None, 2], tf.float32)]
+            network.coefficients, input_signature=[planes, tf.TensorSpec([None, None, None, 2], tf.float32)]
         )
 
     def _chroma(self, full_lightness, temperature, saturation, fallback):
         """(N, H, W) CIE L -> ((N, h, w, 2) chroma, (N, h, w) CIE L) at the working shape."""
-        output, small_lightness = self.colorizer.run_network(full_lightness)
-        return self.colorizer.decode_chroma(output, small_lightness, temperature, saturation, fallback), small_lightness
+        output, small_lightness = self.network.run(full_lightness)
+        return self.network.decode_chroma(output, small_lightness, temperature, saturation, fallback), small_lightness
 
 
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _graphs_for(colorizer: Colorizer) -> _Graphs:
-    graphs = _GRAPHS.get(colorizer)
+def _graphs_for(network: ChromaNetwork) -> _Graphs:
+    graphs = _GRAPHS.get(network)
     if graphs is None:
-        graphs = _GRAPHS.setdefault(colorizer, _Graphs(colorizer))
+        graphs = _GRAPHS.setdefault(network, _Graphs(network))
     return graphs
 
 
@@ -181,10 +183,10 @@ def _upsampled(residual: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, hints):
     """Like :meth:`_Graphs._chroma` plus the reference's transfer; and the residual of ``hints`` (an
     ImageBatch, or None) on top of it, kept apart so that it can be carried to the next frames."""
-    graphs = graphs_for(colorizer)
-    chroma, small_lightness, cell_lightness, cell_chroma, features = graphs.network(stacked, *knobs)
+    graphs = graphs_for(colorizer.network)
+    chroma, small_lightness, cell_lightness, cell_chroma, features = graphs.chroma_and_cells(stacked, *knobs)
     grid = Grid(cell_lightness[0].numpy(), cell_chroma[0].numpy(), features[0].numpy())
-    weights = tap_weights(graphs.taps, DEFAULT_SETTINGS)
+    weights = tap_weights(graphs.taps)
     shape = tuple(small_lightness.shape[1:3])
     chroma = chroma[0].numpy()
     transferred = np.zeros((*grid.shape, 2), np.float32)
@@ -200,7 +202,7 @@ def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, h
 
 
 def _colorized(colorizer: Colorizer, frames: Iterator, knobs, key_hints: dict, reference, settings: TemporalSettings):
-    graphs = _graphs_for(colorizer)
+    graphs = _graphs_for(colorizer.network)
     temporal = TemporalChroma(settings)
     size = None
     for index, frame in enumerate(frames):
@@ -234,7 +236,7 @@ def colorize_frames(
 
     The knobs and the reference are checked at the call; each frame when it is reached.
     """
-    knobs = colorizer._knobs(temperature, saturation, None)
+    knobs = colorizer.knobs(temperature, saturation)
     key_hints = _key_hints(hints)
     prepared = None if reference is None else prepare_reference(colorizer, reference)
     return _colorized(colorizer, iter(frames), knobs, key_hints, prepared, settings)

@@ -29,7 +29,6 @@ __all__ = [
     "make_temporary",
     "temporary_affixes",
     "remove_stale_temporaries",
-    "read_image",
     "current_umask",
     "save_image",
     "write_image_atomic",
@@ -167,16 +166,6 @@ def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
     return removed
-
-
-def read_image(path: Path, *, refuse_outputs: bool = False):
-    """The pixels of the regular image file ``path`` as ``colorize`` takes them: (H, W[, C]) uint8 or
-    (H, W) uint16 (first frame, EXIF orientation applied; :func:`hypercol.io.pil.decode_image`, which raises
-    :class:`ColorizedOutput` for an output of hypercol if ``refuse_outputs``)."""
-    from hypercol.io.pil import decode_image
-
-    with open_regular(path) as stream:
-        return decode_image(stream, refuse_outputs=refuse_outputs)
 
 
 def current_umask() -> int:

@@ -28,9 +28,10 @@ from PIL import Image, UnidentifiedImageError
 from hypercol.core import bins, color
 from hypercol.core.metrics import colorfulness
 from hypercol.core.precision import configure_precision
-from hypercol.inference.colorizer import DEFAULT_TEMPERATURE, HEAD_TYPES, ModelCard, chroma_from_gray
+from hypercol.inference.network import chroma_from_gray
 from hypercol.io.files import IMAGE_SUFFIXES, write_atomically
 from hypercol.models.backbones import DEFAULT_BACKBONE, Backbone, load_backbone
+from hypercol.models.card import DEFAULT_TEMPERATURE, HEAD_TYPES, ModelCard
 from hypercol.models.head import build_head
 
 __all__ = [
@@ -712,7 +713,7 @@ def train(
         backbone=frozen.spec.name,
         taps=[tap.key for tap in frozen.spec.taps],
         working_size=working_size,
-        head=head_config,
+        head_config=head_config,
         head_type=head,
         **prior,
         training={

@@ -1,0 +1,157 @@
+"""The network pass of one head: gray working canvas -> backbone taps -> head -> chroma -> guided coefficients.
+
+The network sees the gray image at a fixed working size (long side = the card's
+``working_size``, aspect kept, edge-padded to a square canvas, so one trace serves every
+input size). Its chroma is cropped to the image and handed on as the coefficients of the
+edge-aware upsampling (:mod:`hypercol.core.guided`) at the working shape;
+:mod:`hypercol.inference.compose` applies them at full resolution.
+
+:class:`ChromaNetwork` is what the chroma sources share: the automatic one
+(:class:`AutomaticChroma`), and the guides of :mod:`hypercol.inference.guidance`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
+import tensorflow as tf
+
+from hypercol.core import color
+from hypercol.core.arrays import ImageBatch, lightness
+from hypercol.core.bins import annealed_mean, normalised_entropy
+from hypercol.core.guided import guided_coefficients
+from hypercol.models.backbones import Backbone
+from hypercol.models.card import ModelCard, card_settings
+
+__all__ = ["ChromaNetwork", "AutomaticChroma", "chroma_from_gray", "lightness_batches", "GUIDED_RADIUS"]
+
+# Guided upsampling at the working size: one window spans about two cells of the
+# classification head's stride-4 output; epsilon = (3 L units)^2 in the [0, 1] guide.
+GUIDED_RADIUS = 4
+GUIDED_EPSILON = 0.03**2
+
+
+def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: bool, features=None) -> tf.Tensor:
+    """(N, H, W, 1) sRGB gray in [0, 1] -> (N, H, W, C) float32 head output: backbone taps, then the head.
+
+    ``features``: the backbone's taps of ``gray`` when the caller already has them.
+    """
+    features = backbone(gray) if features is None else features
+    output = head([gray] + [features[tap.key] for tap in backbone.spec.taps], training=training)
+    return tf.cast(output, tf.float32)
+
+
+def lightness_batches(
+    batch: ImageBatch, size: int, same_group: Callable[[int, int], bool] | None = None
+) -> Iterator[tuple[range, list[np.ndarray], tf.Tensor]]:
+    """(indices, full-resolution CIE L planes, their stack) for runs of at most ``size`` images of ``batch``;
+    with ``same_group(first, index)`` a run also stops where it says False."""
+    index, count = 0, len(batch.pixels)
+    while index < count:
+        stop = index + 1
+        while stop < count and stop - index < size and (same_group is None or same_group(index, stop)):
+            stop += 1
+        planes = [lightness(batch, position) for position in range(index, stop)]
+        yield range(index, stop), planes, tf.constant(np.stack(planes))
+        index = stop
+
+
+class ChromaNetwork:
+    """A loaded backbone and head with the card that says how to run and decode them."""
+
+    def __init__(self, backbone: Backbone, head, card: ModelCard, *, batch_size: int, edge_aware: bool = True) -> None:
+        self.backbone = backbone
+        self.head = head
+        self.card = card
+        self.working_size = int(card.working_size)
+        if self.working_size % backbone.spec.max_stride:
+            msg = f"working_size {self.working_size} must be a multiple of the backbone's stride {backbone.spec.max_stride}"
+            raise ValueError(msg)
+        self.batch_size = batch_size
+        self.edge_aware = edge_aware
+        self._centres = tf.constant(np.asarray(card.bins, np.float32).reshape(-1, 2))
+        knob = tf.TensorSpec([], tf.float32)
+        self.predict_coefficients = tf.function(
+            self._coefficients_graph, input_signature=[tf.TensorSpec([None, None, None], tf.float32)] + [knob] * 3
+        )
+
+    def knobs(
+        self, temperature: float | None, saturation: float | None, fallback: float | None
+    ) -> tuple[tf.Tensor, ...]:
+        """(temperature, saturation, uncertainty fallback) as graph inputs: the given values or the card's, checked."""
+        fallback = self.card.uncertainty_fallback if fallback is None else fallback
+        if not np.isfinite(fallback) or fallback < 0:
+            msg = f"uncertainty fallback must be a finite number >= 0, got {fallback!r}"
+            raise ValueError(msg)
+        values = (*card_settings(self.card, temperature, saturation), fallback)
+        return tuple(tf.constant(value, tf.float32) for value in values)
+
+    def _coefficients_graph(self, lightness, temperature, saturation, fallback) -> tf.Tensor:
+        """(N, H, W) CIE L -> (N, h, w, 4) guided-upsampling coefficients at the working shape."""
+        output, small_lightness = self.run(lightness)
+        chroma = self.decode_chroma(output, small_lightness, temperature, saturation, fallback)
+        return self.coefficients(small_lightness, chroma)
+
+    def run(self, lightness: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(N, H, W) CIE L -> (head output on the square canvas, (N, h, w) CIE L at the working shape)."""
+        canvas, small_lightness = self.working_canvas(lightness)
+        return chroma_from_gray(self.backbone, self.head, canvas, training=False), small_lightness
+
+    def working_canvas(self, lightness: tf.Tensor, size: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """(N, H, W) CIE L -> ((N, size, size, 1) sRGB gray canvas, (N, h, w) CIE L at the working shape).
+
+        ``size`` defaults to the card's working size.
+        """
+        size = self.working_size if size is None else size
+        full = tf.shape(lightness)[1:3]
+        scale = size / tf.cast(tf.reduce_max(full), tf.float64)
+        small = tf.maximum(1, tf.cast(tf.round(tf.cast(full, tf.float64) * scale), tf.int32))
+        small_lightness = tf.image.resize(lightness[..., tf.newaxis], small, method="area")
+        gray = color.gray_from_lightness(small_lightness)
+        # Edge padding to the square canvas: the padded border repeats real content.
+        rows = tf.minimum(tf.range(size), small[0] - 1)
+        cols = tf.minimum(tf.range(size), small[1] - 1)
+        canvas = tf.gather(tf.gather(gray, rows, axis=1), cols, axis=2)
+        return tf.ensure_shape(canvas, [None, size, size, 1]), small_lightness[..., 0]
+
+    def decode_chroma(self, output, small_lightness, temperature, saturation, fallback) -> tf.Tensor:
+        """Head output -> (N, h, w, 2) chroma at the working shape.
+
+        The chroma is the head's (times ``saturation``); for a classification head, the
+        annealed mean at ``temperature`` scaled by its certainty ** ``fallback``.
+        """
+        size = self.working_size
+        small = tf.shape(small_lightness)[1:3]
+        if self.card.is_classification:
+            chroma = annealed_mean(output, self._centres, temperature)
+            # The entropy costs more than the annealed mean: only computed when it is used.
+            chroma = tf.cond(
+                fallback > 0,
+                lambda: chroma * tf.pow(1.0 - normalised_entropy(output), fallback)[..., tf.newaxis],
+                lambda: chroma,
+            )
+        else:
+            chroma = output
+        chroma = tf.image.resize(chroma, [size, size], method="bilinear")  # heads may stop at stride 4
+        return saturation * chroma[:, : small[0], : small[1], :]
+
+    def coefficients(self, small_lightness: tf.Tensor, chroma: tf.Tensor) -> tf.Tensor:
+        """(N, h, w) CIE L and (N, h, w, 2) chroma -> (N, h, w, 4) coefficients: guided, or plain when not edge-aware."""
+        if not self.edge_aware:
+            return tf.concat([tf.zeros_like(chroma), chroma], axis=-1)
+        return guided_coefficients(small_lightness, chroma, GUIDED_RADIUS, GUIDED_EPSILON)
+
+
+class AutomaticChroma:
+    """The chroma source of an unguided call: the network's own prediction."""
+
+    def __init__(self, network: ChromaNetwork) -> None:
+        self.network = network
+
+    def coefficient_batches(self, batch: ImageBatch, knobs: tuple[tf.Tensor, ...]):
+        """Yields (full-resolution CIE L planes, their coefficients (n, h, w, 4)) per network batch."""
+        for _, planes, stacked in lightness_batches(batch, self.network.batch_size):
+            yield planes, self.network.predict_coefficients(stacked, *knobs)
