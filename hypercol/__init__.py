@@ -5,18 +5,19 @@
 
 The public names are imported on first use, so ``import hypercol.cli`` (the command)
 starts without TensorFlow: the command sets up its logging and signal handling first.
+Importing hypercol changes nothing in the process; the first of its modules that needs
+TensorFlow imports it without its start-up lines (:mod:`hypercol.core.quiet`), unless
+TensorFlow is already loaded or ``TF_CPP_MIN_LOG_LEVEL`` is the user's own.
 """
 
 import importlib
-
-from hypercol.core import quiet as _quiet  # noqa: F401 -- before TensorFlow is imported anywhere: its log level
 
 # Public name -> the module that defines it.
 _PUBLIC = {
     "colorize": "hypercol.inference.colorizer",
     "colorize_video": "hypercol.inference.video",
     "Colorizer": "hypercol.inference.colorizer",
-    "ModelCard": "hypercol.inference.colorizer",
+    "ModelCard": "hypercol.models.card",
     "ColorizeFilter": "hypercol.io.pil",
     "hypercolumns": "hypercol.models.hypercolumns",
     "list_backbones": "hypercol.models.backbones",

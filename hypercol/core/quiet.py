@@ -2,9 +2,11 @@
 So are the warnings Apache Beam writes on every run of ``colorize-beam``.
 
 TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, when it is imported, so the default is
-set as soon as hypercol is imported, and only if the user has not set it: their own
-setting wins. A few lines are written while TensorFlow loads, before it reads the
-variable; :func:`import_tensorflow_quietly` hides those for the command.
+set when this module is first imported (by the command, or by the first hypercol module
+that needs TensorFlow; ``import hypercol`` does not), and only if the user has not set it
+and TensorFlow is not loaded yet: their own setting, and an application that imported
+TensorFlow itself, are left alone. A few lines are written while TensorFlow loads,
+before it reads the variable; :func:`import_tensorflow_quietly` hides those.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ _LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 # 3 hides the C++ INFO, WARNING and ERROR lines (start-up, XLA, "no CUDA driver" notes);
 # a real failure still raises a Python exception.
 _QUIET = "3"
-LEVEL_IS_OURS = _LEVEL not in os.environ
-os.environ.setdefault(_LEVEL, _QUIET)
+LEVEL_IS_OURS = _LEVEL not in os.environ and "tensorflow" not in sys.modules
+if LEVEL_IS_OURS:
+    os.environ[_LEVEL] = _QUIET
 
 
 def show_tensorflow_logs() -> None:
@@ -72,13 +75,14 @@ def import_tensorflow_quietly() -> None:
     """Imports TensorFlow without its start-up lines, and sets its Python loggers to errors only.
 
     Only while the log level is our default: with the user's own TF_CPP_MIN_LOG_LEVEL
-    TensorFlow is imported as it is.
+    TensorFlow is imported as it is, and a TensorFlow already loaded is left as it is.
     """
     if not LEVEL_IS_OURS or os.environ.get(_LEVEL) != _QUIET:
         return
-    if "tensorflow" not in sys.modules:
-        with _stderr_hidden_unless_failing():
-            import tensorflow  # noqa: F401
+    if "tensorflow" in sys.modules:
+        return
+    with _stderr_hidden_unless_failing():
+        import tensorflow  # noqa: F401
     for name in ("tensorflow", "absl", "keras"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
