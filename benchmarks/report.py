@@ -2,9 +2,10 @@
 
     python benchmarks/report.py [results.json] [results.md]
 
-Times are the median of the timed rounds; every ratio is between two rows of the same
-run (same JSON), never across runs. Each section of results.md has one function below,
-which returns its lines; ``build`` joins them in order.
+Times are the median of the timed rounds (``statistics.median``, as conftest.py and
+pytest-benchmark take it: the mean of the middle two of an even count); every ratio is
+between two rows of the same run (same JSON), never across runs. Each section of
+results.md has one function below, which returns its lines; ``build`` joins them in order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from statistics import median
 
 from cases import (
     HYPERCOL_FLOAT32,
@@ -88,11 +90,6 @@ def _memory(info: dict) -> str:
     if peak is None:
         return "n/a"
     return f"{peak:,.0f} (+{max(0.0, peak - info['rss_start_mib']):,.0f})"
-
-
-def _median(values: list[float]) -> float:
-    """The middle value (the upper one of an even count)."""
-    return sorted(values)[len(values) // 2]
 
 
 def _cpu_name(cpu: dict) -> str:
@@ -221,7 +218,7 @@ def _speed_vs_vgg16(results: Results) -> list[str]:
     """Issue 22's table: colorize against the float32 Keras VGG16, per CPU class."""
     rows = []
     for row in results.kind("vs_vgg16"):
-        mine, theirs = (_median(row.get(key)) / row.get("batch") for key in ("colorize_s", "reference_s"))
+        mine, theirs = (median(row.get(key)) / row.get("batch") for key in ("colorize_s", "reference_s"))
         rows.append(
             [
                 row.get("cpu_class"),
@@ -256,7 +253,7 @@ def _issue11_training(results: Results) -> list[str]:
     """Images/s of the two training steps in float32 (batch 16 at 224), per oneDNN ISA."""
     rows = []
     for row in results.kind("issue11_train"):
-        online, cached = (_median(row.get(key)) / row.get("batch") for key in ("online_s", "cached_s"))
+        online, cached = (median(row.get(key)) / row.get("batch") for key in ("online_s", "cached_s"))
         rows.append(
             [row.get("onednn_max_cpu_isa") or "native", _rate(online), _rate(cached), f"{online / cached:.1f}x"]
         )
@@ -448,7 +445,7 @@ def _float32(results: Results) -> list[str]:
         return []
     rows = []
     for timing in float32.get("timings", []):
-        seconds = _median(timing["seconds"]) / timing["batch"]
+        seconds = median(timing["seconds"]) / timing["batch"]
         bf16 = results.hypercol(timing["size"], timing["batch"])
         bf16_ms = _ms(bf16.per_image) if bf16 else "n/a"
         speedup = f"{seconds / bf16.per_image:.1f}x" if bf16 else ""
