@@ -173,11 +173,11 @@ def _title(results: Results) -> list[str]:
     ]
 
 
-def _issue2_targets(results: Results) -> list[str]:
+def _yardstick_targets(results: Results) -> list[str]:
     """colorize against a Keras VGG16 forward and 2048x2048 against 256x256, in the benchmark process."""
     checks = (
         (
-            "issue2_vgg16",
+            "colorize_batch_vs_vgg16",
             (
                 "`colorize` of 16 uint8 256x256 images vs a float32 Keras VGG16 forward (eager, conv stack) of the "
                 "same 16x256x256x3 batch, per image"
@@ -185,7 +185,7 @@ def _issue2_targets(results: Results) -> list[str]:
             TARGET_VS_VGG16,
             "",
         ),
-        ("issue2_sizes", "`colorize` of one 2048x2048 image vs one 256x256 image", TARGET_2048_VS_256, "x"),
+        ("colorize_2048_vs_256", "`colorize` of one 2048x2048 image vs one 256x256 image", TARGET_2048_VS_256, "x"),
     )
     rows = []
     for kind, title, target, unit in checks:
@@ -208,14 +208,14 @@ def _issue2_targets(results: Results) -> list[str]:
         )
     headers = ["check", "hypercol", "reference", "ratio (medians)", "per-round ratios", "target", ""]
     return [
-        "## Issue 2 targets (both sides measured alternately, round by round, in this run)",
+        "## `colorize` against its yardsticks, in the benchmark process (both sides measured alternately, round by round, in this run)",
         "",
         *table(headers, rows),
     ]
 
 
 def _speed_vs_vgg16(results: Results) -> list[str]:
-    """Issue 22's table: colorize against the float32 Keras VGG16, per CPU class."""
+    """colorize against the float32 Keras VGG16, per CPU class (one child process each)."""
     rows = []
     for row in results.kind("vs_vgg16"):
         mine, theirs = (median(row.get(key)) / row.get("batch") for key in ("colorize_s", "reference_s"))
@@ -236,7 +236,7 @@ def _speed_vs_vgg16(results: Results) -> list[str]:
     headers = ["CPU class", "path", "colorize ms / image", "VGG16 ms / image", "ratio (medians)"]
     headers += ["per-round ratios", "target", ""]
     return [
-        "## Issue 22: colorize against a float32 Keras VGG16 forward, on every CPU class (alternating, one process each)",
+        "## `colorize` against a float32 Keras VGG16 forward, on every CPU class (alternating, one process each)",
         "",
         (
             f"CPU: {results.cpu_name}. `colorize` of 16 uint8 256x256 images with the default head against the eager "
@@ -249,10 +249,10 @@ def _speed_vs_vgg16(results: Results) -> list[str]:
     ]
 
 
-def _issue11_training(results: Results) -> list[str]:
+def _float32_training(results: Results) -> list[str]:
     """Images/s of the two training steps in float32 (batch 16 at 224), per oneDNN ISA."""
     rows = []
-    for row in results.kind("issue11_train"):
+    for row in results.kind("float32_training_steps"):
         online, cached = (median(row.get(key)) / row.get("batch") for key in ("online_s", "cached_s"))
         rows.append(
             [row.get("onednn_max_cpu_isa") or "native", _rate(online), _rate(cached), f"{online / cached:.1f}x"]
@@ -267,10 +267,10 @@ def _issue11_training(results: Results) -> list[str]:
     ]
 
 
-def _issue9_guidance(results: Results) -> list[str]:
+def _guidance(results: Results) -> list[str]:
     """Hints and reference photos against the automatic call of the same image."""
     rows = []
-    for row in results.kind("issue9_guidance"):
+    for row in results.kind("guidance_vs_automatic"):
         mine, theirs = row.per_image, row.reference_per_image()
         rows.append(
             [
@@ -287,16 +287,16 @@ def _issue9_guidance(results: Results) -> list[str]:
         return []
     headers = ["call", "guided", "automatic", "ratio (medians)", "per-round ratios", "target", ""]
     return [
-        "## Issue 9: hints and reference photos (each against the automatic call, alternating round by round)",
+        "## Hints and reference photos (each against the automatic call, alternating round by round)",
         "",
         *table(headers, rows),
     ]
 
 
-def _issue12_beam(results: Results) -> list[str]:
+def _beam(results: Results) -> list[str]:
     """The Beam pipeline against the command line, whole runs as fresh processes."""
     rows = []
-    for row in results.kind("issue12_beam"):
+    for row in results.kind("beam_vs_command_line"):
         mine, theirs = row.stats["median"], row.get("reference_median_s")
         rounds = [b / a for a, b in zip(row.stats.get("data", []), row.get("reference_s"))]
         rows.append(
@@ -313,7 +313,7 @@ def _issue12_beam(results: Results) -> list[str]:
         return []
     headers = ["run", "images", "Beam: s, images/s", "command line: s, images/s", "Beam / command line, images/s"]
     return [
-        "## Issue 12: the Beam pipeline against the command line (alternating round by round)",
+        "## The Beam pipeline against the command line (alternating round by round)",
         "",
         *table([*headers, "per round"], rows),
     ]
@@ -390,12 +390,12 @@ def _video_speed(rows: list[Row], cpu_name: str) -> list[str]:
     ]
 
 
-def _issue25_video(results: Results) -> list[str]:
-    """Issue 25: colorize_video against per-frame colorize: flicker, PSNR, cuts, speed."""
-    quality, speed = results.kind("issue25_quality"), results.kind("issue25_speed")
+def _video(results: Results) -> list[str]:
+    """colorize_video against per-frame colorize: flicker, PSNR, cuts, speed."""
+    quality, speed = results.kind("video_quality"), results.kind("video_speed")
     if not quality and not speed:
         return []
-    lines = ["## Issue 25: video without flicker (`colorize_video` against `colorize` of each frame)", ""]
+    lines = ["## Video without flicker (`colorize_video` against `colorize` of each frame)", ""]
     for row in quality:
         lines += _video_quality(row)
     if speed:
@@ -652,7 +652,7 @@ def _other(results: Results) -> list[str]:
                 (
                     f"Training from photos with the default head costs {_ms(row.per_image)} ms per example against "
                     f"{_ms(earlier)} ms for the earlier VGG16 default, timed in alternating rounds: **{ratio:.1f}x the "
-                    f"examples per second** (issue 22: at least {TARGET_TRAINING_SPEEDUP:g}x; "
+                    f"examples per second** (target: at least {TARGET_TRAINING_SPEEDUP:g}x; "
                     f"{_verdict(ratio >= TARGET_TRAINING_SPEEDUP)})."
                 ),
                 "",
@@ -750,12 +750,12 @@ def _method(results: Results) -> list[str]:
 
 SECTIONS = (
     _title,
-    _issue2_targets,
+    _yardstick_targets,
     _speed_vs_vgg16,
-    _issue11_training,
-    _issue9_guidance,
-    _issue12_beam,
-    _issue25_video,
+    _float32_training,
+    _guidance,
+    _beam,
+    _video,
     _end_to_end,
     _peers,
     _other,
