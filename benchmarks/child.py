@@ -1,4 +1,4 @@
-"""Measurements that need a fresh process; run by bench_memory.py, prints one JSON line.
+"""Measurements that need a fresh process; run by bench_subprocess.py (one mode a call), prints one JSON line.
 
 python benchmarks/child.py memory WEIGHTS SIZE
     peak resident memory of colorizing one SIZE x SIZE uint8 image, with the baselines
