@@ -75,6 +75,27 @@ def _spread(mine: list[float], theirs: list[float]) -> str:
     return f"{min(rounds):.2f} to {max(rounds):.2f}" if rounds else ""
 
 
+def _titled(lead: list[str], headers: list[str], rows: list[list]) -> list[str]:
+    """Each lead paragraph (a heading, a sentence) and a blank line, then the table; nothing without rows."""
+    return [*(line for paragraph in lead for line in (paragraph, "")), *table(headers, rows)] if rows else []
+
+
+# The last four columns of a row timed against an alternating yardstick (see _against).
+AGAINST = ("ratio (medians)", "per-round ratios", "target", "")
+
+
+def _against(mine: float, theirs: float, spread: str, target: float, unit: str = "") -> list[str]:
+    """The ratio of the medians, the per-round spread, the target and whether it is met."""
+    ratio = mine / theirs
+    return [f"**{ratio:.2f}{unit}**", spread, f"≤ {target:g}{unit}", _verdict(ratio <= target)]
+
+
+def _ms_against(label: str, row, target: float, unit: str) -> list[str]:
+    """A whole row: ``label``, ms per image of ``row`` and of its alternating yardstick, then ``_against``."""
+    mine, theirs = row.per_image, row.reference_per_image()
+    return [label, f"{_ms(mine)} ms", f"{_ms(theirs)} ms", *_against(mine, theirs, row.spread(), target, unit)]
+
+
 def _interleaved(row) -> float:
     """hypercol's seconds per image timed alternately with this peer's rounds."""
     return row.get("reference_median_s", float("nan")) / row.images
@@ -118,6 +139,11 @@ class Row:
 
     def get(self, key, default=None):
         return self.info.get(key, default)
+
+    def timing(self) -> list:
+        """Size, batch, ms / image, images / s, peak RSS, precision: the first columns of a timing table."""
+        size, batch, precision = self.get("size"), self.get("batch"), self.get("precision")
+        return [size, batch, _ms(self.per_image), _rate(self.per_image), _memory(self.info), precision]
 
     def reference_per_image(self) -> float:
         """The alternating yardstick's median seconds per image."""
@@ -193,25 +219,10 @@ def _yardstick_targets(results: Results) -> list[str]:
         if row is None or not row.get("reference_s"):
             rows.append([title, "not run", "", "", "", f"≤ {target:g}{unit}", ""])
             continue
-        mine, theirs = row.per_image, row.reference_per_image()
         path = f" (hypercol: {row.get('path')})" if row.get("path") else ""
-        rows.append(
-            [
-                f"{title}{path}",
-                f"{_ms(mine)} ms",
-                f"{_ms(theirs)} ms",
-                f"**{mine / theirs:.2f}{unit}**",
-                row.spread(),
-                f"≤ {target:g}{unit}",
-                _verdict(mine / theirs <= target),
-            ]
-        )
-    headers = ["check", "hypercol", "reference", "ratio (medians)", "per-round ratios", "target", ""]
-    return [
-        "## `colorize` against its yardsticks, in the benchmark process (both sides measured alternately, round by round, in this run)",
-        "",
-        *table(headers, rows),
-    ]
+        rows.append(_ms_against(f"{title}{path}", row, target, unit))
+    heading = "## `colorize` against its yardsticks, in the benchmark process (both sides measured alternately, round by round, in this run)"
+    return _titled([heading], ["check", "hypercol", "reference", *AGAINST], rows)
 
 
 def _speed_vs_vgg16(results: Results) -> list[str]:
@@ -219,34 +230,24 @@ def _speed_vs_vgg16(results: Results) -> list[str]:
     rows = []
     for row in results.kind("vs_vgg16"):
         mine, theirs = (median(row.get(key)) / row.get("batch") for key in ("colorize_s", "reference_s"))
+        spread = _spread(row.get("colorize_s"), row.get("reference_s"))
         rows.append(
             [
                 row.get("cpu_class"),
                 row.get("path"),
                 _ms(mine),
                 _ms(theirs),
-                f"**{mine / theirs:.2f}**",
-                _spread(row.get("colorize_s"), row.get("reference_s")),
-                f"≤ {TARGET_VS_VGG16_EVERY_CPU:g}",
-                _verdict(mine / theirs <= TARGET_VS_VGG16_EVERY_CPU),
+                *_against(mine, theirs, spread, TARGET_VS_VGG16_EVERY_CPU),
             ]
         )
-    if not rows:
-        return []
-    headers = ["CPU class", "path", "colorize ms / image", "VGG16 ms / image", "ratio (medians)"]
-    headers += ["per-round ratios", "target", ""]
-    return [
-        "## `colorize` against a float32 Keras VGG16 forward, on every CPU class (alternating, one process each)",
-        "",
-        (
-            f"CPU: {results.cpu_name}. `colorize` of 16 uint8 256x256 images with the default head against the eager "
-            "float32 Keras VGG16 conv stack on the same batch. *native*: this machine's own precision and "
-            "instructions; *float32*: `HYPERCOL_PRECISION=float32` (a CPU without bf16); *AVX2*: float32 with "
-            "oneDNN held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`: the kernels a CPU without AVX-512 runs)."
-        ),
-        "",
-        *table(headers, rows),
-    ]
+    heading = "## `colorize` against a float32 Keras VGG16 forward, on every CPU class (alternating, one process each)"
+    intro = (
+        f"CPU: {results.cpu_name}. `colorize` of 16 uint8 256x256 images with the default head against the eager "
+        "float32 Keras VGG16 conv stack on the same batch. *native*: this machine's own precision and "
+        "instructions; *float32*: `HYPERCOL_PRECISION=float32` (a CPU without bf16); *AVX2*: float32 with "
+        "oneDNN held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`: the kernels a CPU without AVX-512 runs)."
+    )
+    return _titled([heading, intro], ["CPU class", "path", "colorize ms / image", "VGG16 ms / image", *AGAINST], rows)
 
 
 def _float32_training(results: Results) -> list[str]:
@@ -257,40 +258,18 @@ def _float32_training(results: Results) -> list[str]:
         rows.append(
             [row.get("onednn_max_cpu_isa") or "native", _rate(online), _rate(cached), f"{online / cached:.1f}x"]
         )
-    if not rows:
-        return []
+    lead = "Training in float32 (`HYPERCOL_PRECISION=float32`, bench_train.py's steps, batch 16 at 224, alternating):"
     headers = ["oneDNN ISA", "from photos, images / s", "from the feature cache, images / s", "cache speed-up"]
-    return [
-        "Training in float32 (`HYPERCOL_PRECISION=float32`, bench_train.py's steps, batch 16 at 224, alternating):",
-        "",
-        *table(headers, rows),
-    ]
+    return _titled([lead], headers, rows)
 
 
 def _guidance(results: Results) -> list[str]:
     """Hints and reference photos against the automatic call of the same image."""
     rows = []
     for row in results.kind("guidance_vs_automatic"):
-        mine, theirs = row.per_image, row.reference_per_image()
-        rows.append(
-            [
-                f"{row.get('name')}, {row.get('size')}x{row.get('size')}",
-                f"{_ms(mine)} ms",
-                f"{_ms(theirs)} ms",
-                f"**{mine / theirs:.2f}x**",
-                row.spread(),
-                f"≤ {TARGET_GUIDANCE:g}x",
-                _verdict(mine / theirs <= TARGET_GUIDANCE),
-            ]
-        )
-    if not rows:
-        return []
-    headers = ["call", "guided", "automatic", "ratio (medians)", "per-round ratios", "target", ""]
-    return [
-        "## Hints and reference photos (each against the automatic call, alternating round by round)",
-        "",
-        *table(headers, rows),
-    ]
+        rows.append(_ms_against(f"{row.get('name')}, {row.get('size')}x{row.get('size')}", row, TARGET_GUIDANCE, "x"))
+    heading = "## Hints and reference photos (each against the automatic call, alternating round by round)"
+    return _titled([heading], ["call", "guided", "automatic", *AGAINST], rows)
 
 
 def _beam(results: Results) -> list[str]:
@@ -309,14 +288,9 @@ def _beam(results: Results) -> list[str]:
                 ", ".join(f"{r:.2f}" for r in rounds),
             ]
         )
-    if not rows:
-        return []
+    heading = "## The Beam pipeline against the command line (alternating round by round)"
     headers = ["run", "images", "Beam: s, images/s", "command line: s, images/s", "Beam / command line, images/s"]
-    return [
-        "## The Beam pipeline against the command line (alternating round by round)",
-        "",
-        *table([*headers, "per round"], rows),
-    ]
+    return _titled([heading], [*headers, "per round"], rows)
 
 
 def _video_quality(row: Row) -> list[str]:
@@ -376,18 +350,12 @@ def _video_speed(rows: list[Row], cpu_name: str) -> list[str]:
                 row.get("size"),
                 f"{_ms(mine)}, {_rate(mine)}",
                 f"{_ms(theirs)}, {_rate(theirs)}",
-                f"**{mine / theirs:.2f}x**",
-                row.spread(),
-                f"≤ {TARGET_VIDEO_COST:g}x",
-                _verdict(mine / theirs <= TARGET_VIDEO_COST),
+                *_against(mine, theirs, row.spread(), TARGET_VIDEO_COST, "x"),
             ]
         )
-    headers = ["frame size", "video: ms / frame, frames / s", "each frame by `colorize`: ms, frames / s", "ratio"]
-    return [
-        f"Speed on {cpu_name} (a shared machine; the two modes alternate round by round):",
-        "",
-        *table([*headers, "rounds", "target", ""], cells),
-    ]
+    lead = f"Speed on {cpu_name} (a shared machine; the two modes alternate round by round):"
+    headers = ["frame size", "video: ms / frame, frames / s", "each frame by `colorize`: ms, frames / s"]
+    return _titled([lead], [*headers, "ratio", "rounds", "target", ""], cells)
 
 
 def _video(results: Results) -> list[str]:
@@ -410,12 +378,7 @@ def _end_to_end(results: Results) -> list[str]:
         published = PUBLISHED_SEED001.get(row.get("size")) if row.get("batch") == 1 else None
         rows.append(
             [
-                row.get("size"),
-                row.get("batch"),
-                _ms(row.per_image),
-                _rate(row.per_image),
-                _memory(row.info),
-                row.get("precision"),
+                *row.timing(),
                 row.rounds,
                 published["gpu_s"] if published else "",
                 published["cpu_s"] if published else "",
@@ -630,15 +593,7 @@ def _why_slower(hypercol, peers: list[Row]) -> list[str]:
 def _other(results: Results) -> list[str]:
     """Hypercolumn extraction and the training steps, with their alternating ratios, and peak memory."""
     rows = [
-        [
-            row.get("name"),
-            row.get("size"),
-            row.get("batch"),
-            _ms(row.per_image),
-            _rate(row.per_image),
-            _memory(row.info),
-            row.get("precision"),
-        ]
+        [row.get("name"), *row.timing()]
         for kind in ("hypercolumns", "train_step_photos", "train_step")
         for row in results.kind(kind)
     ]
