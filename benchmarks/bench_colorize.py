@@ -19,32 +19,13 @@ HYPERCOL_PRECISION = {"bfloat16": "bf16 (oneDNN rewrite)", "mixed_float16": "fp1
 )
 
 
-@pytest.mark.parametrize("size", list(HYPERCOL_SINGLE))
-def test_colorize_single(measure, colorizer, hypercol_gflop, size):
-    image = gray_images(None, size)
-    measure(
-        lambda: colorizer.colorize(image),
-        images=1,
-        rounds=HYPERCOL_SINGLE[size],
-        group=f"colorize {size}x{size}",
-        kind="hypercol",
-        name="hypercol colorize",
-        size=size,
-        batch=1,
-        precision=HYPERCOL_PRECISION,
-        network_input=colorizer.working_size,
-        network_gflop=hypercol_gflop,
-    )
-
-
-@pytest.mark.parametrize(("size", "batch"), list(HYPERCOL_BATCHED))
-def test_colorize_batched(measure, colorizer, hypercol_gflop, size, batch):
-    images = gray_images(batch, size)
+def _measure_colorize(measure, colorizer, hypercol_gflop, images, rounds: int, group: str, size: int, batch: int):
+    """Times ``colorize`` of ``images`` as one row of the end-to-end table (kind "hypercol")."""
     measure(
         lambda: colorizer.colorize(images),
         images=batch,
-        rounds=HYPERCOL_BATCHED[size, batch],
-        group=f"colorize {size}x{size} batch {batch}",
+        rounds=rounds,
+        group=group,
         kind="hypercol",
         name="hypercol colorize",
         size=size,
@@ -53,6 +34,21 @@ def test_colorize_batched(measure, colorizer, hypercol_gflop, size, batch):
         network_input=colorizer.working_size,
         network_gflop=hypercol_gflop,
     )
+
+
+@pytest.mark.parametrize("size", list(HYPERCOL_SINGLE))
+def test_colorize_single(measure, colorizer, hypercol_gflop, size):
+    image = gray_images(None, size)
+    _measure_colorize(
+        measure, colorizer, hypercol_gflop, image, HYPERCOL_SINGLE[size], f"colorize {size}x{size}", size, 1
+    )
+
+
+@pytest.mark.parametrize(("size", "batch"), list(HYPERCOL_BATCHED))
+def test_colorize_batched(measure, colorizer, hypercol_gflop, size, batch):
+    images = gray_images(batch, size)
+    group = f"colorize {size}x{size} batch {batch}"
+    _measure_colorize(measure, colorizer, hypercol_gflop, images, HYPERCOL_BATCHED[size, batch], group, size, batch)
 
 
 def test_colorize_batch_vs_keras_vgg16(measure, colorizer, keras_vgg16):
