@@ -20,7 +20,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest tests -q
 
-# Throughput benchmarks (issues 2 and 4), < 15 min on 2 cores: benchmarks/results.md + results.json.
+# Throughput benchmarks (against yardsticks and peers), < 15 min on 2 cores: benchmarks/results.md + results.json.
 bench: setup
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/results.json -q; \
 	status=$$?; $(BIN)/python benchmarks/report.py benchmarks/results.json benchmarks/results.md; exit $$status

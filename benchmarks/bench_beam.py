@@ -1,4 +1,4 @@
-"""Issue 12: images/s of the Beam pipeline on the DirectRunner with 2 workers (2 processes with a
+"""Images/s of the Beam pipeline on the DirectRunner with 2 workers (2 processes with a
 model each, or 2 threads sharing one) against the plain command line, on the same folder of real
 photos (scikit-image's), with the shipped default head.
 
@@ -60,9 +60,9 @@ def test_beam_vs_command_line(measure, photo_folder, tmp_path, mode):
         images=BEAM_PHOTOS,
         rounds=BEAM_ROUNDS,
         warmup_rounds=0,
-        group="issue 12",
+        group="beam vs command line",
         reference=command_line,
-        kind="issue12_beam",
+        kind="beam_vs_command_line",
         name=f"hypercol colorize-beam (DirectRunner, 2 workers, {mode}) vs hypercol colorize",
         size=BEAM_LONG_SIDE,
         batch=1,

@@ -1,13 +1,14 @@
-"""hypercol end to end (issues 2 and 4): colorize at the seed-001 sizes, single and batched,
-next to a plain float32 Keras VGG16 forward; hypercolumn extraction."""
+"""hypercol end to end: colorize at the seed-001 sizes, single and batched (the rows the peers
+are compared with), against a plain float32 Keras VGG16 forward and 2048x2048 against 256x256;
+hypercolumn extraction."""
 
 import pytest
 import tensorflow as tf
 from cases import (
+    COLORIZE_2048_VS_256_ROUNDS,
     HYPERCOL_BATCHED,
     HYPERCOL_SINGLE,
     HYPERCOLUMN_SIZES,
-    ISSUE2_SIZE_ROUNDS,
     VGG16_BATCH,
     VGG16_ROUNDS,
 )
@@ -18,32 +19,13 @@ HYPERCOL_PRECISION = {"bfloat16": "bf16 (oneDNN rewrite)", "mixed_float16": "fp1
 )
 
 
-@pytest.mark.parametrize("size", list(HYPERCOL_SINGLE))
-def test_colorize_single(measure, colorizer, hypercol_gflop, size):
-    image = gray_images(None, size)
-    measure(
-        lambda: colorizer.colorize(image),
-        images=1,
-        rounds=HYPERCOL_SINGLE[size],
-        group=f"colorize {size}x{size}",
-        kind="hypercol",
-        name="hypercol colorize",
-        size=size,
-        batch=1,
-        precision=HYPERCOL_PRECISION,
-        network_input=colorizer.working_size,
-        network_gflop=hypercol_gflop,
-    )
-
-
-@pytest.mark.parametrize(("size", "batch"), list(HYPERCOL_BATCHED))
-def test_colorize_batched(measure, colorizer, hypercol_gflop, size, batch):
-    images = gray_images(batch, size)
+def _measure_colorize(measure, colorizer, hypercol_gflop, images, rounds: int, group: str, size: int, batch: int):
+    """Times ``colorize`` of ``images`` as one row of the end-to-end table (kind "hypercol")."""
     measure(
         lambda: colorizer.colorize(images),
         images=batch,
-        rounds=HYPERCOL_BATCHED[size, batch],
-        group=f"colorize {size}x{size} batch {batch}",
+        rounds=rounds,
+        group=group,
         kind="hypercol",
         name="hypercol colorize",
         size=size,
@@ -54,8 +36,23 @@ def test_colorize_batched(measure, colorizer, hypercol_gflop, size, batch):
     )
 
 
-def test_issue2_vs_keras_vgg16(measure, colorizer, keras_vgg16):
-    """Issue 2 (a): colorize 16 x 256 x 256 uint8 against the plain float32 Keras VGG16 conv stack
+@pytest.mark.parametrize("size", list(HYPERCOL_SINGLE))
+def test_colorize_single(measure, colorizer, hypercol_gflop, size):
+    image = gray_images(None, size)
+    _measure_colorize(
+        measure, colorizer, hypercol_gflop, image, HYPERCOL_SINGLE[size], f"colorize {size}x{size}", size, 1
+    )
+
+
+@pytest.mark.parametrize(("size", "batch"), list(HYPERCOL_BATCHED))
+def test_colorize_batched(measure, colorizer, hypercol_gflop, size, batch):
+    images = gray_images(batch, size)
+    group = f"colorize {size}x{size} batch {batch}"
+    _measure_colorize(measure, colorizer, hypercol_gflop, images, HYPERCOL_BATCHED[size, batch], group, size, batch)
+
+
+def test_colorize_batch_vs_keras_vgg16(measure, colorizer, keras_vgg16):
+    """colorize 16 x 256 x 256 uint8 against the plain float32 Keras VGG16 conv stack
     (random weights, eager) on the same 16 x 256 x 256 x 3 batch, the two alternating round by round."""
     batch, size = VGG16_BATCH
     images = gray_images(batch, size)
@@ -64,9 +61,9 @@ def test_issue2_vs_keras_vgg16(measure, colorizer, keras_vgg16):
         lambda: colorizer.colorize(images),
         images=batch,
         rounds=VGG16_ROUNDS,
-        group="issue 2",
+        group="colorize vs yardstick",
         reference=lambda: keras_vgg16(pixels, training=False).numpy(),
-        kind="issue2_vgg16",
+        kind="colorize_batch_vs_vgg16",
         name="colorize vs Keras VGG16 forward (float32, eager)",
         size=size,
         batch=batch,
@@ -77,16 +74,16 @@ def test_issue2_vs_keras_vgg16(measure, colorizer, keras_vgg16):
     )
 
 
-def test_issue2_2048_vs_256(measure, colorizer):
-    """Issue 2 (b): one 2048 x 2048 image against one 256 x 256 image, alternating round by round."""
+def test_colorize_2048_vs_256(measure, colorizer):
+    """colorize of one 2048 x 2048 image against one 256 x 256 image, alternating round by round."""
     big, small = gray_images(None, 2048), gray_images(None, 256)
     measure(
         lambda: colorizer.colorize(big),
         images=1,
-        rounds=ISSUE2_SIZE_ROUNDS,
-        group="issue 2",
+        rounds=COLORIZE_2048_VS_256_ROUNDS,
+        group="colorize vs yardstick",
         reference=lambda: colorizer.colorize(small),
-        kind="issue2_sizes",
+        kind="colorize_2048_vs_256",
         name="colorize 2048x2048 vs 256x256",
         size=2048,
         batch=1,

@@ -1,4 +1,4 @@
-"""Issue 9: what color hints and a reference photo add to a 512 x 512 colorize call.
+"""What color hints and a reference photo add to a 512 x 512 colorize call.
 
 Each guided call is timed against the automatic call of the same image, the two
 alternating round by round (``measure(..., reference=...)``), so both see the same load.
@@ -41,9 +41,9 @@ def test_guidance_vs_automatic(measure, colorizer, case):
         calls[case],
         images=1,
         rounds=GUIDANCE_ROUNDS,
-        group="issue 9",
+        group="guidance vs automatic",
         reference=lambda: colorizer.colorize(image),
-        kind="issue9_guidance",
+        kind="guidance_vs_automatic",
         name=f"colorize with {case} vs automatic",
         case=case,
         size=GUIDANCE_SIZE,

@@ -1,4 +1,4 @@
-"""Peer architectures (issue 4) through hypercol's own pre/post-processing, at the same sizes.
+"""Peer architectures through hypercol's own pre/post-processing, at the same sizes.
 
 Every peer runs ``gray uint8 -> CIE L (hypercol.core.arrays.lightness) -> network -> chroma
 resized to the image and joined with the full-resolution L (hypercol.inference.colorizer.compose)

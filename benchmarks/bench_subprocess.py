@@ -1,6 +1,7 @@
-"""Measurements in a fresh process (child.py): peak memory of an 8000 x 8000 colorize, and
-hypercol with the bf16 rewrite off (the rewrite is process-global): its float32 path
-against a float32 Keras VGG16 forward (issue 11), natively and with oneDNN held to AVX2."""
+"""Measurements in a fresh process (child.py), where the process-global bf16 rewrite must be
+off or oneDNN capped: peak memory of an 8000 x 8000 colorize; hypercol in float32; colorize
+against a float32 Keras VGG16 forward on every CPU class; the float32 training steps,
+natively and with oneDNN held to AVX2."""
 
 import json
 import os
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cases import HYPERCOL_FLOAT32, ISSUE11_ISAS, MEMORY_SIZE, SPEED_CLASSES, SPEED_ROUNDS, TRAIN_ROUNDS
+from cases import HYPERCOL_FLOAT32, MEMORY_SIZE, SPEED_CLASSES, SPEED_ROUNDS, TRAIN_ROUNDS, TRAINING_ISAS
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -55,7 +56,7 @@ def _isa_environment(isa: str) -> dict:
 
 @pytest.mark.parametrize(("cpu_class", "environment"), SPEED_CLASSES, ids=[name for name, _ in SPEED_CLASSES])
 def test_colorize_vs_keras_vgg16(benchmark, default_weights, cpu_class, environment):
-    """Issue 22: colorize against the float32 Keras VGG16, alternating round by round in one child process.
+    """colorize against the float32 Keras VGG16 per CPU class, alternating in one child process.
 
     "float32" turns the bf16 rewrite off (a CPU without bf16); "AVX2" also caps oneDNN at
     AVX2 (ONEDNN_MAX_CPU_ISA): on a CPU with AVX-512 that runs the kernels a CPU without
@@ -70,10 +71,12 @@ def test_colorize_vs_keras_vgg16(benchmark, default_weights, cpu_class, environm
     )
 
 
-@pytest.mark.parametrize("isa", ISSUE11_ISAS)
-def test_issue11_float32_training_steps(benchmark, isa):
-    """Issue 11: images/s of bench_train.py's two training steps in float32, natively and held to AVX2."""
+@pytest.mark.parametrize("isa", TRAINING_ISAS)
+def test_float32_training_steps(benchmark, isa):
+    """Images/s of bench_train.py's two training steps in float32, natively and held to AVX2."""
     environment = _isa_environment(isa)
-    benchmark.group = "issue 11 training"
+    benchmark.group = "float32 training steps"
     result = benchmark.pedantic(_child, args=("train", str(TRAIN_ROUNDS)), kwargs=environment, rounds=1, iterations=1)
-    benchmark.extra_info.update(kind="issue11_train", name=f"float32 training steps, oneDNN ISA {isa}", **result)
+    benchmark.extra_info.update(
+        kind="float32_training_steps", name=f"float32 training steps, oneDNN ISA {isa}", **result
+    )

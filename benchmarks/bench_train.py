@@ -6,7 +6,7 @@ head options) and the classification loss (rebalanced cross-entropy over its bin
 
 - from photos: frozen backbone forward + the head's forward/backward. The default head
   (EfficientNet-Lite0) is timed alternating with the earlier default on VGG16, so their
-  ratio (issue 22: at least 3x the examples per second) is measured under the same load;
+  ratio (target: at least 3x the examples per second) is measured under the same load;
 - from the feature cache: the default head's forward/backward from cached taps, timed
   alternating with the default head's step from photos.
 """

@@ -1,4 +1,4 @@
-"""Issue 25: colorize_video against colorizing each frame on its own (`colorize`).
+"""colorize_video against colorizing each frame on its own (`colorize`).
 
 Quality: flicker (mean |a*b* change| between consecutive frames along the true motion) and
 PSNR against the true frames, on clips made at run time from validation photos
@@ -75,10 +75,10 @@ def _evaluate(colorizer, clips) -> dict:
 
 def test_video_quality(benchmark, colorizer):
     clips = _clips()
-    benchmark.group = "issue 25"
+    benchmark.group = "video"
     summary = benchmark.pedantic(_evaluate, args=(colorizer, clips), rounds=1, iterations=1)
     benchmark.extra_info.update(
-        kind="issue25_quality",
+        kind="video_quality",
         clips=len(clips),
         shots_per_clip=VIDEO_SHOTS,
         frames_per_shot=VIDEO_FRAMES_PER_SHOT,
@@ -98,9 +98,9 @@ def test_video_speed(measure, colorizer, size):
         lambda: sum(1 for _ in colorize_frames(colorizer, clip.gray)),
         images=VIDEO_SPEED_FRAMES,
         rounds=VIDEO_SPEED[size],
-        group="issue 25",
+        group="video",
         reference=lambda: [colorizer.colorize(frame) for frame in clip.gray],
-        kind="issue25_speed",
+        kind="video_speed",
         name="colorize_video vs colorize of each frame",
         size=f"{size[1]}x{size[0]}",
         path=colorizer.description,

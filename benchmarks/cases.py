@@ -9,17 +9,18 @@ primitive creation).
 # Sizes of seed 001's timing table (table 4).
 SIZES = (224, 512, 1024, 2048)
 
-# hypercol colorize, one image per call: size -> rounds. 256 is issue 2's reference size.
+# hypercol colorize, one image per call: size -> rounds. 256 is the size of the yardstick checks below.
 HYPERCOL_SINGLE = {224: 5, 256: 5, 512: 5, 1024: 3, 2048: 3}
-# hypercol colorize, a batch per call: (size, batch) -> rounds. 16 x 256 is issue 2's case.
+# hypercol colorize, a batch per call: (size, batch) -> rounds. 16 x 256 is VGG16_BATCH's case.
 HYPERCOL_BATCHED = {(224, 8): 3, (256, 16): 3, (512, 8): 2, (1024, 2): 2}
 
-# Issue 2, measured alternately (each round times both sides back to back, so both see
-# the same load on a shared machine). (a) colorize of 16 x 256 x 256 uint8 against a
-# plain float32 Keras VGG16 forward of the same batch; (b) 2048 x 2048 against 256 x 256.
+# colorize against its yardsticks in the benchmark process, measured alternately (each
+# round times both sides back to back, so both see the same load on a shared machine).
+# (a) colorize of 16 x 256 x 256 uint8 against a plain float32 Keras VGG16 forward of the
+# same batch; (b) 2048 x 2048 against 256 x 256.
 VGG16_BATCH = (16, 256)
 VGG16_ROUNDS = 3
-ISSUE2_SIZE_ROUNDS = 5
+COLORIZE_2048_VS_256_ROUNDS = 5
 
 # Peers: one image per call at every size, plus a batch of 8 at 224; size -> rounds.
 # hypercol's colorize of the same images is timed before every peer round (alternating),
@@ -43,7 +44,7 @@ PEER_NOTES = {
 # Hypercolumn extraction: image size (hypercolumns at the same size) -> rounds.
 HYPERCOLUMN_SIZES = {224: 3, 512: 2}
 
-# One training step: backbone forward + head forward/backward + Adam. Issue 22: from photos,
+# One training step: backbone forward + head forward/backward + Adam. Target: from photos,
 # the default head at least this many times the examples per second of the earlier VGG16 default.
 TRAIN_BATCH, TRAIN_SIZE, TRAIN_ROUNDS = 16, 224, 3
 TARGET_TRAINING_SPEEDUP = 3.0
@@ -52,17 +53,18 @@ TARGET_TRAINING_SPEEDUP = 3.0
 # because the rewrite is process-global: (size, batch) -> repeats.
 HYPERCOL_FLOAT32 = {(256, 16): 2, (224, 1): 3, (2048, 1): 2}
 
-# Issue 22 (before it, issue 11 at 0.45): colorize of VGG16_BATCH against a float32 Keras VGG16
-# forward of the same batch, in a subprocess, alternating round by round, on every CPU class:
+# colorize of VGG16_BATCH against a float32 Keras VGG16 forward of the same batch, in a
+# subprocess, alternating round by round, on every CPU class:
 # (name, environment). "native": the machine's own precision (bf16 where the CPU has it) and
 # instructions; "float32": the bf16 rewrite off (a CPU without bf16); "AVX2": float32 with
-# oneDNN held to AVX2 (a CPU without AVX-512). Target: at most this ratio of the medians.
+# oneDNN held to AVX2 (a CPU without AVX-512). Target: at most this ratio of the medians
+# (0.45 with the earlier VGG16 default).
 SPEED_CLASSES = (
     ("native", {}),
     ("float32", {"HYPERCOL_PRECISION": "float32"}),
     ("AVX2", {"HYPERCOL_PRECISION": "float32", "ONEDNN_MAX_CPU_ISA": "AVX2"}),
 )
-ISSUE11_ISAS = ("native", "AVX2")  # the float32 training steps, natively and held to AVX2
+TRAINING_ISAS = ("native", "AVX2")  # the float32 training steps, natively and held to AVX2
 SPEED_ROUNDS = 7  # the ratio sits near its bound, and one slow round moves a median of 3
 TARGET_VS_VGG16_EVERY_CPU = 0.15
 
@@ -79,11 +81,11 @@ PUBLISHED_SEED001 = {
     2048: {"gpu_s": 8.534, "cpu_s": 23.896, "gpu_over_cpu": "2.8x"},
 }
 
-# Issue 2 targets.
+# Targets of the yardstick checks above (VGG16_BATCH; 2048 x 2048 against 256 x 256).
 TARGET_VS_VGG16 = 0.35
 TARGET_2048_VS_256 = 4.0
 
-# Issue 9: a colorize call steered by hints or a reference photo against the automatic
+# Guidance: a colorize call steered by hints or a reference photo against the automatic
 # call of the same image, alternating round by round. Hints: 100 random 3 x 3 dots (the
 # most of the measured cases); reference: a new 512 x 512 color photo every call (its
 # backbone pass included), and the same reference prepared once.
@@ -92,13 +94,13 @@ GUIDANCE_ROUNDS = 5
 GUIDANCE_HINTS = 100
 TARGET_GUIDANCE = 1.5
 
-# Issue 12: the Beam pipeline (`hypercol colorize-beam`, DirectRunner with 2 workers: worker
+# Beam: the Beam pipeline (`hypercol colorize-beam`, DirectRunner with 2 workers: worker
 # processes, then worker threads) against the plain command line (`hypercol colorize`) on the
 # same folder of real photos, both as fresh processes end to end, alternating round by round.
 BEAM_PHOTOS, BEAM_LONG_SIDE, BEAM_ROUNDS = 24, 384, 3
 BEAM_RUNNING_MODES = ("multi_processing", "multi_threading")
 
-# Issue 25: video. Quality on clips made at run time from validation photos (benchmarks/video_clips.py):
+# Video. Quality on clips made at run time from validation photos (benchmarks/video_clips.py):
 # VIDEO_CLIPS clips of 3 shots (a pan, a zoom, ...; a cut between shots), each VIDEO_FRAMES_PER_SHOT
 # frames of VIDEO_CLIP_SIZE (height, width); per-frame `colorize` against `colorize_video`.
 VIDEO_SETS = ("scenes-corel", "imagenet-samples", "scenes-urban", "scenes-osie", "scenes-bsds", "people-scenes")

@@ -1,4 +1,4 @@
-"""Measurements that need a fresh process; run by bench_memory.py, prints one JSON line.
+"""Measurements that need a fresh process; run by bench_subprocess.py (one mode a call), prints one JSON line.
 
 python benchmarks/child.py memory WEIGHTS SIZE
     peak resident memory of colorizing one SIZE x SIZE uint8 image, with the baselines
@@ -9,12 +9,12 @@ python benchmarks/child.py float32 WEIGHTS SIZE:BATCH:REPEATS ...
     colorize timings with HYPERCOL_PRECISION=float32 (the bf16 rewrite is
     process-global, so hypercol in float32 needs its own process).
 python benchmarks/child.py vs_vgg16 WEIGHTS ROUNDS
-    issue 22: colorize of 16 uint8 256x256 images and a plain float32 Keras VGG16 forward
+    colorize of 16 uint8 256x256 images and a plain float32 Keras VGG16 forward
     of the same batch (eager: no graph rewrite reaches it), alternating round by round.
     The parent chooses the precision (HYPERCOL_PRECISION) and may cap oneDNN's
     instruction set (ONEDNN_MAX_CPU_ISA=AVX2) to stand in for a CPU without AVX-512.
 python benchmarks/child.py train ROUNDS
-    issue 11: bench_train.py's two training steps (from photos, from the feature cache)
+    bench_train.py's two training steps (from photos, from the feature cache)
     with HYPERCOL_PRECISION=float32, alternating round by round.
 """
 

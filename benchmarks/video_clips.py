@@ -1,4 +1,4 @@
-"""Clips with known truth for issue 25: camera moves (pans, zooms) over held-out color photos, with cuts.
+"""Clips with known truth for the video benchmarks (bench_video.py): camera moves (pans, zooms) over held-out color photos, with cuts.
 
 Each shot is one photo seen through a moving camera: frame pixel x shows photo point
 ``A_t x`` for an affine ``A_t`` (scale and translation), so the true motion between two
