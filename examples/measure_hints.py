@@ -143,8 +143,8 @@ def main() -> None:
     if (args.sets is None) == (args.photos is None):
         parser.error("give --sets or --photos")
     changes = {name: float(value) for name, _, value in (item.partition("=") for item in args.set_option)}
-    guidance.DEFAULT_SETTINGS = dataclasses.replace(guidance.DEFAULT_SETTINGS, **changes)
-    print(guidance.DEFAULT_SETTINGS)
+    settings = dataclasses.replace(guidance.DEFAULT_SETTINGS, **changes)
+    print(settings)
     pairs = []
     for path in validation_photos(args.sets, args.photos, args.set):
         pair = crops(path)
@@ -153,7 +153,7 @@ def main() -> None:
         if len(pairs) == args.skip + args.count:
             break
     pairs = pairs[args.skip :]
-    print_table(measure(Colorizer(args.weights), pairs))
+    print_table(measure(Colorizer(args.weights, guidance=settings), pairs))
 
 
 if __name__ == "__main__":

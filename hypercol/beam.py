@@ -52,6 +52,7 @@ from hypercol.io.files import (
     ColorizedOutput,
     current_umask,
     is_image_name,
+    output_name,
     not_regular,
     output_note,
     remove_stale_temporaries,
@@ -163,8 +164,7 @@ class ArchiveLayout:
 
     def target(self, source: str) -> str:
         folder, _, name = source[len(self.base) :].rpartition("/")
-        stem = name.rsplit(".", 1)[0]
-        return "/".join(part for part in (self.output, folder, f"{stem}{self.suffix}.png") if part)
+        return "/".join(part for part in (self.output, folder, output_name(name, self.suffix)) if part)
 
     def keyed_input(self, metadata) -> list[tuple[str, tuple[str, Any]]]:
         """A matched file -> [(its output, ("input", its path))], or [] for no input."""

@@ -1,7 +1,10 @@
-"""The ``hypercol`` command: ``colorize``, ``train``, ``evaluate`` and ``backbones``.
+"""The ``hypercol`` command: ``colorize``, ``colorize-video``, ``colorize-beam``, ``cache``, ``train``,
+``evaluate`` and ``backbones``.
 
 Each subcommand is two functions, ``_add_NAME(subparsers)`` which declares its
-arguments and ``_run_NAME(args) -> int``, and one entry in ``_SUBCOMMANDS``.
+arguments and ``_run_NAME(args) -> int``, and one entry in ``_SUBCOMMANDS``
+(``colorize-video``'s are in :mod:`hypercol.cli_video`); what they share is in
+:mod:`hypercol.command`.
 Exit codes: 0 success, 1 some input failed, 2 usage error, 130 interrupted (Ctrl+C),
 143 terminated (SIGTERM; the output being written is removed either way).
 TensorFlow's log lines are hidden unless ``-v``.
@@ -39,6 +42,7 @@ from hypercol.io.files import (
     ColorizedOutput,
     current_umask,
     is_image_name,
+    output_name,
     not_regular,
     output_note,
     remove_stale_temporaries,
@@ -216,7 +220,7 @@ def _target(found: _Found, out: Path, suffix: str, out_is_file: bool) -> Path:
     if out_is_file:
         return out
     folder = out / found.relative.parent if found.relative is not None else out
-    return folder / f"{found.path.stem}{suffix}.png"
+    return folder / output_name(found.path.name, suffix)
 
 
 def _without_earlier_outputs(images: list[_Found], out: Path, suffix: str) -> list[_Found]:

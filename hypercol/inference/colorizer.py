@@ -18,7 +18,7 @@ import numpy as np
 from hypercol.core.arrays import as_image_batch
 from hypercol.core.precision import backbone_is_fast, configure_precision, environment_choice
 from hypercol.inference.compose import compose
-from hypercol.inference.guidance import prepare_guide
+from hypercol.inference.guidance import GuidanceSettings, prepare_guide
 from hypercol.inference.network import AutomaticChroma, ChromaNetwork
 from hypercol.models.backbones import Backbone, load_backbone
 from hypercol.models.card import ModelCard, card_path, card_settings, resolve_weights
@@ -70,6 +70,8 @@ class Colorizer:
     :func:`hypercol.core.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped
     VGG16 classification head then works on a 160-pixel canvas instead of 224, 1.7-1.9x
     faster there, a little fainter (README.md, "Speed"); the default head has no small canvas.
+    ``guidance``: the bandwidths and weights of hints and reference transfer (default:
+    :data:`hypercol.inference.guidance.DEFAULT_SETTINGS`).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Colorizer:
         edge_aware: bool = True,
         card: ModelCard | None = None,
         small_canvas: bool | None = None,
+        guidance: GuidanceSettings | None = None,
     ) -> None:
         if batch_size is not None and batch_size < 1:
             msg = f"batch_size must be at least 1, got {batch_size}"
@@ -99,6 +102,7 @@ class Colorizer:
             batch_size = min(MAX_DEFAULT_BATCH, max(1, round(DEFAULT_BATCH_PIXELS / int(card.working_size) ** 2)))
         head = _load_head(self.weights, backbone, card)
         self.network = ChromaNetwork(backbone, head, card, batch_size=batch_size, edge_aware=edge_aware)
+        self.guidance = guidance
 
     @property
     def card(self) -> ModelCard:
@@ -154,7 +158,7 @@ class Colorizer:
         """
         batch = as_image_batch(image)
         knobs = self.knobs(temperature, saturation, fallback)
-        source = prepare_guide(self, batch, hints, reference) or AutomaticChroma(self.network)
+        source = prepare_guide(self, batch, hints, reference, self.guidance) or AutomaticChroma(self.network)
         output_dtype = np.uint8 if batch.is_integer else np.float32
         outputs = []
         for planes, coefficients in source.coefficient_batches(batch, knobs):

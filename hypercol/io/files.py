@@ -20,6 +20,7 @@ from pathlib import Path
 __all__ = [
     "IMAGE_SUFFIXES",
     "is_image_name",
+    "output_name",
     "write_atomically",
     "OUTPUT_KEY",
     "ColorizedOutput",
@@ -132,6 +133,11 @@ def write_atomically(path: Path, write) -> None:
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)
+
+
+def output_name(input_name: str, suffix: str) -> str:
+    """The file name of an input's colorized output: its stem, ``suffix`` and ``.png`` (the command's and Beam's)."""
+    return f"{Path(input_name).stem}{suffix}.png"
 
 
 def is_image_name(name: str) -> bool:
