@@ -53,19 +53,32 @@ def keras_vgg16():
     return keras.applications.VGG16(weights=None, include_top=False)
 
 
-@pytest.fixture(scope="session")
-def hypercol_gflop(colorizer, keras_vgg16) -> float:
-    """Network GFLOP per image of hypercol: VGG16 conv stack + head at the working size.
+def backbone_gflop(name: str, size: int) -> float:
+    """GFLOP of the backbone ``name`` on one ``size`` x ``size`` canvas, from a graph the profiler can read
+    (the hub SavedModel's call is opaque to it): EfficientNet-Lite built from the same weights, or the
+    Keras VGG16 conv stack, the same layers as the VGG16 export."""
+    if name.startswith("efficientnet_"):
+        from hub_models.efficientnet_lite import EfficientNetLite, read_state_dict, weights_path
 
-    The hub SavedModel is the same conv stack as Keras' VGG16, whose graph the profiler
-    can read; every square image is processed on the same working-size canvas.
-    """
+        variant = name.removeprefix("efficientnet_")
+        module = EfficientNetLite(read_state_dict(weights_path(variant)), variant)
+        return graph_gflop(lambda x: module.serve.python_function(x), [1, size, size, 3])
+    import keras
+
+    vgg16 = keras.applications.VGG16(weights=None, include_top=False)
+    return graph_gflop(lambda x: vgg16(x, training=False), [1, size, size, 3])
+
+
+@pytest.fixture(scope="session")
+def hypercol_gflop(colorizer) -> float:
+    """Network GFLOP per image of hypercol: its backbone + head at the working size (every square
+    image is processed on the same working-size canvas)."""
     size = colorizer.working_size
     shapes = [[1, size, size, 1]] + [
         [1, size // t.stride, size // t.stride, t.channels] for t in colorizer.backbone.spec.taps
     ]
     head = graph_gflop(lambda *inputs: colorizer.head(list(inputs), training=False), *shapes)
-    return round(graph_gflop(lambda x: keras_vgg16(x, training=False), [1, size, size, 3]) + head, 1)
+    return round(backbone_gflop(colorizer.card.backbone, size) + head, 1)
 
 
 @pytest.fixture

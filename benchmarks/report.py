@@ -546,7 +546,7 @@ def _why_slower(hypercol, peers: list[Row]) -> list[str]:
     )
     why = [
         (
-            f"hypercol always runs its network (VGG16 conv stack + head) on its {reference.get('network_input')}"
+            f"hypercol always runs its network (backbone + head) on its {reference.get('network_input')}"
             f"x{reference.get('network_input')} working canvas: {gflop} GFLOP per "
             f"image whatever the image size{flat}."
         )

@@ -78,7 +78,9 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "tuxpaint-data",
 )
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+# The formats photos come in, of hypercol.io.files.IMAGE_SUFFIXES: packages ship icons and
+# diagrams as BMP, GIF and TIFF, which the corpus leaves out.
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 
 #: Trees holding documentation screenshots and icons, never photographs.
 SKIPPED_TREES = ("usr/share/doc/", "usr/share/help/", "usr/share/icons/")
@@ -285,7 +287,7 @@ def iter_image_files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+            if Path(name).suffix.lower() in PHOTO_SUFFIXES:
                 yield Path(dirpath) / name
 
 

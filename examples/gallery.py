@@ -21,6 +21,7 @@ from PIL import Image
 
 from hypercol import colorize
 from hypercol.evaluation.evaluate import gray_baseline, validation_split
+from hypercol.io.files import is_image_name
 
 
 def row(photo: np.ndarray, height: int, with_truth: bool, weights: Path | None) -> np.ndarray:
@@ -51,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.folder:
-        paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        paths = sorted(p for p in args.folder.iterdir() if is_image_name(p.name))
     else:
         paths = interleaved(args.sets, args.set)
     rows = []

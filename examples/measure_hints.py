@@ -30,6 +30,7 @@ from hypercol.core.metrics import colorfulness, psnr
 from hypercol.evaluation.evaluate import gray_baseline, validation_split
 from hypercol.inference import guidance
 from hypercol.inference.colorizer import Colorizer
+from hypercol.io.files import is_image_name
 from hypercol.models.shipped import DEFAULT_WEIGHTS
 from hypercol.training.train import split_validation
 
@@ -43,7 +44,7 @@ def validation_photos(sets: Path | None, photos: Path | None, set_name: str) -> 
     """The validation split: from the manifest if given, else hashed from the folder (fraction 0.11)."""
     if sets is not None:
         return validation_split(sets, [set_name])
-    files = sorted(str(p) for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    files = sorted(str(p) for p in photos.iterdir() if is_image_name(p.name))
     return [Path(p) for p in split_validation(files, 0.11)[1]]
 
 

@@ -42,8 +42,8 @@ from hypercol.io.files import (
     ColorizedOutput,
     current_umask,
     is_image_name,
-    output_name,
     not_regular,
+    output_name,
     output_note,
     remove_stale_temporaries,
     write_image_atomic,
@@ -378,7 +378,7 @@ def _colorize_beam(args) -> int:
         from hypercol.beam import ArchiveLayout, colorize_archive
     except ImportError as error:
         raise UsageError(f"colorize-beam needs Apache Beam: pip install 'hypercol[beam]' ({error})") from error
-    from hypercol.inference.colorizer import check_environment
+    from hypercol.core.precision import check_environment
 
     check_option_files(args, ("weights",))
     try:  # all checked here, before any worker starts; the model itself loads on the workers only

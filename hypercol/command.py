@@ -66,7 +66,8 @@ def check_option_files(args, options: tuple[str, ...]) -> None:
 
 def load_colorizer(args):
     """The colorizer for the command line's head, with its knobs checked: UsageError if either is wrong."""
-    from hypercol.inference.colorizer import check_environment, get_colorizer
+    from hypercol.core.precision import check_environment
+    from hypercol.inference.colorizer import get_colorizer
 
     try:
         check_head(args.weights, args.head, args.temperature, args.saturation)  # before TensorFlow loads

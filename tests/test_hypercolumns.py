@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hypercol.models import hypercolumns
+from hypercol import hypercolumns
 from hypercol.models.backbones import get_spec
 from hypercol.models.hypercolumns import MAX_BACKBONE_BYTES, MAX_HYPERCOLUMN_BYTES, backbone_bytes_per_pixel
 

@@ -142,3 +142,44 @@ def test_the_model_card_and_the_command_line_load_without(name) -> None:
         f"sys.exit({name!r} in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _readme_names() -> set[str]:
+    """Dotted names the README shows: ``from hypercol... import a, b`` lines and `hypercol.x.y` in backticks."""
+    text = (ROOT / "README.md").read_text()
+    names = set()
+    for module, imported in re.findall(r"^\s*from (hypercol[\w.]*) import ([\w, ]+?)\s*(?:#.*)?$", text, re.MULTILINE):
+        names.update(f"{module}:{name.strip()}" for name in imported.split(","))
+    for dotted in re.findall(r"`(hypercol(?:\.\w+)+)", text):
+        names.add(dotted)
+    return names
+
+
+def _resolve(name: str):
+    import importlib
+
+    if ":" in name:
+        module, attribute = name.split(":")
+        return getattr(importlib.import_module(module), attribute)
+    parts = name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            value = getattr(value, attribute)
+        return value
+    raise ModuleNotFoundError(name)
+
+
+def test_every_name_the_readme_shows_exists() -> None:
+    names = _readme_names()
+    assert "hypercol:colorize" in names and len(names) > 10
+    missing = []
+    for name in sorted(names):
+        try:
+            _resolve(name)
+        except (ImportError, AttributeError) as error:
+            missing.append(f"{name}: {error}")
+    assert not missing, "\n".join(missing)

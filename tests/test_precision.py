@@ -71,7 +71,7 @@ def test_configure_precision_rejects_bad_names_before_anything_is_set(monkeypatc
 
 @pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
 def test_an_empty_variable_means_unset(monkeypatch, name) -> None:
-    from hypercol.inference.colorizer import check_environment, wants_small_canvas
+    from hypercol.core.precision import check_environment, wants_small_canvas
 
     monkeypatch.setattr(precision, "_active", None)
     monkeypatch.setenv(name, "")
@@ -83,7 +83,7 @@ def test_an_empty_variable_means_unset(monkeypatch, name) -> None:
 @pytest.mark.parametrize("name", ["HYPERCOL_PRECISION", "HYPERCOL_CANVAS"])
 @pytest.mark.parametrize("value", ["fp8", " ", "AUTO"])
 def test_a_bad_variable_is_named(monkeypatch, name, value) -> None:
-    from hypercol.inference.colorizer import check_environment
+    from hypercol.core.precision import check_environment
 
     monkeypatch.setattr(precision, "_active", None)
     monkeypatch.setenv(name, value)

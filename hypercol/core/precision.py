@@ -30,6 +30,8 @@ __all__ = [
     "backbone_is_fast",
     "configure_precision",
     "active_precision",
+    "wants_small_canvas",
+    "check_environment",
 ]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "mixed_float16")
@@ -108,3 +110,18 @@ def configure_precision(requested: str | None = None) -> str:
 def active_precision() -> str | None:
     """The precision chosen by the first ``configure_precision`` call, or None."""
     return _active
+
+
+CANVASES = ("auto", "small", "full")
+
+
+def wants_small_canvas(precision: str) -> bool:
+    """$HYPERCOL_CANVAS ("small", "full", or "auto", the default: small where the backbone is slow)."""
+    requested = environment_choice("HYPERCOL_CANVAS", CANVASES)
+    return not backbone_is_fast(precision) if requested == "auto" else requested == "small"
+
+
+def check_environment() -> None:
+    """A ValueError naming the variable for a bad $HYPERCOL_PRECISION or $HYPERCOL_CANVAS (unset or empty: "auto"),
+    before any model is loaded (a cached colorizer would not read them again)."""
+    wants_small_canvas(configure_precision())

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hypercol.core.arrays import as_image_batch
-from hypercol.core.precision import backbone_is_fast, configure_precision, environment_choice
+from hypercol.core.precision import configure_precision, wants_small_canvas
 from hypercol.inference.compose import compose
 from hypercol.inference.guidance import GuidanceSettings, prepare_guide
 from hypercol.inference.network import AutomaticChroma, ChromaNetwork
@@ -25,26 +25,13 @@ from hypercol.models.card import ModelCard, card_path, card_settings, resolve_we
 from hypercol.models.head import build_head, fold_batch_norms
 from hypercol.models.shipped import DEFAULT_WEIGHTS
 
-__all__ = ["Colorizer", "colorize", "get_colorizer", "check_environment", "wants_small_canvas"]
+__all__ = ["Colorizer", "colorize", "get_colorizer"]
 
 # Default network batch: 16 canvases of 224 pixels' worth of activations (at most 16 images).
 # With the EfficientNet-Lite0 default, 16 images a call are 10-14% faster per image than 8 (bf16,
 # float32 and float32 held to AVX2 on a 2-core EPYC, 2026-12-03); larger canvases take fewer.
 DEFAULT_BATCH_PIXELS = 16 * 224**2
 MAX_DEFAULT_BATCH = 16
-CANVASES = ("auto", "small", "full")
-
-
-def wants_small_canvas(precision: str) -> bool:
-    """$HYPERCOL_CANVAS ("small", "full", or "auto", the default: small where the backbone is slow)."""
-    requested = environment_choice("HYPERCOL_CANVAS", CANVASES)
-    return not backbone_is_fast(precision) if requested == "auto" else requested == "small"
-
-
-def check_environment() -> None:
-    """A ValueError naming the variable for a bad $HYPERCOL_PRECISION or $HYPERCOL_CANVAS (unset or empty: "auto"),
-    before any model is loaded (a cached colorizer would not read them again)."""
-    wants_small_canvas(configure_precision())
 
 
 def _load_head(weights: Path, backbone: Backbone, card: ModelCard):
