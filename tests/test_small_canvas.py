@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from skimage import data
 
+from hypercol.core import precision as precision_module
 from hypercol.core.precision import backbone_is_fast, cpu_has_amx
-from hypercol.inference import colorizer as colorizer_module
 from hypercol.inference.colorizer import Colorizer
 from hypercol.models.card import ModelCard, card_path
 from hypercol.models.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
@@ -81,7 +81,7 @@ def test_a_card_file_with_bad_small_canvas_defaults_is_refused_when_loaded(
 
 def _colorizer_on(fast_backbone: bool, monkeypatch, weights, **kwargs) -> Colorizer:
     """A Colorizer that believes its backbone is fast (AMX, GPU) or slow, whatever this CPU is."""
-    monkeypatch.setattr(colorizer_module, "backbone_is_fast", lambda precision: fast_backbone)
+    monkeypatch.setattr(precision_module, "backbone_is_fast", lambda precision: fast_backbone)
     return Colorizer(weights, **kwargs)
 
 
