@@ -22,6 +22,7 @@ __all__ = [
     "weighted_luminance",
     "lightness_from_luminance",
     "luminance_from_lightness",
+    "gray_from_lightness",
     "bounded_chroma",
     "linear_from_lightness_and_chroma",
     "rgb_from_lightness_and_chroma",
@@ -110,6 +111,11 @@ def lightness_from_luminance(y: tf.Tensor) -> tf.Tensor:
 def luminance_from_lightness(lightness: tf.Tensor) -> tf.Tensor:
     """CIE L in [0, 100] -> linear luminance Y in [0, 1]."""
     return _f_inverse((tf.convert_to_tensor(lightness, tf.float32) + 16.0) / 116.0)
+
+
+def gray_from_lightness(lightness: tf.Tensor) -> tf.Tensor:
+    """CIE L in [0, 100] -> the sRGB gray in [0, 1] of that lightness (same shape): what a backbone sees."""
+    return linear_to_srgb(luminance_from_lightness(lightness))
 
 
 def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
