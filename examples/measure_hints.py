@@ -30,7 +30,7 @@ from hypercol.core.metrics import colorfulness, psnr
 from hypercol.evaluation.evaluate import gray_baseline, validation_split
 from hypercol.inference import guidance
 from hypercol.inference.colorizer import DEFAULT_WEIGHTS, Colorizer
-from hypercol.training.train import split_validation
+from hypercol.training.photos import split_validation
 
 SHORT_SIDE = 256
 MIN_COLORFULNESS = 8.0

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hypercol.training.cache import CHROMA, FeatureCache, build_feature_cache, paste_cutouts
-from hypercol.training.train import CachedData, train
+from hypercol.training.cache import CHROMA, CachedData, FeatureCache, build_feature_cache, paste_cutouts
+from hypercol.training.train import train
 
 CROP = 32
 
@@ -108,7 +108,7 @@ def test_paste_cutouts_respects_alpha() -> None:
     assert 0.02 < red.mean() < 0.6 and (pasted[~red] == 128).all()
 
 
-CACHED = {"backbone": "tiny_vgg", "head": "classification", "batch_size": 4, "progress": False}
+CACHED = {"backbone": "tiny_vgg", "head_type": "classification", "batch_size": 4, "progress": False}
 TINY_HEAD = {"base_width": 16, "min_width": 8, "global_context": True}
 
 
@@ -148,7 +148,7 @@ def test_a_head_trained_from_the_cache_colorizes(cache, tmp_path) -> None:
 def test_a_regression_head_from_the_cache_predicts_at_stride_4(cache, tmp_path) -> None:
     from hypercol.inference.colorizer import Colorizer
 
-    config = {**CACHED, "head": "regression", "head_config": {"base_width": 16, "min_width": 8}}
+    config = {**CACHED, "head_type": "regression", "head_config": {"base_width": 16, "min_width": 8}}
     result = train([cache.folder], out=tmp_path / "regression", steps=2, working_size=32, **config)
     assert result.card_data.head["output_stride"] == 4 and result.card_data.training["loss"] == "dahl"
     rgb = Colorizer(result.weights).colorize(np.full((30, 20), 100, np.uint8))
@@ -249,3 +249,4 @@ def test_every_nth_photo_trains_on_the_crops_of_those_photos_only(cache, sets_ma
         CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8, every_nth_photo=0)
     with pytest.raises(ValueError, match="every_nth_photo applies to a feature cache"):
         train([tmp_path], out=tmp_path / "photos", steps=1, every_nth_photo=2, **CACHED)
+

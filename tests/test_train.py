@@ -19,14 +19,9 @@ from hypercol import Colorizer, ModelCard
 from hypercol.cli import main as cli_main
 from hypercol.core import bins
 from hypercol.evaluation.evaluate import evaluate_folder, format_table, gray_baseline
-from hypercol.training.train import (
-    ExampleReader,
-    dahl_loss,
-    find_images,
-    l2_loss,
-    split_validation,
-    train,
-)
+from hypercol.training.losses import dahl_loss, l2_loss
+from hypercol.training.photos import ExampleReader, find_images, split_validation
+from hypercol.training.train import train
 
 TINY = {
     "backbone": "tiny_vgg",
@@ -228,7 +223,7 @@ def test_cli_rebalance_lambda_reaches_the_card(flag, expected, photos, tiny_spec
 
 
 def test_tf_data_pipeline_matches_reader(photos) -> None:
-    from hypercol.training.train import make_dataset
+    from hypercol.training.photos import make_dataset
 
     reader = ExampleReader(find_images([photos]), 16)
     lightness, chroma = next(iter(make_dataset(reader, batch_size=3, start=5)))
@@ -240,7 +235,7 @@ def test_tf_data_pipeline_matches_reader(photos) -> None:
 
 
 def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_spec, tmp_path) -> None:
-    result = train([photos], out=tmp_path / "classes", head="classification", steps=2, **TINY)
+    result = train([photos], out=tmp_path / "classes", head_type="classification", steps=2, **TINY)
     card = result.card_data
     assert card.head_type == "classification" and card.training["loss"] == "rebalanced_cross_entropy"
     assert len(card.bins) == len(card.bin_weights) == card.head["outputs"] > 5
@@ -262,7 +257,7 @@ def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_sp
 
 
 def test_rebalance_lambda_one_trains_with_uniform_class_weights(photos, tiny_spec, tmp_path) -> None:
-    result = train([photos], out=tmp_path / "plain", head="classification", steps=1, rebalance_mix=1.0, **TINY)
+    result = train([photos], out=tmp_path / "plain", head_type="classification", steps=1, rebalance_mix=1.0, **TINY)
     assert result.card_data.training["rebalance_lambda"] == 1.0
     np.testing.assert_allclose(result.card_data.bin_weights, 1.0, rtol=1e-5)
 
@@ -273,3 +268,4 @@ def test_temperature_is_refused_for_a_regression_head(tiny_weights) -> None:
         colorizer.colorize(np.zeros((8, 8), np.uint8), temperature=0.5)
     with pytest.raises(ValueError, match="saturation"):
         colorizer.colorize(np.zeros((8, 8), np.uint8), saturation=float("nan"))
+

@@ -17,7 +17,7 @@ from hypercol.core import color
 from hypercol.core.metrics import colorfulness, evaluate_pair
 from hypercol.evaluation.semantic import CLASSIFIER_BACKBONE, ImageNetClassifier, imagenet_class_of, top1_accuracy
 from hypercol.inference.colorizer import Colorizer, get_colorizer
-from hypercol.training.train import find_images
+from hypercol.training.photos import find_images
 from hypercol.training.sets import PhotoSets
 
 __all__ = ["evaluate_images", "format_table", "validation_split", "METRICS"]
