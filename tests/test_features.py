@@ -250,3 +250,32 @@ def test_every_nth_photo_trains_on_the_crops_of_those_photos_only(cache, sets_ma
     with pytest.raises(ValueError, match="every_nth_photo applies to a feature cache"):
         train([tmp_path], out=tmp_path / "photos", steps=1, every_nth_photo=2, **CACHED)
 
+
+def test_both_data_sources_are_training_data_and_feed_the_one_color_prior(cache, sets_manifest) -> None:
+    from hypercol.training.data import TrainingData, to_lightness_and_chroma
+    from hypercol.training.photos import PhotoData
+    from hypercol.training.prior import estimate_color_prior
+
+    scenes = sets_manifest.parent / "scenes"
+    photos = PhotoData([scenes], CROP, seed=0, validation_fraction=0.3, max_validation_images=4)
+    cached = CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8)
+    assert isinstance(photos, TrainingData) and isinstance(cached, TrainingData)
+    # each source feeds the one estimate the target chroma of its own first examples
+    expected = {
+        id(photos): estimate_color_prior(
+            (to_lightness_and_chroma(photos.reader(index))[1].numpy() for index in range(256)), 0.5
+        ),
+        id(cached): estimate_color_prior((cached.example(index)[-1] for index in range(1024)), 0.5),
+    }
+    for source in (photos, cached):
+        for got, want in zip(source.color_prior(0.5), expected[id(source)], strict=True):
+            np.testing.assert_array_equal(got, want)
+    # the one tf.data pipeline serves the cache's examples in order, as float32
+    batch = next(iter(cached.dataset(2, 3, 1)))
+    assert len(batch) == len(cached.keys) and all(tensor.dtype.name == "float32" for tensor in batch)
+    np.testing.assert_array_equal(batch[-1][1].numpy(), cached.example(4)[-1].astype(np.float32))
+    # only photos carry the lightness to show colorized samples, and only photos skip files
+    lightness, sample = photos.sample_batch(2)
+    assert lightness.shape == (2, CROP, CROP) and len(sample) == 2
+    assert cached.sample_batch(2) is None and cached.skipped_note() is None
+    assert "1 unreadable and 1 near-gray" in (photos.skipped_note() or "")

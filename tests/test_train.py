@@ -269,3 +269,38 @@ def test_temperature_is_refused_for_a_regression_head(tiny_weights) -> None:
     with pytest.raises(ValueError, match="saturation"):
         colorizer.colorize(np.zeros((8, 8), np.uint8), saturation=float("nan"))
 
+
+def test_color_prior_by_hand() -> None:
+    from hypercol.training.prior import estimate_color_prior
+
+    chroma = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [40.0, -20.0]], np.float32)
+    centres, probabilities, weights = estimate_color_prior([chroma[:2], chroma[2:]], mix=1.0)
+    assert centres.tolist() == [[0.0, 0.0], [40.0, -20.0]]
+    np.testing.assert_allclose(probabilities, [0.75, 0.25])
+    np.testing.assert_allclose(weights, 1.0, rtol=1e-5)  # mix 1: no rebalancing
+
+
+def test_the_time_budget_ends_the_session_with_a_checkpoint(photos, tiny_spec, tmp_path) -> None:
+    result = train([photos], out=tmp_path / "budget", steps=50, checkpoint_every=40, time_limit_minutes=1e-9, **TINY)
+    assert [r["step"] for r in result.history] == [1] and result.card_data.training["steps"] == 1
+    assert json.loads((tmp_path / "budget" / "progress.json").read_text())["step"] == 1
+
+
+def test_cli_train_passes_the_api_s_defaults_and_its_minutes(photos, tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import hypercol.training.train as training
+    from hypercol.training.config import DEFAULT_STEPS, TrainConfig
+
+    given = {}
+
+    def fake_train(data, **settings):
+        given.update(settings)
+        return SimpleNamespace(weights=tmp_path / "w", card=tmp_path / "c")
+
+    monkeypatch.setattr(training, "train", fake_train)
+    assert cli_main(["train", str(photos), "--out", str(tmp_path / "run"), "--time-limit", "1.5"]) == 0
+    config = TrainConfig(**given)  # every option the command passes is a setting of the API
+    assert config.steps == DEFAULT_STEPS == TrainConfig(out="run").steps
+    assert config.time_limit_minutes == 1.5 and config.time_limit_seconds == 90
+    assert config.head_type == "regression" and config.rebalance_mix is None
