@@ -1,7 +1,7 @@
-"""Training steps: the steps hypercol.training.train runs, without the data pipeline.
+"""Training steps: the step hypercol.training.train runs (``hypercol.training.step``), without the data pipeline.
 
-Batch 16 at 224 x 224, Adam, in a tf.function (so the bf16 rewrite applies, as in
-``hypercol.training.train``), each with the head of a shipped model card (its backbone, taps and
+Batch 16 at 224 x 224, Adam, in the project's tf.function step (so the bf16 rewrite
+applies, as in training), each with the head of a shipped model card (its backbone, taps and
 head options) and the classification loss (rebalanced cross-entropy over its bins):
 
 - from photos: frozen backbone forward + the head's forward/backward. The default head
@@ -17,31 +17,24 @@ import tensorflow as tf
 from cases import TRAIN_BATCH, TRAIN_ROUNDS, TRAIN_SIZE
 from harness import PRECISION
 
-from hypercol.core import color
-from hypercol.inference.network import chroma_from_gray
 from hypercol.models.backbones import load_backbone
 from hypercol.models.card import ModelCard, card_path
 from hypercol.models.head import build_head
 from hypercol.models.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
-from hypercol.training.train import CLASSIFICATION_OUTPUT_STRIDE, rebalanced_cross_entropy
+from hypercol.training.cache import forward_from_cache
+from hypercol.training.losses import CLASSIFICATION_OUTPUT_STRIDE, rebalanced_cross_entropy
+from hypercol.training.photos import forward_from_photos
+from hypercol.training.step import train_step_function
 
 _PRECISION = {"bfloat16": "bf16 (oneDNN rewrite)"}.get(PRECISION, PRECISION)
 EARLIER_DEFAULT = SHIPPED_HEADS["vgg16_classification"]
 
 
-def _step(head, loss_of):
+def _step(forward, backbone, head, loss):
+    """The project's training step (under the default strategy) with Adam at a fixed rate."""
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(head.trainable_variables)
-
-    @tf.function
-    def step(*batch):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(loss_of(*batch))
-        gradients = tape.gradient(loss, head.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, head.trainable_variables))
-        return loss
-
-    return step
+    return train_step_function(forward, backbone, head, loss, optimizer, global_batch_size=TRAIN_BATCH)
 
 
 def _card_head(weights):
@@ -61,34 +54,21 @@ def _target_chroma(rng) -> tf.Tensor:
 def photo_step(rng, weights=DEFAULT_WEIGHTS):
     """One training step from photos with the head of ``weights``' card: backbone forward included."""
     backbone, head, cross_entropy = _card_head(weights)
-
-    def loss_of(lightness, chroma):
-        # As hypercol.training.train's PhotoData.forward under the default strategy.
-        gray = color.linear_to_srgb(color.luminance_from_lightness(lightness))[..., tf.newaxis]
-        return cross_entropy(chroma, chroma_from_gray(backbone, head, gray, training=True))
-
     lightness = tf.constant(rng.uniform(0, 100, (TRAIN_BATCH, TRAIN_SIZE, TRAIN_SIZE)), tf.float32)
-    step = _step(head, loss_of)
-    chroma = _target_chroma(rng)
-    return lambda: float(step(lightness, chroma))
+    step = _step(forward_from_photos, backbone, head, cross_entropy)
+    batch = (lightness, _target_chroma(rng))
+    return lambda: float(step(batch))
 
 
 def cached_step(rng, weights=DEFAULT_WEIGHTS):
     """One training step from cached taps with the head of ``weights``' card: no backbone."""
     backbone, head, cross_entropy = _card_head(weights)
-
-    def loss_of(*batch):
-        # As hypercol.training.train's CachedData.forward: the taps are read, not computed.
-        *features, chroma = batch
-        gray = tf.zeros([TRAIN_BATCH, 1, 1, 1])
-        return cross_entropy(chroma, head([gray, *features], training=True))
-
     taps = backbone.spec.taps
     shapes = [(TRAIN_BATCH, TRAIN_SIZE // t.stride, TRAIN_SIZE // t.stride, t.channels) for t in taps]
-    batch = [tf.constant(rng.uniform(0, 6, shape), tf.float32) for shape in shapes]
-    step = _step(head, loss_of)
-    batch.append(_target_chroma(rng))
-    return lambda: float(step(*batch))
+    features = [tf.constant(rng.uniform(0, 6, shape), tf.float32) for shape in shapes]
+    step = _step(forward_from_cache, backbone, head, cross_entropy)
+    batch = (*features, _target_chroma(rng))
+    return lambda: float(step(batch))
 
 
 def test_train_step_from_photos(measure):

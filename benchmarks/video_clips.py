@@ -3,7 +3,7 @@
 Each shot is one photo seen through a moving camera: frame pixel x shows photo point
 ``A_t x`` for an affine ``A_t`` (scale and translation), so the true motion between two
 frames of a shot is known exactly. The gray frames are the truth's luminance plus a little
-film grain. Photos come from the validation split (:func:`hypercol.training.train.split_validation`)
+film grain. Photos come from the validation split (:func:`hypercol.training.photos.split_validation`)
 of the shared photo sets; nothing is written to disk.
 """
 
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from hypercol.training.train import split_validation
+from hypercol.training.photos import split_validation
 
 PHOTOS = Path(os.environ.get("HYPERCOL_PHOTOS", Path(__file__).resolve().parents[2] / "shared" / "photos"))
 VALIDATION_FRACTION = 0.1

@@ -5,7 +5,7 @@
 
 Each set names its folder (given on the command line, read in place), its files with
 their sha256, and a validation split chosen by a fixed hash of the file name
-(:func:`hypercol.training.train.split_validation`): validation photos are never trained on.
+(:func:`hypercol.training.photos.split_validation`): validation photos are never trained on.
 Cut-out stamps (photos with alpha from Debian's ``tuxpaint-stamps-default``) have no
 validation split: they are pasted onto training crops (copy-paste augmentation).
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
-import json
 import subprocess
 from pathlib import Path
 
@@ -28,7 +27,8 @@ import numpy as np
 from PIL import Image
 
 from hypercol.io.files import IMAGE_SUFFIXES, write_atomically
-from hypercol.training.train import split_validation
+from hypercol.training.photos import split_validation
+from hypercol.training.sets import manifest_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,7 +161,7 @@ def main() -> None:
         sets["stamps"] = stamp_set(stamps)
     for name, entry in sets.items():
         print(f"{name}: {len(entry['train'])} train, {len(entry['validation'])} validation")
-    text = json.dumps({"generator": "examples/build_photo_sets.py", "sets": sets}, indent=1) + "\n"
+    text = manifest_text(sets, generator="examples/build_photo_sets.py")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(args.out, lambda p: p.write_text(text))
     print(args.out, hashlib.sha256(text.encode()).hexdigest())

@@ -15,7 +15,6 @@ the result with the reference (shown as an inset).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from hypercol.core.metrics import psnr
 from hypercol.evaluation.evaluate import gray_baseline
 from hypercol.inference.colorizer import Colorizer
 from hypercol.models.shipped import DEFAULT_WEIGHTS
+from hypercol.training.sets import PhotoSets
 
 GAP = 6
 DOT = 5
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    entry = json.loads(args.sets.read_text())["sets"][args.set]
+    entry = PhotoSets.read(args.sets).sets[args.set]
     if args.photo not in {item["file"] for item in entry["validation"]}:
         parser.error(f"{args.photo} is not in the {args.set} validation split")
     truth, reference = crops(Path(entry["root"]) / args.photo)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from hypercol.evaluation.semantic import ImageNetClassifier, imagenet_class_of, top1_accuracy
-from hypercol.training.train import find_images
+from hypercol.training.photos import find_images
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from hypercol.inference import guidance
 from hypercol.inference.colorizer import Colorizer
 from hypercol.io.files import is_image_name
 from hypercol.models.shipped import DEFAULT_WEIGHTS
-from hypercol.training.train import split_validation
+from hypercol.training.photos import split_validation
 
 SHORT_SIDE = 256
 MIN_COLORFULNESS = 8.0

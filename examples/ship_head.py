@@ -45,9 +45,11 @@ from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
 from hypercol.evaluation.evaluate import evaluate_images, format_table, gray_baseline, validation_split
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
+from hypercol.io.files import write_atomically
 from hypercol.models.card import ModelCard, card_path
 from hypercol.models.shipped import SHIPPED_HEADS
-from hypercol.training.train import find_images, write_atomically
+from hypercol.training.photos import find_images
+from hypercol.training.sets import PhotoSets
 
 # On the validation photos of 2026-12-01, saturations below 1 and a full fallback (1.0) made
 # every head too faint to be chosen; colder temperatures and stronger saturations are where
@@ -55,7 +57,7 @@ from hypercol.training.train import find_images, write_atomically
 TEMPERATURES = (1.0, 0.6, 0.45, 0.38, 0.3)
 SATURATIONS = (1.0, 1.25, 1.5, 1.75, 2.0)
 FALLBACKS = (0.0, 0.25, 0.5)
-# As in training (hypercol.training.train.ExampleReader): photos less colorful than this are
+# As in training (hypercol.training.photos.ExampleReader): photos less colorful than this are
 # black-and-white or nearly so (ImageNet has a few) and have no color to recover.
 MIN_TRUTH_COLORFULNESS = 8.0
 # Issue 11: what the small canvas may cost against the full one, on validation photos.
@@ -81,7 +83,7 @@ def colored_photos(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
 def training_photos(sets_manifest: Path, names: list[str]) -> list[np.ndarray]:
     """As many training photos of each named set as its validation split holds (the first by the sha256 of the file
     name), without the black-and-white ones: does the head fit the photos it was trained on better than new ones?"""
-    sets = json.loads(sets_manifest.read_text())["sets"]
+    sets = PhotoSets.read(sets_manifest).sets
     paths = []
     for name in names:
         entry = sets[name]

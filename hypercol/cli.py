@@ -443,6 +443,8 @@ def _run_backbones(args) -> int:
 
 
 def _add_train(subparsers) -> None:
+    from hypercol.training.config import DEFAULT_STEPS
+
     parser = subparsers.add_parser(
         "train",
         help="train a head on a folder of photos",
@@ -463,7 +465,7 @@ def _add_train(subparsers) -> None:
         "--backbone", default=DEFAULT_BACKBONE, help="registered backbone name or TF Hub handle (default: %(default)s)"
     )
     parser.add_argument("--taps", nargs="+", help="tap keys (required for an unregistered handle)")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--working-size", type=int, default=256, help="inference working size written to the card")
@@ -540,7 +542,7 @@ def _run_train(args) -> int:
             out=args.out,
             backbone=args.backbone,
             taps=args.taps,
-            head=args.head,
+            head_type=args.head,
             steps=args.steps,
             batch_size=args.batch_size,
             crop_size=args.crop_size,
@@ -549,12 +551,12 @@ def _run_train(args) -> int:
             loss=args.loss,
             set_weights=args.set_weights,
             every_nth_photo=args.every_nth_photo,
-            **({} if args.rebalance_lambda is None else {"rebalance_mix": args.rebalance_lambda}),
+            rebalance_mix=args.rebalance_lambda,
             head_config=_head_config(args),
             checkpoint_every=args.checkpoint_every,
             validate_every=args.validate_every,
             resume=args.resume,
-            time_limit=args.time_limit * 60 if args.time_limit else None,
+            time_limit_minutes=args.time_limit or None,
             stop_at=args.stop_at,
             seed=args.seed,
             corpus=args.corpus,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hypercol.training.cache import CHROMA, FeatureCache, build_feature_cache, paste_cutouts
-from hypercol.training.train import CachedData, train
+from hypercol.training.cache import CHROMA, CachedData, FeatureCache, build_feature_cache, paste_cutouts
+from hypercol.training.train import train
 
 CROP = 32
 
@@ -108,7 +108,7 @@ def test_paste_cutouts_respects_alpha() -> None:
     assert 0.02 < red.mean() < 0.6 and (pasted[~red] == 128).all()
 
 
-CACHED = {"backbone": "tiny_vgg", "head": "classification", "batch_size": 4, "progress": False}
+CACHED = {"backbone": "tiny_vgg", "head_type": "classification", "batch_size": 4, "progress": False}
 TINY_HEAD = {"base_width": 16, "min_width": 8, "global_context": True}
 
 
@@ -148,7 +148,7 @@ def test_a_head_trained_from_the_cache_colorizes(cache, tmp_path) -> None:
 def test_a_regression_head_from_the_cache_predicts_at_stride_4(cache, tmp_path) -> None:
     from hypercol.inference.colorizer import Colorizer
 
-    config = {**CACHED, "head": "regression", "head_config": {"base_width": 16, "min_width": 8}}
+    config = {**CACHED, "head_type": "regression", "head_config": {"base_width": 16, "min_width": 8}}
     result = train([cache.folder], out=tmp_path / "regression", steps=2, working_size=32, **config)
     assert result.card_data.head_config["output_stride"] == 4 and result.card_data.training["loss"] == "dahl"
     rgb = Colorizer(result.weights).colorize(np.full((30, 20), 100, np.uint8))
@@ -249,3 +249,33 @@ def test_every_nth_photo_trains_on_the_crops_of_those_photos_only(cache, sets_ma
         CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8, every_nth_photo=0)
     with pytest.raises(ValueError, match="every_nth_photo applies to a feature cache"):
         train([tmp_path], out=tmp_path / "photos", steps=1, every_nth_photo=2, **CACHED)
+
+
+def test_both_data_sources_are_training_data_and_feed_the_one_color_prior(cache, sets_manifest) -> None:
+    from hypercol.training.data import TrainingData, to_lightness_and_chroma
+    from hypercol.training.photos import PhotoData
+    from hypercol.training.prior import estimate_color_prior
+
+    scenes = sets_manifest.parent / "scenes"
+    photos = PhotoData([scenes], CROP, seed=0, validation_fraction=0.3, max_validation_images=4)
+    cached = CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8)
+    assert isinstance(photos, TrainingData) and isinstance(cached, TrainingData)
+    # each source feeds the one estimate the target chroma of its own first examples
+    expected = {
+        id(photos): estimate_color_prior(
+            (to_lightness_and_chroma(photos.reader(index))[1].numpy() for index in range(256)), 0.5
+        ),
+        id(cached): estimate_color_prior((cached.example(index)[-1] for index in range(1024)), 0.5),
+    }
+    for source in (photos, cached):
+        for got, want in zip(source.color_prior(0.5), expected[id(source)], strict=True):
+            np.testing.assert_array_equal(got, want)
+    # the one tf.data pipeline serves the cache's examples in order, as float32
+    batch = next(iter(cached.dataset(2, 3, 1)))
+    assert len(batch) == len(cached.keys) and all(tensor.dtype.name == "float32" for tensor in batch)
+    np.testing.assert_array_equal(batch[-1][1].numpy(), cached.example(4)[-1].astype(np.float32))
+    # only photos carry the lightness to show colorized samples, and only photos skip files
+    lightness, sample = photos.sample_batch(2)
+    assert lightness.shape == (2, CROP, CROP) and len(sample) == 2
+    assert cached.sample_batch(2) is None and cached.skipped_note() is None
+    assert "1 unreadable and 1 near-gray" in (photos.skipped_note() or "")

@@ -19,14 +19,9 @@ from hypercol import Colorizer, ModelCard
 from hypercol.cli import main as cli_main
 from hypercol.core import bins
 from hypercol.evaluation.evaluate import evaluate_folder, format_table, gray_baseline
-from hypercol.training.train import (
-    ExampleReader,
-    dahl_loss,
-    find_images,
-    l2_loss,
-    split_validation,
-    train,
-)
+from hypercol.training.losses import dahl_loss, l2_loss
+from hypercol.training.photos import ExampleReader, find_images, split_validation
+from hypercol.training.train import train
 
 TINY = {
     "backbone": "tiny_vgg",
@@ -228,7 +223,7 @@ def test_cli_rebalance_lambda_reaches_the_card(flag, expected, photos, tiny_spec
 
 
 def test_tf_data_pipeline_matches_reader(photos) -> None:
-    from hypercol.training.train import make_dataset
+    from hypercol.training.photos import make_dataset
 
     reader = ExampleReader(find_images([photos]), 16)
     lightness, chroma = next(iter(make_dataset(reader, batch_size=3, start=5)))
@@ -240,7 +235,7 @@ def test_tf_data_pipeline_matches_reader(photos) -> None:
 
 
 def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_spec, tmp_path) -> None:
-    result = train([photos], out=tmp_path / "classes", head="classification", steps=2, **TINY)
+    result = train([photos], out=tmp_path / "classes", head_type="classification", steps=2, **TINY)
     card = result.card_data
     assert card.head_type == "classification" and card.training["loss"] == "rebalanced_cross_entropy"
     assert len(card.bins) == len(card.bin_weights) == card.head_config["outputs"] > 5
@@ -262,7 +257,7 @@ def test_classification_head_trains_and_decodes_with_temperature(photos, tiny_sp
 
 
 def test_rebalance_lambda_one_trains_with_uniform_class_weights(photos, tiny_spec, tmp_path) -> None:
-    result = train([photos], out=tmp_path / "plain", head="classification", steps=1, rebalance_mix=1.0, **TINY)
+    result = train([photos], out=tmp_path / "plain", head_type="classification", steps=1, rebalance_mix=1.0, **TINY)
     assert result.card_data.training["rebalance_lambda"] == 1.0
     np.testing.assert_allclose(result.card_data.bin_weights, 1.0, rtol=1e-5)
 
@@ -273,3 +268,39 @@ def test_temperature_is_refused_for_a_regression_head(tiny_weights) -> None:
         colorizer.colorize(np.zeros((8, 8), np.uint8), temperature=0.5)
     with pytest.raises(ValueError, match="saturation"):
         colorizer.colorize(np.zeros((8, 8), np.uint8), saturation=float("nan"))
+
+
+def test_color_prior_by_hand() -> None:
+    from hypercol.training.prior import estimate_color_prior
+
+    chroma = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [40.0, -20.0]], np.float32)
+    centres, probabilities, weights = estimate_color_prior([chroma[:2], chroma[2:]], mix=1.0)
+    assert centres.tolist() == [[0.0, 0.0], [40.0, -20.0]]
+    np.testing.assert_allclose(probabilities, [0.75, 0.25])
+    np.testing.assert_allclose(weights, 1.0, rtol=1e-5)  # mix 1: no rebalancing
+
+
+def test_the_time_budget_ends_the_session_with_a_checkpoint(photos, tiny_spec, tmp_path) -> None:
+    result = train([photos], out=tmp_path / "budget", steps=50, checkpoint_every=40, time_limit_minutes=1e-9, **TINY)
+    assert [r["step"] for r in result.history] == [1] and result.card_data.training["steps"] == 1
+    assert json.loads((tmp_path / "budget" / "progress.json").read_text())["step"] == 1
+
+
+def test_cli_train_passes_the_api_s_defaults_and_its_minutes(photos, tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import hypercol.training.train as training
+    from hypercol.training.config import DEFAULT_STEPS, TrainConfig
+
+    given = {}
+
+    def fake_train(data, **settings):
+        given.update(settings)
+        return SimpleNamespace(weights=tmp_path / "w", card=tmp_path / "c")
+
+    monkeypatch.setattr(training, "train", fake_train)
+    assert cli_main(["train", str(photos), "--out", str(tmp_path / "run"), "--time-limit", "1.5"]) == 0
+    config = TrainConfig(**given)  # every option the command passes is a setting of the API
+    assert config.steps == DEFAULT_STEPS == TrainConfig(out="run").steps
+    assert config.time_limit_minutes == 1.5 and config.time_limit_seconds == 90
+    assert config.head_type == "regression" and config.rebalance_mix is None

@@ -108,7 +108,7 @@ def luminance_from_lightness(lightness: tf.Tensor) -> tf.Tensor:
 
 
 def gray_from_lightness(lightness: tf.Tensor) -> tf.Tensor:
-    """CIE L in [0, 100] -> the sRGB gray in [0, 1] of that lightness (what the backbone sees)."""
+    """CIE L in [0, 100] -> the sRGB gray in [0, 1] of that lightness (same shape): what a backbone sees."""
     return linear_to_srgb(luminance_from_lightness(lightness))
 
 

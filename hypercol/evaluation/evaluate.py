@@ -6,7 +6,6 @@ barely beat it on PSNR and lose to the truth on colorfulness, so it is always sh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +17,8 @@ from hypercol.core import color
 from hypercol.core.metrics import colorfulness, evaluate_pair
 from hypercol.evaluation.semantic import CLASSIFIER_BACKBONE, ImageNetClassifier, imagenet_class_of, top1_accuracy
 from hypercol.inference.colorizer import Colorizer, get_colorizer
-from hypercol.training.train import find_images
+from hypercol.training.photos import find_images
+from hypercol.training.sets import PhotoSets
 
 __all__ = ["evaluate_images", "format_table", "validation_split", "METRICS"]
 
@@ -129,9 +129,4 @@ def validation_split(manifest: str | Path, names: Sequence[str]) -> list[Path]:
 
     They were held out by a fixed hash of the file name and are never trained on.
     """
-    sets = json.loads(Path(manifest).read_text())["sets"]
-    unknown = [name for name in names if name not in sets]
-    if unknown:
-        msg = f"the manifest {str(manifest)!r} has no sets {unknown}; it has {sorted(sets)}"
-        raise ValueError(msg)
-    return [Path(sets[name]["root"]) / item["file"] for name in names for item in sets[name]["validation"]]
+    return PhotoSets.read(manifest).paths(names, "validation")

@@ -31,10 +31,22 @@ from PIL import Image
 from hypercol.core import color
 from hypercol.core.precision import configure_precision
 from hypercol.io.files import write_atomically
-from hypercol.models.backbones import DEFAULT_BACKBONE, load_backbone
-from hypercol.training.train import ExampleReader, to_lightness_and_chroma
+from hypercol.models.backbones import DEFAULT_BACKBONE, Backbone, load_backbone
+from hypercol.training.data import example_batches, to_lightness_and_chroma
+from hypercol.training.losses import CLASSIFICATION_OUTPUT_STRIDE
+from hypercol.training.photos import ExampleReader, centre_square
+from hypercol.training.prior import estimate_color_prior
+from hypercol.training.sets import PhotoSets, entry_paths
 
-__all__ = ["CACHE_FILE", "FeatureCache", "build_feature_cache", "paste_cutouts", "CHROMA"]
+__all__ = [
+    "CACHE_FILE",
+    "CHROMA",
+    "CachedData",
+    "FeatureCache",
+    "build_feature_cache",
+    "forward_from_cache",
+    "paste_cutouts",
+]
 
 CACHE_FILE = "cache.json"
 CHROMA = "chroma"  # the part file holding the target ab at the output stride
@@ -131,9 +143,8 @@ class _CropSource:
     """Crops of one photo set: random ones for training, the centred one for validation."""
 
     def __init__(self, entry: dict, crop_size: int, seed: int, cutouts, paste_probability: float) -> None:
-        root = Path(entry["root"])
         self.split_files = {
-            split: [str(root / item["file"]) for item in entry[split]] for split in ("train", "validation")
+            split: [str(path) for path in entry_paths(entry, split)] for split in ("train", "validation")
         }
         self.crops_per_photo = int(entry.get("crops_per_photo", 1))
         self.centre_fraction = float(entry.get("centre_fraction", 1.0))
@@ -162,16 +173,12 @@ class _CropSource:
     def __call__(self, split: str, index: int, part_seed: int) -> np.ndarray | None:
         """uint8 (S, S, 3) for example ``index`` of ``split``; None for an unreadable or near-gray photo."""
         path = self.split_files[split][index // self.crops_of_each_photo(split)]
-        image = self.reader._open(path)
+        image = self.reader.open_usable(path)
         if image is None:
             return None
         image = self._centre(image)
         if split != "train":
-            side = min(image.size)
-            left, top = (image.width - side) / 2, (image.height - side) / 2
-            size = (self.reader.crop_size,) * 2
-            box = (left, top, left + side, top + side)
-            return np.asarray(image.convert("RGB").resize(size, Image.BILINEAR, box=box))
+            return centre_square(image, self.reader.crop_size)
         rng = np.random.default_rng([self.seed, part_seed, index])
         crop = self.reader.crop(image, rng)
         if self.cutouts and rng.random() < self.paste_probability:
@@ -182,10 +189,9 @@ class _CropSource:
 def _load_cutouts(entry: dict | None) -> list[Image.Image]:
     if not entry:
         return []
-    root = Path(entry["root"])
     cutouts = []
-    for item in entry["train"]:
-        with Image.open(root / item["file"]) as image:
+    for path in entry_paths(entry, "train"):
+        with Image.open(path) as image:
             cutouts.append(image.convert("RGBA"))
     return cutouts
 
@@ -215,10 +221,9 @@ def build_feature_cache(
     from tqdm import tqdm
 
     configure_precision()
-    manifest_text = Path(sets_manifest).read_text()
-    all_sets = json.loads(manifest_text)["sets"]
-    photo_sets = {n: e for n, e in all_sets.items() if e["kind"] == "photos" and (sets is None or n in sets)}
-    cutouts = _load_cutouts(next((e for e in all_sets.values() if e["kind"] == "cutouts"), None))
+    manifest = PhotoSets.read(sets_manifest)
+    photo_sets = manifest.photo_sets(sets)
+    cutouts = _load_cutouts(manifest.cutouts())
     loaded = load_backbone(backbone)
     taps = [tap for tap in loaded.spec.taps if tap.stride >= output_stride]
     if crop_size % loaded.spec.max_stride:
@@ -235,7 +240,7 @@ def build_feature_cache(
         "output_stride": output_stride,
         "seed": seed,
         "paste_probability": paste_probability,
-        "sets_manifest_sha256": hashlib.sha256(manifest_text.encode()).hexdigest(),
+        "sets_manifest_sha256": manifest.sha256,
     }
     if cache.meta and any(cache.meta.get(key) != value for key, value in settings.items()):
         msg = f"{str(out)!r} holds a cache built with other settings; choose a new folder"
@@ -247,7 +252,7 @@ def build_feature_cache(
     @tf.function(input_signature=[tf.TensorSpec([None, crop_size, crop_size, 3], tf.uint8)])
     def features(rgb):
         lightness, chroma = to_lightness_and_chroma(rgb)
-        gray = color.linear_to_srgb(color.luminance_from_lightness(lightness))[..., tf.newaxis]
+        gray = color.gray_from_lightness(lightness)[..., tf.newaxis]
         outputs = {key: tf.cast(value, tf.float16) for key, value in loaded(gray).items() if key in shapes}
         outputs[CHROMA] = tf.cast(tf.image.resize(chroma, shapes[CHROMA][:2], method="area"), tf.float16)
         return outputs
@@ -293,3 +298,173 @@ def _fill_part(cache, part, split, source, total, shapes, features, pool, batch_
         cache.save_meta()
         bar.update(len(indices))
     bar.close()
+
+
+PRIOR_EXAMPLES = 1024  # cached examples the color prior is estimated from
+
+
+def forward_from_cache(backbone: Backbone, head, batch, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """A batch of (*taps, chroma) -> (head output, target chroma). The gray input is unused at stride 4."""
+    *taps, chroma = batch
+    gray = tf.zeros([tf.shape(chroma)[0], 1, 1, 1])
+    return tf.cast(head([gray, *taps], training=training), tf.float32), chroma
+
+
+def _as_float32(*values: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    return tuple(tf.cast(value, tf.float32) for value in values)
+
+
+class CachedData:
+    """Training data from feature caches (:class:`FeatureCache`): no backbone in the step.
+
+    Several caches of the same photo sets built with different seeds (other crops,
+    other pasted cut-outs) act as one: a set's examples are its rows in every cache.
+    Example ``i`` is drawn from set ``s`` with probability proportional to
+    ``set_weights[s]`` (default: each set's example count, i.e. uniform over
+    examples), then uniformly within the set; a pure function of (seed, i).
+    Validation comes from the first cache (every cache holds the same centred crops).
+    ``every_nth_photo`` > 1 trains on the crops of every n-th photo of each set only
+    (a learning curve: how accuracy grows with the number of photos).
+    """
+
+    head_output_stride = CLASSIFICATION_OUTPUT_STRIDE  # the cache holds taps of stride >= 4 and the chroma at stride 4
+
+    def __init__(
+        self,
+        folders: Sequence[str | Path],
+        *,
+        seed: int,
+        set_weights: dict[str, float] | None,
+        max_validation_images: int,
+        every_nth_photo: int = 1,
+    ) -> None:
+        self.caches = _open_matching_caches(folders)
+        self.tap_keys = self.caches[0].tap_keys
+        self.keys = [*self.tap_keys, CHROMA]
+        counts_per_cache = [cache.parts("train") for cache in self.caches]
+        counts = {}
+        for cache_counts in counts_per_cache:
+            for name, count in cache_counts.items():
+                counts[name] = counts.get(name, 0) + count
+        weights = dict(counts) if set_weights is None else dict(set_weights)
+        unknown = sorted(set(weights) - set(counts))
+        if unknown:
+            msg = f"set weights name sets the cache does not hold: {unknown}; it holds {sorted(counts)}"
+            raise ValueError(msg)
+        if any(not np.isfinite(w) or w < 0 for w in weights.values()) or not any(weights.values()):
+            msg = f"set weights must be finite, >= 0 and not all 0, got {weights}"
+            raise ValueError(msg)
+        self.parts = [name for name in sorted(weights) if weights[name] > 0]
+        self.set_weights = {name: float(weights[name]) for name in self.parts}
+        total = sum(self.set_weights.values())
+        self.probabilities = np.array([self.set_weights[name] / total for name in self.parts])
+        self.counts = np.array([counts[name] for name in self.parts])
+        # per part: [(first row, arrays of one cache)], the caches' rows one after another
+        self.arrays = [self._stacked_rows(name, counts_per_cache) for name in self.parts]
+        self.every_nth_photo = int(every_nth_photo)
+        self.kept_rows = self._rows_of_every_nth_photo(counts_per_cache) if self.every_nth_photo != 1 else None
+        if self.kept_rows is not None:
+            self.counts = np.array([len(rows) for rows in self.kept_rows])
+        self.seed = seed
+        self.validation = self._validation(max_validation_images)
+
+    def _stacked_rows(self, part: str, counts_per_cache: list[dict[str, int]]) -> list[tuple[int, dict]]:
+        stacked, first = [], 0
+        for cache, cache_counts in zip(self.caches, counts_per_cache):
+            count = cache_counts.get(part, 0)
+            if count:
+                stacked.append((first, cache.arrays(part)))
+                first += count
+        return stacked
+
+    def _rows_of_every_nth_photo(self, counts_per_cache: list[dict[str, int]]) -> list[np.ndarray]:
+        """Per part: the stacked rows of every ``every_nth_photo``-th photo of each cache (its first, n+1-th, ...)."""
+        if self.every_nth_photo < 1:
+            msg = f"every_nth_photo must be at least 1, got {self.every_nth_photo}"
+            raise ValueError(msg)
+        kept = []
+        for name in self.parts:
+            rows, first = [], 0
+            for cache, cache_counts in zip(self.caches, counts_per_cache):
+                count = cache_counts.get(name, 0)
+                photo_of_row = np.arange(count) // cache.crops_per_photo(name)
+                rows.append(first + np.flatnonzero(photo_of_row % self.every_nth_photo == 0))
+                first += count
+            kept.append(np.concatenate(rows))
+        return kept
+
+    def _validation(self, limit: int):
+        cache = self.caches[0]
+        parts = cache.parts("validation")
+        chosen = [(name, count) for name, count in sorted(parts.items()) if name.split(".")[0] in self.set_weights]
+        rows = {key: [] for key in self.keys}
+        per_part = max(1, limit // max(1, len(chosen)))
+        for name, count in chosen:
+            arrays = cache.arrays(name)
+            for key in self.keys:
+                rows[key].append(np.asarray(arrays[key][: min(count, per_part)], np.float32))
+        self.validation_images = sum(len(r) for r in rows[self.keys[-1]])
+        if not self.validation_images:
+            return None
+        return tuple(tf.constant(np.concatenate(rows[key])) for key in self.keys)
+
+    def example(self, index) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, int(index)])
+        part = int(rng.choice(len(self.parts), p=self.probabilities))
+        row = int(rng.integers(self.counts[part]))
+        if self.kept_rows is not None:
+            row = int(self.kept_rows[part][row])
+        first, arrays = next((first, arrays) for first, arrays in reversed(self.arrays[part]) if row >= first)
+        return [np.asarray(arrays[key][row - first]) for key in self.keys]
+
+    def color_prior(self, mix: float, examples: int = PRIOR_EXAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return estimate_color_prior((self.example(index)[-1] for index in range(examples)), mix)
+
+    def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
+        _, some_arrays = self.arrays[0][0]
+        specs = [tf.TensorSpec(some_arrays[key].shape[1:], tf.float16) for key in self.keys]
+        return example_batches(self.example, specs, _as_float32, batch_size=per_replica, start=first, stride=stride)
+
+    forward = staticmethod(forward_from_cache)
+
+    def sample_batch(self, count: int) -> None:
+        """None: cached examples hold the taps, not the lightness."""
+        return
+
+    def skipped_note(self) -> None:
+        return None
+
+    def card_counts(self) -> dict:
+        return {
+            "training_examples": {name: int(count) for name, count in zip(self.parts, self.counts)},
+            "set_weights": self.set_weights,
+            **({"every_nth_photo": self.every_nth_photo} if self.every_nth_photo != 1 else {}),
+            "validation_images": self.validation_images,
+            **self._cache_card(),
+        }
+
+    def _cache_card(self) -> dict:
+        described = [
+            {key: cache.meta[key] for key in ("crop_size", "seed", "paste_probability", "sets_manifest_sha256")}
+            for cache in self.caches
+        ]
+        return {"feature_cache": described[0]} if len(described) == 1 else {"feature_caches": described}
+
+
+_SHARED_CACHE_SETTINGS = ("backbone", "taps", "crop_size", "output_stride", "sets_manifest_sha256")
+
+
+def _open_matching_caches(folders: Sequence[str | Path]) -> list:
+    """The caches of ``folders``, refused unless they hold the same kind of examples with different crops."""
+    caches = [FeatureCache.open(folder) for folder in folders]
+    first = caches[0]
+    for cache in caches[1:]:
+        differing = [key for key in _SHARED_CACHE_SETTINGS if cache.meta.get(key) != first.meta.get(key)]
+        if differing:
+            msg = f"{str(cache.folder)!r} and {str(first.folder)!r} differ in {differing}: they cannot train together"
+            raise ValueError(msg)
+    seeds = [cache.meta.get("seed") for cache in caches]
+    if len(set(seeds)) < len(seeds):
+        msg = f"feature caches built with the same seed hold the same crops (seeds {seeds}); build one with another --seed"
+        raise ValueError(msg)
+    return caches
