@@ -1,1 +1,3 @@
-"""io"""
+"""Files: regular files only, atomic writes and their temporaries, image decoding, the Pillow filter,
+video files.
+"""
