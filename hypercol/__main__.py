@@ -2,6 +2,6 @@
 
 import sys
 
-from hypercol.cli import main
+from hypercol.start import main
 
 sys.exit(main())

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -158,3 +159,28 @@ def test_ctrl_c_during_start_up(photos, tmp_path, weights_by_handle) -> None:
     code, stdout, stderr = _finish(process)
     assert code == 130 and "hypercol: interrupted" in stderr and "Traceback" not in stderr
     assert "colorized" not in stdout
+
+
+@pytest.mark.parametrize(
+    ("number", "code", "line"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "(SIGTERM)")]
+)
+def test_a_signal_while_the_command_is_imported(number, code, line) -> None:
+    """The entry point's handler is there before the command's modules load: a signal then gives one line."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        class SignalOnImport:  # the signal arrives while hypercol.cli is being imported
+            def find_spec(self, name, path=None, target=None):
+                if name == "hypercol.cli":
+                    os.kill(os.getpid(), {int(number)})
+                return None
+        sys.meta_path.insert(0, SignalOnImport())
+        from hypercol.start import main
+        sys.exit(main())
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], check=False, env=_environment(), timeout=TIMEOUT, capture_output=True, text=True
+    )
+    assert run.returncode == code, run.stderr
+    assert line in run.stderr and "Traceback" not in run.stderr and run.stderr.count("\n") == 1
