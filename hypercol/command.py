@@ -39,6 +39,7 @@ class UsageError(Exception):
 
 
 def add_head_and_knobs(parser) -> None:
+    """--head (a shipped head), --temperature and --saturation: the choices every colorizing subcommand takes."""
     parser.add_argument(
         "--head",
         choices=sorted(SHIPPED_HEADS),

@@ -14,7 +14,14 @@ __all__ = ["ColorizeFilter"]
 
 
 def _caller_info(core) -> dict:
-    """``info`` of the Image whose core ``Image.filter`` passed us ({} when called some other way)."""
+    """``info`` of the Image whose core ``Image.filter`` passed us ({} when called some other way).
+
+    Pillow's filter protocol hands a filter the image's core only (``Image.filter`` calls
+    ``filter.filter(self.im)``), and no public call views a core as an Image: hence
+    ``Image._new`` in :meth:`ColorizeFilter.filter`. A transparent color (``tRNS`` of a P, L,
+    RGB or I;16 PNG) is kept in the Image's ``info``, not in the core, so it is read from the
+    calling ``Image.filter``'s frame; without it such an image would lose its transparency.
+    """
     frame = sys._getframe(2)
     for _ in range(4):
         if frame is None:
