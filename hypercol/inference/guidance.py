@@ -39,7 +39,6 @@ places that match nothing well keep the automatic chroma.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -193,15 +192,9 @@ class _Graphs:
         return cell_lightness, pool_cells(chroma), descriptors
 
 
-_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def graphs_for(network: ChromaNetwork) -> _Graphs:
     """The guidance graphs of ``network``, built once."""
-    graphs = _GRAPHS.get(network)
-    if graphs is None:
-        graphs = _GRAPHS.setdefault(network, _Graphs(network))
-    return graphs
+    return network.added_graphs("guidance", _Graphs)
 
 
 # --- the grid and the residual solve ---------------------------------------------------

@@ -73,10 +73,18 @@ class ChromaNetwork:
         self.batch_size = batch_size
         self.edge_aware = edge_aware
         self._centres = tf.constant(np.asarray(card.bins, np.float32).reshape(-1, 2))
+        self._added_graphs: dict[str, object] = {}
         knob = tf.TensorSpec([], tf.float32)
         self.predict_coefficients = tf.function(
             self._coefficients_graph, input_signature=[tf.TensorSpec([None, None, None], tf.float32)] + [knob] * 3
         )
+
+    def added_graphs(self, owner: str, build: Callable[[ChromaNetwork], object]):
+        """The traced functions another module adds to this network (``owner``: guidance, video), built once."""
+        graphs = self._added_graphs.get(owner)
+        if graphs is None:
+            graphs = self._added_graphs.setdefault(owner, build(self))
+        return graphs
 
     def knobs(
         self, temperature: float | None, saturation: float | None, fallback: float | None

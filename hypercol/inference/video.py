@@ -17,7 +17,6 @@ the next cut; a reference photo steers every frame.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,14 +82,8 @@ class _Graphs:
         return self.network.decode_chroma(output, small_lightness, temperature, saturation, fallback), small_lightness
 
 
-_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _graphs_for(network: ChromaNetwork) -> _Graphs:
-    graphs = _GRAPHS.get(network)
-    if graphs is None:
-        graphs = _GRAPHS.setdefault(network, _Graphs(network))
-    return graphs
+    return network.added_graphs("video", _Graphs)
 
 
 class TemporalChroma:
