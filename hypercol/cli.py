@@ -35,6 +35,7 @@ from hypercol.command import (
     check_option_files,
     load_colorizer,
     read_guidance,
+    require_extra,
 )
 from hypercol.core.quiet import beam_root_warnings_hidden, import_tensorflow_quietly, show_tensorflow_logs
 from hypercol.io.files import (
@@ -534,6 +535,7 @@ def _head_config(args) -> dict:
 
 
 def _run_train(args) -> int:
+    require_extra("train", "hypercol train")
     from hypercol.training.train import train
 
     try:
@@ -592,6 +594,7 @@ def _add_cache(subparsers) -> None:
 
 
 def _run_cache(args) -> int:
+    require_extra("train", "hypercol cache")
     from hypercol.training.cache import build_feature_cache
 
     if not args.sets.is_file():
@@ -633,6 +636,7 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _run_evaluate(args) -> int:
+    require_extra("eval", "hypercol evaluate")
     from hypercol.evaluation.evaluate import evaluate_folder, format_table
 
     if not args.folder.is_dir():

