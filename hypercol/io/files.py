@@ -117,6 +117,7 @@ def make_temporary(target: Path) -> tuple[int, str]:
 
 def write_atomically(path: Path, write) -> None:
     """Calls ``write(temporary path)`` beside ``path``, then renames it over ``path``; the temporary never stays.
+    The file gets the mode that ``open(path, "w")`` would give it (0o666 less the umask).
 
     The temporary keeps ``path``'s last two suffixes (Keras wants ``.weights.h5``) and is
     one that :func:`remove_stale_temporaries` knows.
@@ -129,6 +130,7 @@ def write_atomically(path: Path, write) -> None:
     os.close(descriptor)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~current_umask())  # as open() would create it (mkstemp's is private)
         os.replace(temporary, path)
     finally:
         if os.path.lexists(temporary):
