@@ -109,9 +109,14 @@ def temporary_affixes(name: str) -> tuple[str, str]:
     return f"{_TEMPORARY_PREFIX}{os.getpid()}-", f".{name}.tmp"
 
 
-def make_temporary(target: Path) -> tuple[int, str]:
-    """A new temporary beside ``target`` (``.hypercol-PID-XXXXXXXX.NAME.tmp``): (open descriptor, path)."""
+def make_temporary(target: Path, *, keep_suffixes: bool = False) -> tuple[int, str]:
+    """A new temporary beside ``target`` (``.hypercol-PID-XXXXXXXX.NAME.tmp``): (open descriptor, path).
+
+    ``keep_suffixes``: the name ends in ``target``'s last two suffixes too, for writers that go by them.
+    """
     prefix, suffix = temporary_affixes(target.name)
+    if keep_suffixes:
+        suffix += "".join(target.suffixes[-2:])
     return tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
 
 
@@ -123,10 +128,7 @@ def write_atomically(path: Path, write) -> None:
     one that :func:`remove_stale_temporaries` knows.
     """
     path = Path(path)
-    prefix, suffix = temporary_affixes(path.name)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=prefix, suffix=suffix + "".join(path.suffixes[-2:])
-    )
+    descriptor, temporary = make_temporary(path, keep_suffixes=True)
     os.close(descriptor)
     try:
         write(Path(temporary))
