@@ -54,7 +54,7 @@ def check_knobs(temperature: float | None, saturation: float | None) -> None:
     ):
         if value is None:
             continue
-        if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, numbers.Real):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's bool is no numbers.Real
             msg = f"{name} must be a real number, got {value!r}"
             raise TypeError(msg)
         if not (math.isfinite(value) and low <= value <= high):
