@@ -63,7 +63,7 @@ class LoopState:
         return self.images_done / self.elapsed()
 
     def images_per_second(self) -> float | None:
-        return round(self.images_done / self.elapsed(), 2) if self.images_done else None
+        return round(self.rate(), 2) if self.images_done else None
 
     def last_validation_loss(self) -> float | None:
         return next((r["validation_loss"] for r in reversed(self.history) if "validation_loss" in r), None)
