@@ -36,7 +36,10 @@ def test_classification_head_stops_at_the_output_stride() -> None:
     assert logits.shape == (2, 16, 16, 40)
 
 
-@pytest.mark.parametrize("config", [{}, {"global_context": True, "context_blocks": 2}])
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"global_context": True, "context_blocks": 2}, {"outputs": 7, "output_stride": 2, "output_kernel": 1}],
+)
 def test_folded_batch_norms_give_the_same_function(config) -> None:
     taps = (Tap("deep", 8, 4), Tap("mid", 6, 2), Tap("shallow", 4, 1))
     head = build_head(taps, base_width=16, min_width=8, **config)
@@ -80,3 +83,26 @@ def test_context_blocks_look_at_the_neighbours_of_the_deepest_cells() -> None:
     assert reach(deeper) > reach(plain)
     with pytest.raises(ValueError, match="context_blocks"):
         build_head(taps, context_blocks=-1)
+
+
+def test_a_1x1_output_kernel_keeps_each_output_to_its_own_cell() -> None:
+    taps = (Tap("deep", 8, 8), Tap("shallow", 4, 4))
+    wide, narrow = (
+        build_head(taps, base_width=16, min_width=8, outputs=5, output_stride=4, output_kernel=kernel)
+        for kernel in (3, 1)
+    )
+    assert wide.get_layer("chroma").kernel.shape == (3, 3, 8, 5)
+    assert narrow.get_layer("chroma").kernel.shape == (1, 1, 8, 5)
+    # One cell of the shallow tap changes; its level's 3x3 refinement spreads that to a 3x3
+    # neighbourhood, which a 1x1 output keeps and a 3x3 output widens to 5x5.
+    inputs = [np.zeros((1, 64, 64, 1), np.float32), RNG.random((1, 8, 8, 8)), RNG.random((1, 16, 16, 4))]
+    changed = [inputs[0], inputs[1], inputs[2].copy()]
+    changed[2][0, 5, 5] += 5.0
+
+    def touched(head) -> int:
+        difference = np.abs(head(changed, training=False).numpy() - head(inputs, training=False).numpy()).max(-1)
+        return int((difference[0] > 1e-6).sum())
+
+    assert touched(narrow) == 9 and touched(wide) == 25
+    with pytest.raises(ValueError, match="output_kernel"):
+        build_head(taps, output_kernel=5)
