@@ -18,8 +18,11 @@ from hypercol.inference.guidance import (
     FEATURE_DIMS,
     Grid,
     Reference,
+    best_matches,
+    neighbour_pairs,
     prepare_reference,
     propagate_hints,
+    solve_residual,
 )
 
 DARK, BRIGHT = 90, 225  # gray levels: CIE L 38 and 89, a strong edge between them
@@ -112,6 +115,39 @@ def test_far_cells_that_look_alike_take_the_hint() -> None:
     assert np.abs(residual[:, :8] - (40.0, 20.0)).max() < 2  # its own part of A
     assert np.abs(residual[:, 16:] - (40.0, 20.0)).max() < 8  # the far part of A, across B
     assert np.abs(residual[:, 8:16]).max() < 2  # B keeps the automatic color
+
+
+@pytest.mark.parametrize("shape", [(7, 11), (11, 7), (1, 5), (6, 1), (1, 1), (9, 9)])
+def test_the_banded_solve_is_the_sparse_system_solved(shape) -> None:
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
+    rng = np.random.default_rng(3)
+    first, second = neighbour_pairs(*shape)
+    cells = shape[0] * shape[1]
+    weights = rng.uniform(0, 5, first.size)
+    data, pull = rng.uniform(0.01, 2, cells), rng.normal(0, 30, (cells, 2))
+    laplacian = sparse.coo_matrix((weights, (first, second)), shape=(cells, cells))
+    laplacian = laplacian + laplacian.T
+    system = sparse.diags(np.asarray(laplacian.sum(axis=1)).ravel() + data) - laplacian
+    expected = spsolve(sparse.csc_matrix(system), pull).reshape(*shape, 2)
+    np.testing.assert_allclose(solve_residual(shape, weights, data, pull), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("candidates", [5, 100, 257, 1600])
+def test_best_matches_are_the_exact_top_k(candidates) -> None:
+    rng = np.random.default_rng(candidates)
+    queries = rng.normal(size=(300, 16)).astype(np.float32)
+    others = rng.normal(size=(candidates, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    cosines, best = best_matches(queries, others, 8)
+    similarity = queries @ others.T
+    k = min(8, candidates)
+    expected = -np.sort(-similarity, axis=1)[:, :k]
+    np.testing.assert_allclose(cosines, expected, atol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(similarity, best, axis=1), expected, atol=1e-5)
+    assert best.shape == (300, k) and all(len(set(row)) == k for row in best)
 
 
 def test_lightness_is_kept(tiny_colorizer) -> None:

@@ -26,8 +26,8 @@ minimises, over the cells,
 where ``w_pq`` falls with the lightness step and the descriptor distance between
 neighbours (color stops at edges), ``h(p)`` is the color of the hints most like cell
 ``p`` and ``K_p`` a kernel of how alike its best match is (descriptor cosine, lightness,
-distance): it carries a hint to far parts of the same object. The system is sparse (a
-grid Laplacian plus a diagonal) and is solved directly.
+distance): it carries a hint to far parts of the same object. The system (a grid
+Laplacian plus a positive diagonal) is banded and is solved directly by Cholesky.
 
 **Reference photo**: the backbone runs on the reference's own lightness (gray against
 gray); each input cell takes the chroma of its most similar reference cells (top-k,
@@ -46,8 +46,7 @@ import numpy as np
 
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
-from scipy import sparse
-from scipy.sparse.linalg import spsolve
+from scipy.linalg import solveh_banded
 
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, as_image_batch
@@ -258,20 +257,27 @@ def solve_residual(shape: tuple[int, int], weights: np.ndarray, data: np.ndarray
 
     ``weights`` per neighbour pair, ``data`` (cells,) > 0, ``pull`` (cells, 2); a data term
     ``c |r_p - t|^2`` adds ``c`` to ``data_p`` and ``c t`` to ``pull_p``.
+
+    The system (a grid Laplacian plus a positive diagonal) is symmetric positive definite
+    and banded: numbered along the grid's longer side, a cell's neighbours are at most the
+    shorter side away, so a banded Cholesky solve costs cells x shorter side^2.
     """
-    first, second = neighbour_pairs(*shape)
-    cells = shape[0] * shape[1]
-    degree = np.bincount(first, weights, cells) + np.bincount(second, weights, cells)
-    diagonal = np.arange(cells)
-    matrix = sparse.csc_matrix(
-        (
-            np.concatenate([degree + data, -weights, -weights]),
-            (np.concatenate([diagonal, first, second]), np.concatenate([diagonal, second, first])),
-        ),
-        shape=(cells, cells),
-    )
-    solution = spsolve(matrix, pull)
-    return np.asarray(solution, np.float32).reshape(*shape, 2)
+    rows, cols = shape
+    first, second = neighbour_pairs(rows, cols)
+    cells = rows * cols
+    order = np.arange(cells)
+    if cols > rows:  # number the cells column by column: the band is then ``rows`` wide
+        order = order.reshape(rows, cols).T.ravel()
+    position = np.empty(cells, np.int64)
+    position[order] = np.arange(cells)
+    first, second = np.minimum(position[first], position[second]), np.maximum(position[first], position[second])
+    band = min(rows, cols, cells - 1)  # a single cell has no neighbours
+    lower = np.zeros((band + 1, cells))
+    lower[0] = np.bincount(first, weights, cells) + np.bincount(second, weights, cells) + data[order]
+    lower[second - first, first] = -weights
+    solution = np.empty((cells, 2))
+    solution[order] = solveh_banded(lower, pull[order], lower=True, check_finite=False)
+    return solution.astype(np.float32).reshape(rows, cols, 2)
 
 
 # --- hints -------------------------------------------------------------------------------
@@ -396,6 +402,35 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
     )
 
 
+MATCH_BLOCK = 16  # reference cells per block of the two-stage top-k
+
+
+def best_matches(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest cosines of each query (unit rows) with the candidates, best first, and which candidates.
+
+    Exactly a top-k, in two stages that each cost less than one over every candidate
+    (TensorFlow's top-k spends microseconds per row): the candidates are cut into blocks
+    of :data:`MATCH_BLOCK`, the ``k`` blocks with the largest maxima are kept, and the
+    top ``k`` is taken among their cells. No cell of the top ``k`` is lost: at most
+    ``k - 1`` cells are larger than it, so at most ``k - 1`` blocks have a larger maximum
+    than its own.
+    """
+    k = min(k, len(candidates))
+    similarity = tf.matmul(queries, candidates, transpose_b=True)  # multi-threaded, unlike numpy's matmul here
+    queries, blocks = len(queries), -(-len(candidates) // MATCH_BLOCK)
+    padding = blocks * MATCH_BLOCK - len(candidates)
+    similarity = tf.pad(similarity, [[0, 0], [0, padding]], constant_values=-np.inf)
+    blocked = tf.reshape(similarity, [queries, blocks, MATCH_BLOCK])
+    maxima, blocked = tf.reduce_max(blocked, axis=2).numpy(), blocked.numpy()
+    keep = min(k, blocks)
+    kept = np.argpartition(maxima, blocks - keep, axis=1)[:, blocks - keep :]
+    cells = blocked[np.arange(queries)[:, np.newaxis], kept].reshape(queries, keep * MATCH_BLOCK)
+    where = np.argpartition(cells, keep * MATCH_BLOCK - k, axis=1)[:, keep * MATCH_BLOCK - k :]
+    where = np.take_along_axis(where, np.argsort(-np.take_along_axis(cells, where, axis=1), axis=1), axis=1)
+    best = np.take_along_axis(kept, where // MATCH_BLOCK, axis=1) * MATCH_BLOCK + where % MATCH_BLOCK
+    return np.take_along_axis(cells, where, axis=1), best
+
+
 def transfer_reference(grid: Grid, reference: Reference, weights: np.ndarray, settings: GuidanceSettings) -> np.ndarray:
     """Residual (rows, cols, 2): ``confidence * (transferred - automatic)`` per cell, smoothed edge-aware.
 
@@ -407,8 +442,7 @@ def transfer_reference(grid: Grid, reference: Reference, weights: np.ndarray, se
     theirs = weighted_taps(reference.features, weights)
     mean = np.concatenate([own, theirs]).mean(axis=0)  # both photos on one origin
     descriptors, theirs = normalised(own - mean), normalised(theirs - mean)
-    similarity = tf.matmul(descriptors, theirs, transpose_b=True)  # multi-threaded, unlike numpy's partition
-    cosines, best = (values.numpy() for values in tf.math.top_k(similarity, min(settings.top_k, len(theirs))))
+    cosines, best = best_matches(descriptors, theirs, settings.top_k)
     softmax = np.exp((cosines - cosines.max(axis=1, keepdims=True)) / settings.match_temperature)
     softmax /= softmax.sum(axis=1, keepdims=True)
     transferred = np.einsum("pk,pkc->pc", softmax, reference.chroma[best])
