@@ -376,3 +376,16 @@ def test_cli_hints_of_another_size_fail_the_file(scene, tiny_weights, capsys) ->
         "--hints", scene / "small_hints.png",
     )  # fmt: skip
     assert code == 1 and "must match the image" in stderr
+
+
+def test_reference_confidence_comes_from_the_backbone_unless_set() -> None:
+    from hypercol.inference.guidance import GuidanceSettings
+    from hypercol.models.backbones import get_spec
+
+    lite0, vgg16 = get_spec("efficientnet_lite0"), get_spec("vgg16")
+    assert lite0.reference_confidence != vgg16.reference_confidence  # their cosines spread differently
+    resolved = GuidanceSettings().for_backbone(lite0)
+    assert (resolved.confidence_low, resolved.confidence_high) == lite0.reference_confidence
+    chosen = GuidanceSettings(confidence_low=0.4).for_backbone(vgg16)
+    assert (chosen.confidence_low, chosen.confidence_high) == (0.4, vgg16.reference_confidence[1])
+    assert lite0.select(["head"]).reference_confidence == lite0.reference_confidence

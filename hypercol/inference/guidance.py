@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -92,9 +92,20 @@ class GuidanceSettings:
     reference_size: int = 160
     top_k: int = 8
     match_temperature: float = 0.05  # softmax temperature over the top-k cosines
-    confidence_low: float = 0.5  # top-k mean cosine with confidence 0 (automatic) ...
-    confidence_high: float = 0.8  # ... and with confidence 1 (transferred)
+    # Top-k mean cosine with confidence 0 (automatic) and 1 (transferred); None: the backbone's own
+    # (BackboneSpec.reference_confidence), as cosines spread differently from backbone to backbone.
+    confidence_low: float | None = None
+    confidence_high: float | None = None
     transfer: float = 1.0  # weight of the blended chroma against the smoothness
+
+    def for_backbone(self, spec) -> GuidanceSettings:
+        """These settings with the confidence bounds of the backbone ``spec`` where none are set."""
+        low, high = spec.reference_confidence
+        return replace(
+            self,
+            confidence_low=low if self.confidence_low is None else self.confidence_low,
+            confidence_high=high if self.confidence_high is None else self.confidence_high,
+        )
 
 
 DEFAULT_SETTINGS = GuidanceSettings()
@@ -500,7 +511,7 @@ class Guide:
         self.graphs = graphs_for(colorizer.network)
         self.hints = hints
         self.references = references
-        self.settings = settings
+        self.settings = settings.for_backbone(colorizer.backbone.spec)
         self.tap_weights = tap_weights(self.graphs.taps)
         hinted = [hints is not None and bool(np.any(hints.pixels[index][..., 3])) for index in range(len(references))]
         self.guided = [flag or prepared is not None for flag, prepared in zip(hinted, references)]

