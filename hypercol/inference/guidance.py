@@ -8,8 +8,8 @@ chroma (a guided filter against the lightness); far from any guidance the residu
 zero and the result is the automatic one.
 
 Every cell carries a descriptor of the frozen backbone's hypercolumn there: each tap is
-pooled or upsampled to the grid, L2-normalised, projected to :data:`FEATURE_DIMS`
-dimensions by a fixed random matrix (Johnson-Lindenstrauss), and the taps are summed
+L2-normalised, projected to :data:`FEATURE_DIMS` dimensions by a fixed random matrix
+(Johnson-Lindenstrauss) and pooled or upsampled to the grid, and the taps are summed
 (weighted by :func:`tap_weights`); descriptors are centred on their mean and
 L2-normalised before use, so the cosine of two cells says how alike the two places look
 to the backbone.
@@ -145,17 +145,22 @@ class _Graphs:
         self._reference = {}
 
     def descriptors(self, features: dict, size: int, cells: tf.Tensor) -> tf.Tensor:
-        """Backbone taps on a ``size`` canvas -> (N, rows, cols, taps, FEATURE_DIMS) projected descriptors."""
+        """Backbone taps on a ``size`` canvas -> (N, rows, cols, taps, FEATURE_DIMS) projected descriptors.
+
+        A fine tap is pooled to the grid, then normalised and projected; a deep one is
+        normalised and projected where it is, then upsampled: with FEATURE_DIMS channels
+        instead of its hundreds.
+        """
         grid = size // CELL
         projected = []
         for tap, projection in zip(self.taps, self.projections):
             values = tf.cast(features[tap.key], tf.float32)
             if tap.stride < CELL:
                 values = tf.nn.avg_pool2d(values, CELL // tap.stride, CELL // tap.stride, "VALID")
-            elif tap.stride > CELL:
+            values = tf.einsum("nhwc,cd->nhwd", tf.math.l2_normalize(values, axis=-1), projection)
+            if tap.stride > CELL:
                 values = tf.image.resize(values, [grid, grid], method="bilinear")
-            values = tf.math.l2_normalize(values[:, : cells[0], : cells[1]], axis=-1)
-            projected.append(tf.einsum("nhwc,cd->nhwd", values, projection))
+            projected.append(values[:, : cells[0], : cells[1]])
         return tf.stack(projected, axis=3)
 
     def _chroma_and_cells(self, full_lightness, temperature, saturation, fallback):
@@ -396,8 +401,8 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
     stride = colorizer.backbone.spec.max_stride
     size = max(1, round(min(settings.reference_size, colorizer.working_size) / stride)) * stride
     long_side = max(rgb.shape[:2])
-    if long_side > 2 * size:  # color and lightness are pooled to the canvas anyway
-        shape = [max(1, round(side * 2 * size / long_side)) for side in rgb.shape[:2]]
+    if long_side > size:  # color and lightness are pooled to the canvas anyway
+        shape = [max(1, round(side * size / long_side)) for side in rgb.shape[:2]]
         rgb = tf.image.resize(rgb, shape, method="area").numpy()
     cell_lightness, chroma, features = graphs_for(colorizer.network).reference(size)(tf.constant(rgb[np.newaxis]))
     chroma = chroma.numpy().reshape(-1, 2)
