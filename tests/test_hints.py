@@ -389,3 +389,25 @@ def test_reference_confidence_comes_from_the_backbone_unless_set() -> None:
     chosen = GuidanceSettings(confidence_low=0.4).for_backbone(vgg16)
     assert (chosen.confidence_low, chosen.confidence_high) == (0.4, vgg16.reference_confidence[1])
     assert lite0.select(["head"]).reference_confidence == lite0.reference_confidence
+
+
+def test_grouped_cells_are_the_means_of_their_groups() -> None:
+    from hypercol.inference.guidance import grouped_cells
+
+    values = np.arange(5 * 3 * 2, dtype=np.float64).reshape(5, 3, 2)
+    grouped = grouped_cells(values, 2)
+    assert grouped.shape == (3, 2, 2)
+    np.testing.assert_allclose(grouped[0, 0], values[:2, :2].mean(axis=(0, 1)))
+    np.testing.assert_allclose(grouped[2, 1], values[4, 2])  # the edge repeated into the missing cells
+    assert grouped_cells(values, 1) is values
+
+
+@pytest.mark.parametrize("match_stride", [1, 2, 3])
+def test_reference_transfer_matches_in_groups_of_cells(tiny_weights, match_stride) -> None:
+    from dataclasses import replace
+
+    from hypercol import Colorizer
+
+    colorizer = Colorizer(tiny_weights, guidance=replace(DEFAULT_SETTINGS, match_stride=match_stride))
+    out = lab(colorizer.colorize(stripes(), reference=_reference_photo()))
+    assert out[:, :40, 2].mean() < -25 and out[:, 56:88, 2].mean() > 35  # blue dark thirds, a yellow band

@@ -91,6 +91,7 @@ class GuidanceSettings:
     # small canvas (160) a reference seen at 112 pixels matched too seldom (README, "Color hints").
     reference_size: int = 160
     top_k: int = 8
+    match_stride: int = 2  # cells matched in groups of this many on a side (4x fewer matches at 2)
     match_temperature: float = 0.05  # softmax temperature over the top-k cosines
     # Top-k mean cosine with confidence 0 (automatic) and 1 (transferred); None: the backbone's own
     # (BackboneSpec.reference_confidence), as cosines spread differently from backbone to backbone.
@@ -452,21 +453,39 @@ def transfer_reference(grid: Grid, reference: Reference, weights: np.ndarray, se
 
     A cell's transferred chroma is the softmax-weighted chroma of its top-k most similar
     reference cells; its confidence rises linearly from 0 to 1 as their mean cosine goes
-    from ``confidence_low`` to ``confidence_high``.
+    from ``confidence_low`` to ``confidence_high``. With ``match_stride`` s > 1 the cells
+    are matched in groups of s x s (their mean descriptor), and the transferred chroma
+    and confidence are upsampled back to the cells (s^2 times fewer matches).
     """
-    own = weighted_taps(grid.features, weights).reshape(-1, FEATURE_DIMS)
+    own = weighted_taps(grid.features, weights)
     theirs = weighted_taps(reference.features, weights)
-    mean = np.concatenate([own, theirs]).mean(axis=0)  # both photos on one origin
+    mean = np.concatenate([own.reshape(-1, FEATURE_DIMS), theirs]).mean(axis=0)  # both photos on one origin
     descriptors, theirs = normalised(own - mean), normalised(theirs - mean)
-    cosines, best = best_matches(descriptors, theirs, settings.top_k)
+    stride = int(settings.match_stride)
+    queries = normalised(grouped_cells(descriptors, stride))
+    cosines, best = best_matches(queries.reshape(-1, FEATURE_DIMS), theirs, settings.top_k)
     softmax = np.exp((cosines - cosines.max(axis=1, keepdims=True)) / settings.match_temperature)
     softmax /= softmax.sum(axis=1, keepdims=True)
     transferred = np.einsum("pk,pkc->pc", softmax, reference.chroma[best])
     span = settings.confidence_high - settings.confidence_low
     confidence = np.clip((cosines.mean(axis=1) - settings.confidence_low) / span, 0.0, 1.0)
+    matched = np.concatenate([transferred, confidence[:, np.newaxis]], axis=1).reshape(*queries.shape[:2], 3)
+    if stride > 1:
+        matched = tf.image.resize(matched[np.newaxis], np.array(queries.shape[:2]) * stride)
+        matched = matched[0, : grid.shape[0], : grid.shape[1]].numpy()
+    transferred, confidence = matched[..., :2].reshape(-1, 2), matched[..., 2].ravel()
     data = np.full(confidence.shape, settings.transfer)
     pull = (settings.transfer * confidence)[:, np.newaxis] * (transferred - grid.chroma.reshape(-1, 2))
     return solve_residual(grid.shape, neighbour_weights(grid, descriptors, settings), data, pull)
+
+
+def grouped_cells(values: np.ndarray, stride: int) -> np.ndarray:
+    """(rows, cols, C) -> (ceil(rows / stride), ceil(cols / stride), C) means of stride x stride groups."""
+    if stride == 1:
+        return values
+    rows, cols = values.shape[:2]
+    padded = np.pad(values, [(0, -rows % stride), (0, -cols % stride), (0, 0)], mode="edge")
+    return padded.reshape(padded.shape[0] // stride, stride, padded.shape[1] // stride, stride, -1).mean(axis=(1, 3))
 
 
 # --- one colorize call ---------------------------------------------------------------------
