@@ -342,13 +342,14 @@ def propagate_hints(
     automatic = grid.chroma.reshape(-1, 2)
     wanted = hint_chroma[hints] - automatic[hints]
     light = grid.lightness.ravel()
-    rows, cols = np.divmod(np.arange(light.size), shape[1])
+    rows, cols = (place.astype(np.float32) for place in np.divmod(np.arange(light.size), shape[1]))
     reach = (settings.attraction_distance * max(shape)) ** 2
-    exponent = (
-        (1.0 - descriptors @ descriptors[hints].T) / settings.attraction_scale
-        + (light[:, np.newaxis] - light[hints]) ** 2 / (2 * settings.attraction_lightness_sigma**2)
-        + ((rows[:, np.newaxis] - rows[hints]) ** 2 + (cols[:, np.newaxis] - cols[hints]) ** 2) / (2 * reach)
-    )
+    # In float32, in place: a (cells, hinted cells) matrix, the largest of a hint call.
+    exponent = (1.0 - descriptors @ descriptors[hints].T) / np.float32(settings.attraction_scale)
+    exponent += np.square(light[:, np.newaxis] - light[hints]) / np.float32(2 * settings.attraction_lightness_sigma**2)
+    distance = np.square(rows[:, np.newaxis] - rows[hints])
+    distance += np.square(cols[:, np.newaxis] - cols[hints])
+    exponent += distance / np.float32(2 * reach)
     best = exponent.min(axis=1, keepdims=True)
     share = np.exp(-settings.selectivity * (exponent - best))
     share /= share.sum(axis=1, keepdims=True)
