@@ -411,3 +411,13 @@ def test_reference_transfer_matches_in_groups_of_cells(tiny_weights, match_strid
     colorizer = Colorizer(tiny_weights, guidance=replace(DEFAULT_SETTINGS, match_stride=match_stride))
     out = lab(colorizer.colorize(stripes(), reference=_reference_photo()))
     assert out[:, :40, 2].mean() < -25 and out[:, 56:88, 2].mean() > 35  # blue dark thirds, a yellow band
+
+
+@pytest.mark.parametrize(
+    "field, value", [("prior", 0.0), ("transfer", 0.0), ("smoothness", -1.0), ("hint", float("nan"))]
+)
+def test_settings_that_would_leave_the_grid_system_unsolvable_are_refused(field, value) -> None:
+    from hypercol.inference.guidance import GuidanceSettings
+
+    with pytest.raises(ValueError, match=f"GuidanceSettings.{field} must be"):
+        GuidanceSettings(**{field: value})

@@ -30,10 +30,10 @@ distance): it carries a hint to far parts of the same object. The system (a grid
 Laplacian plus a positive diagonal) is banded and is solved directly by Cholesky.
 
 **Reference photo**: the backbone runs on the reference's own lightness (gray against
-gray); each input cell takes the chroma of its most similar reference cells (top-k,
-softmax of the cosines), with their similarity as a confidence; the same smoothness term
-then solves for a residual pulled towards ``confidence * (transferred - automatic)``, so
-places that match nothing well keep the automatic chroma.
+gray); each group of input cells takes the chroma of its most similar reference cells
+(top-k, softmax of the cosines), with their similarity as a confidence; the same
+smoothness term then solves for a residual pulled towards ``confidence * (transferred -
+automatic)``, so places that match nothing well keep the automatic chroma.
 """
 
 from __future__ import annotations
@@ -98,6 +98,16 @@ class GuidanceSettings:
     confidence_low: float | None = None
     confidence_high: float | None = None
     transfer: float = 1.0  # weight of the blended chroma against the smoothness
+
+    def __post_init__(self) -> None:
+        # Every cell's data term is at least ``prior`` (hints) or ``transfer`` (reference): the grid
+        # system stays positive definite, so its Cholesky solve never fails.
+        for name in ("prior", "transfer", "smoothness", "hint", "attraction"):
+            value = getattr(self, name)
+            if not (value > 0 if name in ("prior", "transfer") else value >= 0):
+                relation = "> 0" if name in ("prior", "transfer") else ">= 0"
+                msg = f"GuidanceSettings.{name} must be {relation}, got {value!r}"
+                raise ValueError(msg)
 
     def for_backbone(self, spec) -> GuidanceSettings:
         """These settings with the confidence bounds of the backbone ``spec`` where none are set."""
