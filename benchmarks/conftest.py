@@ -110,8 +110,8 @@ def measure(benchmark):
             rss_start_mib=round(memory.start_mib, 1),
             peak_rss_mib=round(memory.peak_mib, 1) if memory.reset else None,
         )
-        if reference is not None:
-            timed = reference_s[warmup_rounds:]
+        timed = reference_s[warmup_rounds:]
+        if timed:  # none with --benchmark-disable, which runs ``fn`` once as a smoke test, without setup
             benchmark.extra_info.update(reference_s=timed, reference_median_s=statistics.median(timed))
         return result
 
