@@ -31,14 +31,14 @@ import hashlib
 import itertools
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 from skimage.color import rgb2lab
-from sweep_frontier import beats_gray, best_at
+from sweep_frontier import beats_gray
 
 from hypercol.core.arrays import as_image_batch, lightness
 from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
@@ -49,7 +49,7 @@ from hypercol.io.files import write_atomically
 from hypercol.models.card import ModelCard, card_path
 from hypercol.models.shipped import SHIPPED_HEADS
 from hypercol.training.photos import find_images
-from hypercol.training.sets import PhotoSets
+from hypercol.training.sets import PhotoSets, entry_paths
 
 # On the validation photos of 2026-12-01, saturations below 1 and a full fallback (1.0) made
 # every head too faint to be chosen; colder temperatures and stronger saturations are where
@@ -90,6 +90,13 @@ def training_photos(sets_manifest: Path, names: list[str]) -> list[np.ndarray]:
         by_hash = sorted(entry["train"], key=lambda item: hashlib.sha256(item["file"].encode()).hexdigest())
         paths += [Path(entry["root"]) / item["file"] for item in by_hash[: len(entry["validation"])]]
     return colored_photos(paths)[1]
+
+
+def photo_sets_of(sets_manifest: Path, names: list[str], paths: list[Path]) -> list[str]:
+    """The set each of ``paths`` (validation photos of the named sets) belongs to."""
+    sets = PhotoSets.read(sets_manifest).sets
+    owner = {path: name for name in names for path in entry_paths(sets[name], "validation")}
+    return [owner[path] for path in paths]
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -135,14 +142,18 @@ def sweep(
                     "auc": mean[1],
                     "colorfulness": mean[2],
                     "psnr_per_image": score[:, 0].tolist(),
+                    "colorfulness_per_image": score[:, 2].tolist(),
                 }
             )
     return rows
 
 
-def baseline(photos: list[np.ndarray]) -> dict:
+def baseline(photos: list[np.ndarray], photo_sets: list[str] | None = None) -> dict:
+    """Gray's figures on ``photos`` and the truth's colorfulness; ``photo_sets`` names each photo's set."""
     grays = [gray_baseline(truth) for truth in photos]
     return {
+        "photo_sets": photo_sets,
+        "truth_colorfulness_per_image": [colorfulness(t) for t in photos],
         "psnr": float(np.mean([psnr(t, g) for t, g in zip(photos, grays)])),
         "auc": float(np.mean([auc_rgb(t, g) for t, g in zip(photos, grays)])),
         "truth_colorfulness": float(np.mean([colorfulness(t) for t in photos])),
@@ -150,9 +161,74 @@ def baseline(photos: list[np.ndarray]) -> dict:
     }
 
 
-def choose(rows: list[dict], gray: dict, min_colorfulness: float) -> dict:
-    """Best mean PSNR among settings at least ``min_colorfulness`` x as colorful as the truth (else the most colorful)."""
-    return best_at(rows, gray, min_colorfulness) or max(rows, key=lambda r: r["colorfulness"])
+@dataclass
+class Rule:
+    """Which knob setting ships: the best mean PSNR on the choose-on photos among the settings that are
+    colorful enough and keep every floor.
+
+    ``colorfulness_on``: the sets whose photos must reach ``min_colorfulness`` x their truth's
+    colorfulness (None: all the choose-on photos together). ``floors``: set -> dB over gray
+    that the setting must keep on that set's photos, read from ``floor_sweep`` (a sweep of
+    those sets' validation photos, written by another run with ``--choose-on`` them).
+    """
+
+    min_colorfulness: float
+    colorfulness_on: list[str] | None = None
+    floors: dict[str, float] = field(default_factory=dict)
+    floor_sweep: tuple[dict, list[dict]] | None = None
+
+    def colorfulness(self, row: dict, gray: dict) -> float:
+        """The row's colorfulness as a fraction of the truth's, on the photos the rule measures it on."""
+        if self.colorfulness_on is None:
+            return row["colorfulness"] / gray["truth_colorfulness"]
+        mask = _photos_of(gray, self.colorfulness_on)
+        return np.mean(np.array(row["colorfulness_per_image"])[mask]) / np.mean(
+            np.array(gray["truth_colorfulness_per_image"])[mask]
+        )
+
+    def floor_gains(self, row: dict) -> dict[str, float]:
+        """dB over gray on each floor set with the row's knobs."""
+        if not self.floors:
+            return {}
+        floor_gray, floor_rows = self.floor_sweep
+        same = next(r for r in floor_rows if _knobs(r) == _knobs(row))
+        gains = np.array(same["psnr_per_image"]) - np.array(floor_gray["psnr_per_image"])
+        return {name: float(gains[_photos_of(floor_gray, [name])].mean()) for name in self.floors}
+
+    def keeps_floors(self, row: dict) -> bool:
+        return all(gain >= self.floors[name] for name, gain in self.floor_gains(row).items())
+
+    def best(self, rows: list[dict], gray: dict) -> dict | None:
+        """The row the rule ships, or None when no row is colorful enough and keeps the floors."""
+        allowed = [r for r in rows if self.colorfulness(r, gray) >= self.min_colorfulness and self.keeps_floors(r)]
+        return max(allowed, key=lambda r: r["psnr"]) if allowed else None
+
+    def describe(self) -> str:
+        where = "the choose-on photos" if self.colorfulness_on is None else ", ".join(self.colorfulness_on)
+        text = f"best PSNR with colorfulness >= {self.min_colorfulness} x truth on {where}"
+        floors = ", ".join(f"{name} >= gray {gain:+.2f} dB" for name, gain in self.floors.items())
+        return text + (f", keeping {floors}" if floors else "")
+
+
+def _knobs(row: dict) -> tuple:
+    return row["working_size"], row["temperature"], row["saturation"], row["fallback"]
+
+
+def _photos_of(gray: dict, names: list[str]) -> np.ndarray:
+    """Mask of a sweep's photos that belong to the named sets (the sweep must name each photo's set)."""
+    if not gray.get("photo_sets"):
+        msg = "this sweep file does not name each photo's set: sweep again (ship_head.py writes it now)"
+        raise SystemExit(msg)
+    unknown = set(names) - set(gray["photo_sets"])
+    if unknown:
+        raise SystemExit(f"the sweep has no photos of {sorted(unknown)}")
+    return np.isin(gray["photo_sets"], names)
+
+
+def choose(rows: list[dict], gray: dict, rule: Rule) -> dict:
+    """The rule's row; when none passes, the most colorful that keeps the floors (or the most colorful)."""
+    keeping = [r for r in rows if rule.keeps_floors(r)] or rows
+    return rule.best(rows, gray) or max(keeping, key=lambda r: rule.colorfulness(r, gray))
 
 
 def within_bounds(psnr_drop: float, auc_drop: float) -> bool:
@@ -160,13 +236,11 @@ def within_bounds(psnr_drop: float, auc_drop: float) -> bool:
     return psnr_drop <= SMALL_CANVAS_PSNR_BOUND and auc_drop <= SMALL_CANVAS_AUC_BOUND
 
 
-def choose_small_canvas(
-    rows: list[dict], gray: dict, min_colorfulness: float, chosen: dict, sizes: list[int]
-) -> dict | None:
+def choose_small_canvas(rows: list[dict], gray: dict, rule: Rule, chosen: dict, sizes: list[int]) -> dict | None:
     """The small canvas's setting: on the smallest of ``sizes`` whose best row by :func:`choose`'s rule is within
     the issue-11 bounds of ``chosen``; None when no canvas is."""
     for size in sorted(sizes):
-        best = best_at([r for r in rows if r["working_size"] == size], gray, min_colorfulness)
+        best = rule.best([r for r in rows if r["working_size"] == size], gray)
         if best is not None:
             psnr_drop, auc_drop = chosen["psnr"] - best["psnr"], chosen["auc"] - best["auc"]
             print(f"canvas {size}: {psnr_drop:+.3f} dB, {auc_drop:+.3f} AuC below the full canvas")
@@ -244,23 +318,54 @@ def parse_args() -> argparse.Namespace:
         "--sweep-file", type=Path, help="JSON of the sweep: read if it exists (same head and photos), else written"
     )
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other heads to report the same way")
-    return parser.parse_args()
+    parser.add_argument(
+        "--colorfulness-on",
+        nargs="+",
+        metavar="SET",
+        help="measure the colorfulness bar on these choose-on sets only (default: all the choose-on photos)",
+    )
+    parser.add_argument(
+        "--floor",
+        type=_floor,
+        action="append",
+        default=[],
+        metavar="SET=DB",
+        help="keep at least DB over gray on SET's validation photos (from --floor-sweep), e.g. faces-lfw=2.47",
+    )
+    parser.add_argument("--floor-sweep", type=Path, help="sweep file of the --floor sets (another run's --sweep-file)")
+    args = parser.parse_args()
+    if args.floor and not (args.floor_sweep and args.floor_sweep.exists()):
+        parser.error("--floor needs --floor-sweep: a sweep file of those sets' validation photos")
+    return args
 
 
-def load_or_sweep(args: argparse.Namespace, card: ModelCard, photos: list[np.ndarray]) -> tuple[dict, list[dict]]:
+def _floor(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SET=DB, got {text!r}") from None
+
+
+def rule_of(args: argparse.Namespace) -> Rule:
+    floor_sweep = json.loads(args.floor_sweep.read_text()) if args.floor else None
+    return Rule(args.min_colorfulness, args.colorfulness_on, dict(args.floor), floor_sweep)
+
+
+def load_or_sweep(
+    args: argparse.Namespace, card: ModelCard, photos: list[np.ndarray], photo_sets: list[str] | None = None
+) -> tuple[dict, list[dict]]:
     """(gray baseline, sweep rows) over every working size asked for: from ``--sweep-file`` if it exists."""
     if args.sweep_file and args.sweep_file.exists():
         gray, rows = json.loads(args.sweep_file.read_text())
     else:
         sizes = sorted({*args.working_sizes, *args.small_canvas_sizes}, reverse=True)
-        gray, rows = baseline(photos), sweep(args.weights, card, photos, sizes, args.temperatures)
+        gray, rows = baseline(photos, photo_sets), sweep(args.weights, card, photos, sizes, args.temperatures)
         if args.sweep_file:
             write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))
     for row in sorted(rows, key=lambda r: -r["colorfulness"]):
         beats = beats_gray(row, gray)
-        shown = {
-            k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items() if k != "psnr_per_image"
-        }
+        shown = {k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in row.items() if "per_image" not in k}
         print(shown, f"beats gray on {100 * beats:.0f}%")
     return gray, rows
 
@@ -324,14 +429,17 @@ def main() -> None:
     if args.sweep_training_photos:
         load_or_sweep(args, card, training_photos(args.sets, args.choose_on))
         return
-    _, photos = validation_photos(args.sets, args.choose_on)
-    gray, rows = load_or_sweep(args, card, photos)
-    best = choose([r for r in rows if r["working_size"] in args.working_sizes], gray, args.min_colorfulness)
+    paths, photos = validation_photos(args.sets, args.choose_on)
+    gray, rows = load_or_sweep(args, card, photos, photo_sets_of(args.sets, args.choose_on, paths))
+    rule = rule_of(args)
+    best = choose([r for r in rows if r["working_size"] in args.working_sizes], gray, rule)
     print(f"gray: PSNR {gray['psnr']:.3f} AuC {gray['auc']:.3f}; truth colorfulness {gray['truth_colorfulness']:.2f}")
-    print(f"chosen: { ({k: v for k, v in best.items() if k != 'psnr_per_image'}) }")
+    print(f"rule: {rule.describe()}")
+    print(f"chosen: { ({k: v for k, v in best.items() if 'per_image' not in k}) }")
+    print(f"colorfulness {rule.colorfulness(best, gray):.3f} x truth; floors {rule.floor_gains(best)}")
     for name, value in defaults_of(best).items():
         setattr(card, name, value)
-    small_row = choose_small_canvas(rows, gray, args.min_colorfulness, best, args.small_canvas_sizes)
+    small_row = choose_small_canvas(rows, gray, rule, best, args.small_canvas_sizes)
     colorizer = Colorizer(args.weights, card=card, small_canvas=False)
     evaluations = {name: report(colorizer, name, validation_photos(args.sets, [name])[0]) for name in args.report}
     if args.reserved:
@@ -342,9 +450,8 @@ def main() -> None:
             paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])[0]
             report(Colorizer(other, small_canvas=False), name, [Path(p) for p in paths])
     card.metrics = {
-        "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): best PSNR with "
-        f"colorfulness >= {args.min_colorfulness} x truth",
-        "sweep": [{k: v for k, v in r.items() if k != "psnr_per_image"} for r in rows],
+        "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): {rule.describe()}",
+        "sweep": [{k: v for k, v in r.items() if "per_image" not in k} for r in rows],
         "validation": evaluations,
     }
     settled = small_row and settle_small_canvas(args, card, evaluations, small_row, best)

@@ -1,0 +1,71 @@
+"""The rule examples/ship_head.py chooses a shipped head's knobs by, on made-up sweeps."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from ship_head import Rule, choose
+
+
+def _row(saturation: float, psnr: list[float], colorfulness: list[float]) -> dict:
+    return {
+        "working_size": 224,
+        "temperature": 0.5,
+        "saturation": saturation,
+        "fallback": 0.0,
+        "psnr": sum(psnr) / len(psnr),
+        "psnr_per_image": psnr,
+        "colorfulness": sum(colorfulness) / len(colorfulness),
+        "colorfulness_per_image": colorfulness,
+    }
+
+
+# Two objects photos (truth colorfulness 40) and two people photos (truth 40); gray PSNR 20 everywhere.
+GRAY = {
+    "photo_sets": ["objects", "objects", "people", "people"],
+    "psnr_per_image": [20.0] * 4,
+    "truth_colorfulness": 40.0,
+    "truth_colorfulness_per_image": [40.0] * 4,
+}
+# More saturation: objects more colorful than people, PSNR falls.
+ROWS = [
+    _row(1.0, [21.0] * 4, [20.0, 20.0, 12.0, 12.0]),  # 0.4x overall, 0.5x on objects
+    _row(1.5, [20.8] * 4, [26.0, 26.0, 16.0, 16.0]),  # 0.525x overall, 0.65x on objects
+    _row(2.0, [20.2] * 4, [30.0, 30.0, 22.0, 22.0]),  # 0.65x overall
+]
+FACES_GRAY = {"photo_sets": ["lfw", "celeba"], "psnr_per_image": [20.0, 20.0]}
+FACES = (
+    FACES_GRAY,
+    [
+        {**ROWS[0], "psnr_per_image": [23.0, 26.0]},
+        {**ROWS[1], "psnr_per_image": [22.5, 25.0]},
+        {**ROWS[2], "psnr_per_image": [21.0, 23.0]},
+    ],
+)
+
+
+def test_the_colorfulness_bar_on_all_photos_or_on_named_sets() -> None:
+    assert choose(ROWS, GRAY, Rule(0.6))["saturation"] == 2.0
+    assert choose(ROWS, GRAY, Rule(0.6, colorfulness_on=["objects"]))["saturation"] == 1.5
+    assert Rule(0.6, colorfulness_on=["people"]).colorfulness(ROWS[1], GRAY) == pytest.approx(0.4)
+
+
+def test_floors_exclude_settings_that_cost_a_set_too_much() -> None:
+    rule = Rule(0.6, floors={"lfw": 2.4, "celeba": 4.5}, floor_sweep=FACES)
+    assert rule.floor_gains(ROWS[1]) == {"lfw": 2.5, "celeba": 5.0}
+    assert rule.best(ROWS, GRAY) is None  # the only colorful-enough setting costs the faces too much
+    assert choose(ROWS, GRAY, rule)["saturation"] == 1.5  # then the most colorful that keeps the floors
+    both = Rule(0.6, colorfulness_on=["objects"], floors={"lfw": 2.4}, floor_sweep=FACES)
+    assert both.best(ROWS, GRAY)["saturation"] == 1.5
+    assert "objects" in both.describe() and "lfw >= gray +2.40 dB" in both.describe()
+
+
+def test_a_sweep_without_photo_sets_cannot_measure_a_set() -> None:
+    with pytest.raises(SystemExit, match="name each photo's set"):
+        Rule(0.6, colorfulness_on=["objects"]).colorfulness(ROWS[0], {**GRAY, "photo_sets": None})
+    with pytest.raises(SystemExit, match="no photos of"):
+        Rule(0.6, colorfulness_on=["faces"]).colorfulness(ROWS[0], GRAY)
