@@ -44,11 +44,11 @@ def test_real_vgg16_shape() -> None:
     assert (columns.reshape(-1, 1472).std(axis=0) > 0).mean() > 0.5  # most channels respond to the image
 
 
-def test_default_backbone_is_efficientnet_lite0() -> None:
+def test_default_backbone_is_efficientnet_lite2() -> None:
     columns = hypercolumns(IMAGE)
-    assert columns.shape == (40, 56, get_spec("efficientnet_lite0").channels) == (40, 56, 2432)
+    assert columns.shape == (40, 56, get_spec("efficientnet_lite2").channels) == (40, 56, 2528)
     assert np.isfinite(columns).all()
-    assert (columns.reshape(-1, 2432).std(axis=0) > 0).mean() > 0.5
+    assert (columns.reshape(-1, 2528).std(axis=0) > 0).mean() > 0.5
 
 
 def test_huge_size_is_refused_before_allocating(tiny_spec) -> None:

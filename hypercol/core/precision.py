@@ -9,8 +9,8 @@ Set ``HYPERCOL_PRECISION=float32`` to turn them off.
 Only AMX (and a GPU) make VGG16 cheap next to everything around it: with float32, or bf16
 on AVX512-BF16 alone (about 2x over float32), the backbone is most of a call, and a model
 card's ``small_canvas_defaults`` (the VGG16 classification head: a 160-pixel canvas) take
-over, see :func:`backbone_is_fast`. EfficientNet-Lite0, the default head's backbone, is cheap
-in every precision; its card has no small canvas.
+over, see :func:`backbone_is_fast`. EfficientNet-Lite2 and Lite0, the backbones of the default
+head and the one before it, are cheap in every precision; their cards have no small canvas.
 """
 
 from __future__ import annotations

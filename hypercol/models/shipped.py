@@ -1,8 +1,9 @@
 """The heads shipped with the package, by name; importing this module does not load TensorFlow.
 
-``classification`` (the default) and ``regression`` run on EfficientNet-Lite0; the two
-earlier heads on the VGG16 backbone stay selectable as ``vgg16_classification`` and
-``vgg16_regression``. Each ``NAME.weights.h5`` has its model card ``NAME.json`` beside it.
+``classification`` (the default) runs on EfficientNet-Lite2; the earlier heads stay
+selectable: ``lite0_classification`` (the default before it) and ``regression`` on
+EfficientNet-Lite0, ``vgg16_classification`` and ``vgg16_regression`` on VGG16. Each
+``NAME.weights.h5`` has its model card ``NAME.json`` beside it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 __all__ = ["WEIGHTS_DIR", "SHIPPED_HEADS", "DEFAULT_HEAD", "DEFAULT_WEIGHTS", "DEFAULT_BACKBONE"]
 
 # The default head's backbone: also the default of hypercolumns(), `hypercol cache` and `hypercol train`.
-DEFAULT_BACKBONE = "efficientnet_lite0"
+DEFAULT_BACKBONE = "efficientnet_lite2"
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED_HEADS = {
-    "classification": WEIGHTS_DIR / "efficientnet_lite0_classification.weights.h5",
+    "classification": WEIGHTS_DIR / "efficientnet_lite2_classification.weights.h5",
+    "lite0_classification": WEIGHTS_DIR / "efficientnet_lite0_classification.weights.h5",
     "regression": WEIGHTS_DIR / "efficientnet_lite0_regression.weights.h5",
     "vgg16_classification": WEIGHTS_DIR / "vgg16_classification.weights.h5",
     "vgg16_regression": WEIGHTS_DIR / "vgg16_regression.weights.h5",
