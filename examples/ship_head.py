@@ -151,12 +151,13 @@ def sweep(
 def baseline(photos: list[np.ndarray], photo_sets: list[str] | None = None) -> dict:
     """Gray's figures on ``photos`` and the truth's colorfulness; ``photo_sets`` names each photo's set."""
     grays = [gray_baseline(truth) for truth in photos]
+    truth_colorfulness = [colorfulness(t) for t in photos]
     return {
         "photo_sets": photo_sets,
-        "truth_colorfulness_per_image": [colorfulness(t) for t in photos],
+        "truth_colorfulness_per_image": truth_colorfulness,
         "psnr": float(np.mean([psnr(t, g) for t, g in zip(photos, grays)])),
         "auc": float(np.mean([auc_rgb(t, g) for t, g in zip(photos, grays)])),
-        "truth_colorfulness": float(np.mean([colorfulness(t) for t in photos])),
+        "truth_colorfulness": float(np.mean(truth_colorfulness)),
         "psnr_per_image": [psnr(t, g) for t, g in zip(photos, grays)],
     }
 

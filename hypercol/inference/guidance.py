@@ -102,12 +102,14 @@ class GuidanceSettings:
     def __post_init__(self) -> None:
         # Every cell's data term is at least ``prior`` (hints) or ``transfer`` (reference): the grid
         # system stays positive definite, so its Cholesky solve never fails.
-        for name in ("prior", "transfer", "smoothness", "hint", "attraction"):
-            value = getattr(self, name)
-            if not (value > 0 if name in ("prior", "transfer") else value >= 0):
-                relation = "> 0" if name in ("prior", "transfer") else ">= 0"
-                msg = f"GuidanceSettings.{name} must be {relation}, got {value!r}"
-                raise ValueError(msg)
+        for names, relation, holds in (
+            (("prior", "transfer"), "> 0", lambda value: value > 0),
+            (("smoothness", "hint", "attraction"), ">= 0", lambda value: value >= 0),
+        ):
+            for name in names:
+                if not holds(getattr(self, name)):  # NaN holds neither
+                    msg = f"GuidanceSettings.{name} must be {relation}, got {getattr(self, name)!r}"
+                    raise ValueError(msg)
 
     def for_backbone(self, spec) -> GuidanceSettings:
         """These settings with the confidence bounds of the backbone ``spec`` where none are set."""
@@ -445,14 +447,14 @@ def best_matches(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[n
     """
     k = min(k, len(candidates))
     similarity = tf.matmul(queries, candidates, transpose_b=True)  # multi-threaded, unlike numpy's matmul here
-    queries, blocks = len(queries), -(-len(candidates) // MATCH_BLOCK)
+    count, blocks = len(queries), -(-len(candidates) // MATCH_BLOCK)
     padding = blocks * MATCH_BLOCK - len(candidates)
     similarity = tf.pad(similarity, [[0, 0], [0, padding]], constant_values=-np.inf)
-    blocked = tf.reshape(similarity, [queries, blocks, MATCH_BLOCK])
+    blocked = tf.reshape(similarity, [count, blocks, MATCH_BLOCK])
     maxima, blocked = tf.reduce_max(blocked, axis=2).numpy(), blocked.numpy()
     keep = min(k, blocks)
     kept = np.argpartition(maxima, blocks - keep, axis=1)[:, blocks - keep :]
-    cells = blocked[np.arange(queries)[:, np.newaxis], kept].reshape(queries, keep * MATCH_BLOCK)
+    cells = blocked[np.arange(count)[:, np.newaxis], kept].reshape(count, keep * MATCH_BLOCK)
     where = np.argpartition(cells, keep * MATCH_BLOCK - k, axis=1)[:, keep * MATCH_BLOCK - k :]
     where = np.take_along_axis(where, np.argsort(-np.take_along_axis(cells, where, axis=1), axis=1), axis=1)
     best = np.take_along_axis(kept, where // MATCH_BLOCK, axis=1) * MATCH_BLOCK + where % MATCH_BLOCK
