@@ -100,10 +100,10 @@ def test_hint_fills_its_object_and_stops_at_the_edge(tiny_colorizer) -> None:
 def test_far_cells_that_look_alike_take_the_hint() -> None:
     """On a grid whose descriptors say "A B A" (the same object on both sides of another one)."""
     rows, cols = 8, 24
-    features = np.zeros((rows, cols, 1, FEATURE_DIMS), np.float32)
-    features[..., 0, 0] = 1.0  # A
-    features[:, 8:16, 0, :] = 0.0
-    features[:, 8:16, 0, 1] = 1.0  # B
+    features = np.zeros((rows, cols, FEATURE_DIMS), np.float32)
+    features[..., 0] = 1.0  # A
+    features[:, 8:16, :] = 0.0
+    features[:, 8:16, 1] = 1.0  # B
     lightness = np.full((rows, cols), 50.0, np.float32)
     lightness[:, 8:16] = 70.0
     grid = Grid(lightness, np.zeros((rows, cols, 2), np.float32), features)
@@ -111,7 +111,7 @@ def test_far_cells_that_look_alike_take_the_hint() -> None:
     hinted[2 * cols + 2] = True
     wanted = np.zeros((rows * cols, 2), np.float32)
     wanted[2 * cols + 2] = (40.0, 20.0)
-    residual = propagate_hints(grid, hinted, wanted, np.ones(1, np.float32), DEFAULT_SETTINGS)
+    residual = propagate_hints(grid, hinted, wanted, DEFAULT_SETTINGS)
     assert np.abs(residual[:, :8] - (40.0, 20.0)).max() < 2  # its own part of A
     assert np.abs(residual[:, 16:] - (40.0, 20.0)).max() < 8  # the far part of A, across B
     assert np.abs(residual[:, 8:16]).max() < 2  # B keeps the automatic color

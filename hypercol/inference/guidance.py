@@ -10,7 +10,7 @@ zero and the result is the automatic one.
 Every cell carries a descriptor of the frozen backbone's hypercolumn there: each tap is
 L2-normalised, projected to :data:`FEATURE_DIMS` dimensions by a fixed random matrix
 (Johnson-Lindenstrauss) and pooled or upsampled to the grid, and the taps are summed
-(weighted by :func:`tap_weights`); descriptors are centred on their mean and
+(weighted by :func:`tap_weights`, in the graph); descriptors are centred on their mean and
 L2-normalised before use, so the cosine of two cells says how alike the two places look
 to the backbone.
 
@@ -58,6 +58,7 @@ __all__ = [
     "GuidanceSettings",
     "DEFAULT_SETTINGS",
     "Reference",
+    "ReferencePhoto",
     "prepare_reference",
     "prepare_guide",
     "Guide",
@@ -147,6 +148,7 @@ class _Graphs:
             tf.constant((rng.standard_normal((tap.channels, FEATURE_DIMS)) * scale).astype(np.float32))
             for tap in self.taps
         ]
+        self.tap_weights = tap_weights(self.taps)
         knob = tf.TensorSpec([], tf.float32)
         self.chroma_and_cells = tf.function(
             self._chroma_and_cells, input_signature=[tf.TensorSpec([None, None, None], tf.float32)] + [knob] * 3
@@ -156,25 +158,28 @@ class _Graphs:
             self._steered_coefficients, input_signature=[tf.TensorSpec([None, None, None], tf.float32), chroma, chroma]
         )
         self._reference = {}
+        self._with_reference = {}
 
     def descriptors(self, features: dict, size: int, cells: tf.Tensor) -> tf.Tensor:
-        """Backbone taps on a ``size`` canvas -> (N, rows, cols, taps, FEATURE_DIMS) projected descriptors.
+        """Backbone taps on a ``size`` canvas -> (N, rows, cols, FEATURE_DIMS) descriptors: weighted sums of projected taps.
 
         A fine tap is pooled to the grid, then normalised and projected; a deep one is
         normalised and projected where it is, then upsampled: with FEATURE_DIMS channels
-        instead of its hundreds.
+        instead of its hundreds. Taps of weight 0 are not computed.
         """
         grid = size // CELL
-        projected = []
-        for tap, projection in zip(self.taps, self.projections):
+        descriptors = 0.0
+        for tap, projection, weight in zip(self.taps, self.projections, self.tap_weights):
+            if weight == 0:
+                continue
             values = tf.cast(features[tap.key], tf.float32)
             if tap.stride < CELL:
                 values = tf.nn.avg_pool2d(values, CELL // tap.stride, CELL // tap.stride, "VALID")
             values = tf.einsum("nhwc,cd->nhwd", tf.math.l2_normalize(values, axis=-1), projection)
             if tap.stride > CELL:
                 values = tf.image.resize(values, [grid, grid], method="bilinear")
-            projected.append(values[:, : cells[0], : cells[1]])
-        return tf.stack(projected, axis=3)
+            descriptors += float(weight) * values[:, : cells[0], : cells[1]]
+        return descriptors
 
     def _chroma_and_cells(self, full_lightness, temperature, saturation, fallback):
         """(N, H, W) CIE L -> automatic chroma and lightness at the working shape, and per cell: lightness, chroma, descriptors."""
@@ -209,6 +214,25 @@ class _Graphs:
             )
         return self._reference[size]
 
+    def chroma_cells_and_reference(self, size: int):
+        """The traced pass of :meth:`_chroma_and_cells` and a new reference's on a ``size`` canvas, in one graph.
+
+        The two backbone passes do not depend on each other, so TensorFlow runs them side by
+        side: at batch 1 neither fills both cores, and one graph costs little more than the
+        target's pass alone (README, "Color hints and reference photos").
+        """
+        if size not in self._with_reference:
+            knob = tf.TensorSpec([], tf.float32)
+            spec = [tf.TensorSpec([None, None, None], tf.float32), knob, knob, knob, tf.TensorSpec([1, None, None, 3])]
+            self._with_reference[size] = tf.function(
+                functools.partial(self._chroma_cells_and_reference, size=size), input_signature=spec
+            )
+        return self._with_reference[size]
+
+    def _chroma_cells_and_reference(self, full_lightness, temperature, saturation, fallback, rgb, size: int):
+        cells = self._chroma_and_cells(full_lightness, temperature, saturation, fallback)
+        return cells, self._reference_pass(rgb, size)
+
     def _reference_pass(self, rgb, size: int):
         lab = color.rgb_to_lab(rgb)
         canvas, small_lightness = self.network.working_canvas(lab[..., 0], size)
@@ -230,7 +254,7 @@ def graphs_for(network: ChromaNetwork) -> _Graphs:
 
 @dataclass
 class Grid:
-    """One image's cells: CIE L (rows, cols), automatic chroma (rows, cols, 2), descriptors (rows, cols, taps, D)."""
+    """One image's cells: CIE L (rows, cols), automatic chroma (rows, cols, 2), descriptors (rows, cols, D)."""
 
     lightness: np.ndarray
     chroma: np.ndarray
@@ -246,20 +270,14 @@ def tap_weights(taps) -> np.ndarray:
     return np.array([0.0 if tap.stride < CELL else 0.5 if tap.stride == CELL else 1.0 for tap in taps], np.float32)
 
 
-def weighted_taps(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(..., taps, D) projected taps -> (..., D): their sum weighted by ``weights`` (taps,)."""
-    return np.einsum("...td,t->...d", features, weights)
-
-
 def normalised(vectors: np.ndarray) -> np.ndarray:
     """Each (..., D) vector scaled to unit length (zero stays zero)."""
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-6)
 
 
-def unit_descriptors(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(..., taps, D) projected taps -> (..., D) unit descriptors, centred on their own mean."""
-    combined = weighted_taps(features, weights)
-    return normalised(combined - combined.reshape(-1, combined.shape[-1]).mean(axis=0))
+def unit_descriptors(features: np.ndarray) -> np.ndarray:
+    """(..., D) descriptors -> (..., D) unit descriptors, centred on their own mean."""
+    return normalised(features - features.reshape(-1, features.shape[-1]).mean(axis=0))
 
 
 @functools.lru_cache(maxsize=32)
@@ -339,9 +357,7 @@ def hint_cells(
     return total.astype(np.float32), (sums / np.maximum(total, 1e-12)[:, np.newaxis]).astype(np.float32)
 
 
-def propagate_hints(
-    grid: Grid, hinted: np.ndarray, hint_chroma: np.ndarray, weights: np.ndarray, settings: GuidanceSettings
-) -> np.ndarray:
+def propagate_hints(grid: Grid, hinted: np.ndarray, hint_chroma: np.ndarray, settings: GuidanceSettings) -> np.ndarray:
     """Residual (rows, cols, 2) that brings the hinted cells (bool (cells,)) to ``hint_chroma`` (cells, 2).
 
     Each cell's color is pulled towards the colors of the hints that look most like it
@@ -349,7 +365,7 @@ def propagate_hints(
     best match is alike.
     """
     shape = grid.shape
-    descriptors = unit_descriptors(grid.features, weights).reshape(-1, FEATURE_DIMS)
+    descriptors = unit_descriptors(grid.features).reshape(-1, FEATURE_DIMS)
     hints = np.flatnonzero(hinted)
     automatic = grid.chroma.reshape(-1, 2)
     wanted = hint_chroma[hints] - automatic[hints]
@@ -383,7 +399,7 @@ class Reference:
     backbone: str
     lightness: np.ndarray  # (cells,) CIE L
     chroma: np.ndarray  # (cells, 2)
-    features: np.ndarray  # (cells, taps, FEATURE_DIMS)
+    features: np.ndarray  # (cells, FEATURE_DIMS)
 
 
 def check_reference(photo) -> np.ndarray:
@@ -406,30 +422,41 @@ def check_reference(photo) -> np.ndarray:
     return rgb
 
 
+@dataclass(frozen=True)
+class ReferencePhoto:
+    """A checked reference photo at its canvas size, waiting for its backbone pass (see :class:`Guide`)."""
+
+    backbone: str
+    rgb: tf.Tensor  # (1, h, w, 3) sRGB in [0, 1], long side at most ``size``
+    size: int  # the reference canvas
+
+    @classmethod
+    def of(cls, colorizer, photo, settings: GuidanceSettings) -> ReferencePhoto:
+        rgb = check_reference(photo)
+        stride = colorizer.backbone.spec.max_stride
+        size = max(1, round(min(settings.reference_size, colorizer.working_size) / stride)) * stride
+        long_side = max(rgb.shape[:2])
+        if long_side > size:  # color and lightness are pooled to the canvas anyway
+            shape = [max(1, round(side * size / long_side)) for side in rgb.shape[:2]]
+            rgb = tf.image.resize(rgb, shape, method="area").numpy()
+        return cls(colorizer.card.backbone, tf.constant(rgb[np.newaxis]), size)
+
+    def prepared(self, cell_lightness: tf.Tensor, chroma: tf.Tensor, features: tf.Tensor) -> Reference:
+        """The reference pass's outputs -> the :class:`Reference`; a photo without color is refused here."""
+        chroma = chroma.numpy().reshape(-1, 2)
+        if np.hypot(chroma[:, 0], chroma[:, 1]).max() < GRAY_REFERENCE_CHROMA:
+            msg = "reference has no color (it is a gray photo): colors can only be taken from a color photo"
+            raise ValueError(msg)
+        features = features.numpy().reshape(-1, FEATURE_DIMS)
+        return Reference(self.backbone, cell_lightness.numpy().ravel(), chroma, features)
+
+
 def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None) -> Reference:
     """Runs the backbone once on ``photo``'s lightness; the result serves every later call with it."""
     if isinstance(photo, Reference):
         return photo
-    settings = settings or DEFAULT_SETTINGS
-    rgb = check_reference(photo)
-    stride = colorizer.backbone.spec.max_stride
-    size = max(1, round(min(settings.reference_size, colorizer.working_size) / stride)) * stride
-    long_side = max(rgb.shape[:2])
-    if long_side > size:  # color and lightness are pooled to the canvas anyway
-        shape = [max(1, round(side * size / long_side)) for side in rgb.shape[:2]]
-        rgb = tf.image.resize(rgb, shape, method="area").numpy()
-    cell_lightness, chroma, features = graphs_for(colorizer.network).reference(size)(tf.constant(rgb[np.newaxis]))
-    chroma = chroma.numpy().reshape(-1, 2)
-    if np.hypot(chroma[:, 0], chroma[:, 1]).max() < GRAY_REFERENCE_CHROMA:
-        msg = "reference has no color (it is a gray photo): colors can only be taken from a color photo"
-        raise ValueError(msg)
-    features = features.numpy()
-    return Reference(
-        colorizer.card.backbone,
-        cell_lightness.numpy().ravel(),
-        chroma,
-        features.reshape(-1, *features.shape[3:]),
-    )
+    waiting = ReferencePhoto.of(colorizer, photo, settings or DEFAULT_SETTINGS)
+    return waiting.prepared(*graphs_for(colorizer.network).reference(waiting.size)(waiting.rgb))
 
 
 MATCH_BLOCK = 16  # reference cells per block of the two-stage top-k
@@ -446,7 +473,8 @@ def best_matches(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[n
     than its own.
     """
     k = min(k, len(candidates))
-    similarity = tf.matmul(queries, candidates, transpose_b=True)  # multi-threaded, unlike numpy's matmul here
+    # Eager: multi-threaded, unlike numpy's matmul here, and never rewritten to bf16 as a traced graph would be.
+    similarity = tf.matmul(queries, candidates, transpose_b=True)
     count, blocks = len(queries), -(-len(candidates) // MATCH_BLOCK)
     padding = blocks * MATCH_BLOCK - len(candidates)
     similarity = tf.pad(similarity, [[0, 0], [0, padding]], constant_values=-np.inf)
@@ -461,7 +489,7 @@ def best_matches(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[n
     return np.take_along_axis(cells, where, axis=1), best
 
 
-def transfer_reference(grid: Grid, reference: Reference, weights: np.ndarray, settings: GuidanceSettings) -> np.ndarray:
+def transfer_reference(grid: Grid, reference: Reference, settings: GuidanceSettings) -> np.ndarray:
     """Residual (rows, cols, 2): ``confidence * (transferred - automatic)`` per cell, smoothed edge-aware.
 
     A cell's transferred chroma is the softmax-weighted chroma of its top-k most similar
@@ -470,8 +498,7 @@ def transfer_reference(grid: Grid, reference: Reference, weights: np.ndarray, se
     are matched in groups of s x s (their mean descriptor), and the transferred chroma
     and confidence are upsampled back to the cells (s^2 times fewer matches).
     """
-    own = weighted_taps(grid.features, weights)
-    theirs = weighted_taps(reference.features, weights)
+    own, theirs = grid.features, reference.features
     mean = np.concatenate([own.reshape(-1, FEATURE_DIMS), theirs]).mean(axis=0)  # both photos on one origin
     descriptors, theirs = normalised(own - mean), normalised(theirs - mean)
     stride = int(settings.match_stride)
@@ -524,8 +551,14 @@ def check_hints(hints, batch: ImageBatch) -> ImageBatch:
     return checked
 
 
-def _references(colorizer, reference, count: int, settings: GuidanceSettings) -> list[Reference | None]:
-    """One prepared reference (or None) per image: a single photo serves them all, a list gives one each."""
+def _references(
+    colorizer, reference, count: int, settings: GuidanceSettings
+) -> list[Reference | ReferencePhoto | None]:
+    """One reference (or None) per image: a single photo serves them all, a list gives one each.
+
+    A list's photos are prepared here; a single new photo is only checked, and its backbone
+    pass runs with the first images' (:meth:`Guide.coefficients`).
+    """
     if reference is None:
         return [None] * count
     if isinstance(reference, list | tuple):
@@ -533,11 +566,13 @@ def _references(colorizer, reference, count: int, settings: GuidanceSettings) ->
             msg = f"a list of references needs one per image: {count} image(s), {len(reference)} reference(s)"
             raise ValueError(msg)
         return [None if photo is None else prepare_reference(colorizer, photo, settings) for photo in reference]
-    return [prepare_reference(colorizer, reference, settings)] * count
+    if isinstance(reference, Reference):
+        return [reference] * count
+    return [ReferencePhoto.of(colorizer, reference, settings)] * count
 
 
 class Guide:
-    """The validated hints and prepared references of one colorize call."""
+    """The validated hints and references of one colorize call (a new photo is prepared with the first images)."""
 
     def __init__(self, colorizer, hints: ImageBatch | None, references: list, settings: GuidanceSettings) -> None:
         for prepared in references:
@@ -549,7 +584,6 @@ class Guide:
         self.hints = hints
         self.references = references
         self.settings = settings.for_backbone(colorizer.backbone.spec)
-        self.tap_weights = tap_weights(self.graphs.taps)
         hinted = [hints is not None and bool(np.any(hints.pixels[index][..., 3])) for index in range(len(references))]
         self.guided = [flag or prepared is not None for flag, prepared in zip(hinted, references)]
         self.hinted = hinted
@@ -566,7 +600,16 @@ class Guide:
 
     def coefficients(self, stacked: tf.Tensor, indices: range, knobs: Sequence[tf.Tensor]) -> tf.Tensor:
         """Coefficients of the automatic chroma plus the guidance residuals of the images."""
-        chroma, small_lightness, cell_lightness, cell_chroma, features = self.graphs.chroma_and_cells(stacked, *knobs)
+        waiting = next(
+            (self.references[index] for index in indices if isinstance(self.references[index], ReferencePhoto)), None
+        )
+        if waiting is None:
+            cells = self.graphs.chroma_and_cells(stacked, *knobs)
+        else:
+            cells, reference = self.graphs.chroma_cells_and_reference(waiting.size)(stacked, *knobs, waiting.rgb)
+            prepared = waiting.prepared(*reference)
+            self.references = [prepared if each is waiting else each for each in self.references]
+        chroma, small_lightness, cell_lightness, cell_chroma, features = cells
         working_shape = tuple(small_lightness.shape[1:3])
         residuals = []
         for offset, index in enumerate(indices):
@@ -578,11 +621,11 @@ class Guide:
         """The image's residual per cell: the reference's transfer first, then the hints on top of it."""
         residual = np.zeros((*grid.shape, 2), np.float32)
         if self.references[index] is not None:
-            residual += transfer_reference(grid, self.references[index], self.tap_weights, self.settings)
+            residual += transfer_reference(grid, self.references[index], self.settings)
         if self.hinted[index]:
             total, hint_chroma = hint_cells(self.hints.pixels[index], working_shape, grid.shape)
             steered = Grid(grid.lightness, grid.chroma + residual, grid.features)
-            residual += propagate_hints(steered, total > 0, hint_chroma, self.tap_weights, self.settings)
+            residual += propagate_hints(steered, total > 0, hint_chroma, self.settings)
         return residual
 
 

@@ -39,7 +39,6 @@ from hypercol.inference.guidance import (
     hint_cells,
     prepare_reference,
     propagate_hints,
-    tap_weights,
     transfer_reference,
 )
 from hypercol.inference.network import ChromaNetwork
@@ -179,19 +178,18 @@ def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, h
     graphs = graphs_for(colorizer.network)
     chroma, small_lightness, cell_lightness, cell_chroma, features = graphs.chroma_and_cells(stacked, *knobs)
     grid = Grid(cell_lightness[0].numpy(), cell_chroma[0].numpy(), features[0].numpy())
-    weights = tap_weights(graphs.taps)
     settings = DEFAULT_SETTINGS.for_backbone(colorizer.backbone.spec)
     shape = tuple(small_lightness.shape[1:3])
     chroma = chroma[0].numpy()
     transferred = np.zeros((*grid.shape, 2), np.float32)
     if reference is not None:
-        transferred = transfer_reference(grid, reference, weights, settings)
+        transferred = transfer_reference(grid, reference, settings)
         chroma = chroma + _upsampled(transferred, shape)
     hinted = None
     if hints is not None and np.any(hints.pixels[0][..., 3]):
         total, hint_chroma = hint_cells(hints.pixels[0], shape, grid.shape)
         steered = Grid(grid.lightness, grid.chroma + transferred, grid.features)
-        hinted = _upsampled(propagate_hints(steered, total > 0, hint_chroma, weights, settings), shape)
+        hinted = _upsampled(propagate_hints(steered, total > 0, hint_chroma, settings), shape)
     return chroma, small_lightness, hinted
 
 
