@@ -218,8 +218,8 @@ class _Graphs:
         """The traced pass of :meth:`_chroma_and_cells` and a new reference's on a ``size`` canvas, in one graph.
 
         The two backbone passes do not depend on each other, so TensorFlow runs them side by
-        side: at batch 1 neither fills both cores, and one graph costs little more than the
-        target's pass alone (README, "Color hints and reference photos").
+        side: at batch 1 neither fills both cores (at 512 x 512 on a 2-core Xeon, bf16: 61 ms
+        for both against 47 for the input's pass and 21 for the reference's alone).
         """
         if size not in self._with_reference:
             knob = tf.TensorSpec([], tf.float32)
