@@ -41,7 +41,7 @@ def test_fading_the_man_made_photos_wins_when_it_costs_the_others_nothing() -> N
     other = _row(0.1, [0.2 * index for index in range(LEVELS)], COLORFUL)
     sets = {"imagenet": [man_made, other], "people-scenes": [other], "people-sport": [other]}
     best = choose_two_level(sets, flat=LEVELS - 1, min_colorfulness=0.35)
-    mean, threshold, man_made_saturation, other_saturation, results = best[0]
+    mean, _threshold, man_made_saturation, other_saturation, results = best[0]
     assert (man_made_saturation, other_saturation) == (SATURATIONS[0], SATURATIONS[-1])
     assert results["imagenet"][1] >= 0.35
     assert mean > summary(sets["imagenet"] + [other, other], lambda row: LEVELS - 1)[0]
@@ -53,6 +53,6 @@ def test_the_faces_floor_refuses_a_choice_that_costs_them() -> None:
     man_made = _row(0.9, [0.5 - 0.5 * index for index in range(LEVELS)], COLORFUL)
     other = _row(0.1, [0.2 * index for index in range(LEVELS)], COLORFUL)
     sets = {"imagenet": [man_made, other], "people-scenes": [other], "people-sport": [other], "faces-lfw": [face]}
-    for _, threshold, man_made_saturation, _, results in choose_two_level(sets, flat, min_colorfulness=0.0):
+    for _, _threshold, man_made_saturation, _, results in choose_two_level(sets, flat, min_colorfulness=0.0):
         assert man_made_saturation == SATURATIONS[flat]  # the faces are taken for man-made
         assert results["faces-lfw"][0] >= 1.0 - 0.05
