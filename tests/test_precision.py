@@ -56,10 +56,19 @@ def test_invalid_precision_name(name) -> None:
 def test_valid_names_resolve(monkeypatch) -> None:
     for name in PRECISIONS[1:]:
         assert _resolve(name) == name
-    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda cpuinfo=None: False)
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda cpuinfo=None: False)
     assert _resolve("auto") in ("float32", "mixed_float16")
-    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda cpuinfo=None: True)
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda cpuinfo=None: True)
     assert _resolve("auto") in ("bfloat16", "mixed_float16")
+
+
+def test_auto_is_float32_on_avx512_bf16_without_amx(monkeypatch) -> None:
+    """Where the bf16 rewrite has no tile units it does not speed up the default head (README, "Speed")."""
+    monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind=None: [])
+    has_amx = precision.cpu_has_amx
+    for cpuinfo, expected in ((ZEN4, "float32"), (SKYLAKE, "float32"), (SAPPHIRE_RAPIDS, "bfloat16")):
+        monkeypatch.setattr(precision, "cpu_has_amx", lambda cpuinfo=None, text=cpuinfo: has_amx(text))
+        assert _resolve("auto") == expected
 
 
 def test_configure_precision_rejects_bad_names_before_anything_is_set(monkeypatch) -> None:

@@ -1,10 +1,15 @@
 """Picks the fastest numerics the machine supports, once per process.
 
 A hub-loaded SavedModel keeps the dtype it was saved with, so Keras mixed precision
-cannot reach the backbone. TensorFlow's graph rewrites can: on CPUs with AMX or
-AVX512-BF16 the oneDNN bf16 rewrite (about 6x for VGG16 here), on a GPU the automatic
-mixed precision rewrite. Both leave the float32 color math alone (see ``color._mix``).
-Set ``HYPERCOL_PRECISION=float32`` to turn them off.
+cannot reach the backbone. TensorFlow's graph rewrites can: on CPUs with AMX the oneDNN
+bf16 rewrite (about 6x for VGG16 here), on a GPU the automatic mixed precision rewrite.
+Both leave the float32 color math alone (see ``color._mix``). Set
+``HYPERCOL_PRECISION=float32`` to turn them off, ``bfloat16`` to ask for the bf16 rewrite.
+
+On CPUs with AVX512-BF16 but no AMX, "auto" is float32: there the rewrite gains nothing for
+the default head's EfficientNet-Lite network or loses (2-core AMD EPYC: 11.3 against 11.6 ms
+per image; 2-core Xeon, family 6 model 207: 29.2 against 19.1 ms; README, "Speed"), though
+it still speeds up VGG16 about 1.7x (``HYPERCOL_PRECISION=bfloat16`` for the VGG16 heads).
 
 Only AMX (and a GPU) make VGG16 cheap next to everything around it: with float32, or bf16
 on AVX512-BF16 alone (about 2x over float32), the backbone is most of a call, and a model
@@ -87,7 +92,7 @@ def _resolve(requested: str) -> str:
         return requested
     if tf.config.list_physical_devices("GPU"):
         return "mixed_float16"
-    return "bfloat16" if cpu_supports_bf16() else "float32"
+    return "bfloat16" if cpu_has_amx() else "float32"
 
 
 def configure_precision(requested: str | None = None) -> str:
