@@ -18,6 +18,7 @@ from hypercol.inference.guidance import (
     FEATURE_DIMS,
     Grid,
     Reference,
+    attraction_exponents,
     best_matches,
     neighbour_pairs,
     prepare_reference,
@@ -115,6 +116,28 @@ def test_far_cells_that_look_alike_take_the_hint() -> None:
     assert np.abs(residual[:, :8] - (40.0, 20.0)).max() < 2  # its own part of A
     assert np.abs(residual[:, 16:] - (40.0, 20.0)).max() < 8  # the far part of A, across B
     assert np.abs(residual[:, 8:16]).max() < 2  # B keeps the automatic color
+
+
+@pytest.mark.parametrize("shape", [(7, 11), (12, 5)])
+def test_attraction_exponents_are_the_kernel_written_out(shape) -> None:
+    rng = np.random.default_rng(3)
+    cells = shape[0] * shape[1]
+    features = rng.standard_normal((*shape, FEATURE_DIMS)).astype(np.float32)
+    descriptors = features.reshape(cells, -1) / np.linalg.norm(features.reshape(cells, -1), axis=1, keepdims=True)
+    grid = Grid(rng.uniform(0, 100, shape).astype(np.float32), np.zeros((*shape, 2), np.float32), features)
+    hints = np.array([0, 5, cells - 1])
+    settings = DEFAULT_SETTINGS
+    rows, cols = np.divmod(np.arange(cells), shape[1])
+    light = grid.lightness.ravel().astype(np.float64)
+    reach = (settings.attraction_distance * max(shape)) ** 2
+    expected = (
+        1 - descriptors.astype(np.float64) @ descriptors[hints].T.astype(np.float64)
+    ) / settings.attraction_scale
+    expected += (light[:, None] - light[hints]) ** 2 / (2 * settings.attraction_lightness_sigma**2)
+    expected += ((rows[:, None] - rows[hints]) ** 2 + (cols[:, None] - cols[hints]) ** 2) / (2 * reach)
+    found = attraction_exponents(grid, descriptors, hints, settings)
+    assert found.dtype == np.float32
+    np.testing.assert_allclose(found, expected, atol=2e-3)
 
 
 @pytest.mark.parametrize("shape", [(7, 11), (11, 7), (1, 5), (6, 1), (1, 1), (9, 9)])

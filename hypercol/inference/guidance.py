@@ -361,6 +361,37 @@ def hint_cells(
     return total.astype(np.float32), (sums / np.maximum(total, 1e-12)[:, np.newaxis]).astype(np.float32)
 
 
+def attraction_exponents(
+    grid: Grid, descriptors: np.ndarray, hints: np.ndarray, settings: GuidanceSettings
+) -> np.ndarray:
+    """(cells, hinted cells) float32 kernel exponents: how unlike each cell is to each hinted one.
+
+    ``(1 - cosine) / attraction_scale + dL^2 / (2 sigma_L^2) + distance^2 / (2 reach^2)``, each a
+    quadratic form of the cell and the hint, so the matrix is one matrix product of vectors
+    augmented with lightness and grid position, plus a term per cell and one per hint.
+    """
+    shape = grid.shape
+    light = grid.lightness.ravel().astype(np.float32)
+    rows, cols = (place.astype(np.float32) for place in np.divmod(np.arange(light.size), shape[1]))
+    scale = np.float32(settings.attraction_scale)
+    light_scale = np.float32(2 * settings.attraction_lightness_sigma**2)
+    reach = np.float32(2 * (settings.attraction_distance * max(shape)) ** 2)
+    cell = np.column_stack([descriptors, light, rows, cols]).astype(np.float32)
+    hint = np.column_stack(
+        [
+            descriptors[hints] / -scale,
+            -2 * light[hints] / light_scale,
+            -2 * rows[hints] / reach,
+            -2 * cols[hints] / reach,
+        ]
+    )
+    squares = np.square(light) / light_scale + (np.square(rows) + np.square(cols)) / reach
+    exponent = cell @ hint.astype(np.float32).T
+    exponent += (squares + 1.0 / scale)[:, np.newaxis]
+    exponent += squares[hints]
+    return exponent
+
+
 def propagate_hints(grid: Grid, hinted: np.ndarray, hint_chroma: np.ndarray, settings: GuidanceSettings) -> np.ndarray:
     """Residual (rows, cols, 2) that brings the hinted cells (bool (cells,)) to ``hint_chroma`` (cells, 2).
 
@@ -373,15 +404,7 @@ def propagate_hints(grid: Grid, hinted: np.ndarray, hint_chroma: np.ndarray, set
     hints = np.flatnonzero(hinted)
     automatic = grid.chroma.reshape(-1, 2)
     wanted = hint_chroma[hints] - automatic[hints]
-    light = grid.lightness.ravel()
-    rows, cols = (place.astype(np.float32) for place in np.divmod(np.arange(light.size), shape[1]))
-    reach = (settings.attraction_distance * max(shape)) ** 2
-    # In float32, in place: a (cells, hinted cells) matrix, the largest of a hint call.
-    exponent = (1.0 - descriptors @ descriptors[hints].T) / np.float32(settings.attraction_scale)
-    exponent += np.square(light[:, np.newaxis] - light[hints]) / np.float32(2 * settings.attraction_lightness_sigma**2)
-    distance = np.square(rows[:, np.newaxis] - rows[hints])
-    distance += np.square(cols[:, np.newaxis] - cols[hints])
-    exponent += distance / np.float32(2 * reach)
+    exponent = attraction_exponents(grid, descriptors, hints, settings)
     best = exponent.min(axis=1, keepdims=True)
     share = np.exp(-settings.selectivity * (exponent - best))
     share /= share.sum(axis=1, keepdims=True)
