@@ -375,17 +375,17 @@ def attraction_exponents(
     rows, cols = (place.astype(np.float32) for place in np.divmod(np.arange(light.size), shape[1]))
     scale = np.float32(settings.attraction_scale)
     light_scale = np.float32(2 * settings.attraction_lightness_sigma**2)
-    reach = np.float32(2 * (settings.attraction_distance * max(shape)) ** 2)
+    distance_scale = np.float32(2 * (settings.attraction_distance * max(shape)) ** 2)
     cell = np.column_stack([descriptors, light, rows, cols]).astype(np.float32)
     hint = np.column_stack(
         [
             descriptors[hints] / -scale,
             -2 * light[hints] / light_scale,
-            -2 * rows[hints] / reach,
-            -2 * cols[hints] / reach,
+            -2 * rows[hints] / distance_scale,
+            -2 * cols[hints] / distance_scale,
         ]
     )
-    squares = np.square(light) / light_scale + (np.square(rows) + np.square(cols)) / reach
+    squares = np.square(light) / light_scale + (np.square(rows) + np.square(cols)) / distance_scale
     exponent = cell @ hint.astype(np.float32).T
     exponent += (squares + 1.0 / scale)[:, np.newaxis]
     exponent += squares[hints]
