@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hypercol.core import precision
-from hypercol.core.precision import PRECISIONS, _resolve, cpu_supports_bf16
+from hypercol.core.precision import PRECISIONS, _resolve, cpu_has_amx
 
 SAPPHIRE_RAPIDS = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -27,24 +27,32 @@ AMX_ONLY = "flags : fpu amx_bf16\n"
     ("cpuinfo", "expected"),
     [
         (SAPPHIRE_RAPIDS, True),
-        (ZEN4, True),
+        (ZEN4, False),
         (AMX_ONLY, True),
         (SKYLAKE, False),
         ("", False),
         ("flags\t: avx512_bf16x amx_bf16_y\n", False),
-        ("model name : avx512_bf16 marketing\n", False),
+        ("model name : amx_bf16 marketing\n", False),
     ],
-    ids=["sapphire_rapids", "zen4", "amx_only", "skylake_bf16_in_bugs_line", "empty", "similar_names", "not_flags"],
+    ids=[
+        "sapphire_rapids",
+        "zen4_avx512_bf16_without_amx",
+        "amx_only",
+        "skylake_bf16_in_bugs_line",
+        "empty",
+        "similar_names",
+        "not_flags",
+    ],
 )
-def test_cpu_supports_bf16(cpuinfo, expected) -> None:
-    assert cpu_supports_bf16(cpuinfo) is expected
+def test_cpu_has_amx(cpuinfo, expected) -> None:
+    assert cpu_has_amx(cpuinfo) is expected
 
 
 def test_reads_proc_cpuinfo_by_default() -> None:
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.exists():
         pytest.skip("no /proc/cpuinfo")
-    assert cpu_supports_bf16() is cpu_supports_bf16(cpuinfo.read_text())
+    assert cpu_has_amx() is cpu_has_amx(cpuinfo.read_text())
 
 
 @pytest.mark.parametrize("name", ["float64", "bf16", "", "FLOAT32", "mixed_bfloat16"])

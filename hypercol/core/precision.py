@@ -30,7 +30,6 @@ import tensorflow as tf
 __all__ = [
     "PRECISIONS",
     "environment_choice",
-    "cpu_supports_bf16",
     "cpu_has_amx",
     "backbone_is_fast",
     "configure_precision",
@@ -54,11 +53,6 @@ def _cpu_flags(cpuinfo: str | None) -> set[str]:
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
     return flags
-
-
-def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
-    """True when the CPU flags list AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo)."""
-    return bool(_cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
 
 
 def cpu_has_amx(cpuinfo: str | None = None) -> bool:
