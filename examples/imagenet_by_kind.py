@@ -50,8 +50,7 @@ def kind_of(class_index: int) -> str:
 
 def man_made_probability(classifier: ImageNetClassifier, gray: np.ndarray) -> float:
     """The classifier's softmax mass on the man-made classes, seen on the gray photo."""
-    batch = classifier._square(gray)[np.newaxis].astype(np.float32) / 255.0
-    logits = classifier._backbone.output(batch, "logits")[0].astype(np.float64)
+    logits = classifier.logits([gray])[0].astype(np.float64)
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
     return float(probabilities[MAN_MADE.start : MAN_MADE.stop].sum())

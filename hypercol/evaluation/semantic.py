@@ -58,14 +58,17 @@ class ImageNetClassifier:
         box = (left, top, left + side, top + side)
         return np.asarray(Image.fromarray(rgb).resize((self.size, self.size), Image.BICUBIC, box=box))
 
+    def logits(self, photos: Sequence[np.ndarray]) -> np.ndarray:
+        """uint8 (H, W, 3) photos (any sizes, at least one) -> (N, 1000) ImageNet logits."""
+        batch = np.stack([self._square(photo) for photo in photos]).astype(np.float32) / 255.0
+        with self._lock:
+            return self._backbone.output(batch, "logits")
+
     def top1(self, photos: Sequence[np.ndarray]) -> list[int]:
         """uint8 (H, W, 3) photos (any sizes) -> their top-1 class indices."""
         if not photos:
             return []
-        batch = np.stack([self._square(photo) for photo in photos]).astype(np.float32) / 255.0
-        with self._lock:
-            logits = self._backbone.output(batch, "logits")
-        return [int(index) for index in np.argmax(logits, axis=-1)]
+        return [int(index) for index in np.argmax(self.logits(photos), axis=-1)]
 
 
 def top1_accuracy(predicted: Sequence[int], classes: Sequence[int]) -> float:
