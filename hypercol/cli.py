@@ -583,6 +583,8 @@ def _run_train(args) -> int:
 
 
 def _add_cache(subparsers) -> None:
+    from hypercol.training.config import CROP_SCALES_OF
+
     parser = subparsers.add_parser(
         "cache",
         help="compute the backbone's taps for fixed training crops once",
@@ -599,6 +601,13 @@ def _add_cache(subparsers) -> None:
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--only", nargs="+", metavar="SET", help="cache only these sets")
     parser.add_argument("--paste-probability", type=float, default=0.3, help="share of crops with pasted cut-outs")
+    parser.add_argument(
+        "--crop-scale-of",
+        choices=CROP_SCALES_OF,
+        default="short",
+        help="training crops span 0.5-1 of each photo's short side, or 0.7-1 of its long side "
+        "(the working canvas's scale, edge-padded like it) (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -617,6 +626,7 @@ def _run_cache(args) -> int:
             sets=args.only,
             seed=args.seed,
             paste_probability=args.paste_probability,
+            crop_scale_of=args.crop_scale_of,
         )
     except (ValueError, KeyError, json.JSONDecodeError) as error:
         raise UsageError(f"{type(error).__name__}: {error}") from error

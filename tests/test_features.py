@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hypercol.training.cache import CHROMA, CachedData, FeatureCache, build_feature_cache, paste_cutouts
+from hypercol.training.cache import CACHE_FILE, CHROMA, CachedData, FeatureCache, build_feature_cache, paste_cutouts
 from hypercol.training.train import train
 
 CROP = 32
@@ -95,6 +95,28 @@ def test_cache_resumes_where_it_stopped_and_gives_the_same_rows(cache, sets_mani
             np.testing.assert_array_equal(resumed.arrays(part)[key], array)
     with pytest.raises(ValueError, match="other settings"):
         build_feature_cache(sets_manifest, out, backbone="tiny_vgg", crop_size=2 * CROP, progress=False)
+
+
+def test_a_cache_of_long_side_crops_names_them_and_is_not_resumed_as_another(sets_manifest, tmp_path) -> None:
+    out = tmp_path / "long"
+    long = build_feature_cache(
+        sets_manifest, out, backbone="tiny_vgg", crop_size=CROP, sets=["faces"], crop_scale_of="long", progress=False
+    )
+    assert long.meta["crop_scale_of"] == "long" and long.parts("train") == {"faces": 3}
+    with pytest.raises(ValueError, match="other settings"):
+        build_feature_cache(sets_manifest, out, backbone="tiny_vgg", crop_size=CROP, sets=["faces"], progress=False)
+    # A cache from before the option holds short-side crops: resumed as such, refused as long-side ones.
+    short = tmp_path / "short"
+    build_feature_cache(sets_manifest, short, backbone="tiny_vgg", crop_size=CROP, sets=["faces"], progress=False)
+    meta_path = short / CACHE_FILE
+    meta = json.loads(meta_path.read_text())
+    del meta["crop_scale_of"]
+    meta_path.write_text(json.dumps(meta))
+    build_feature_cache(sets_manifest, short, backbone="tiny_vgg", crop_size=CROP, sets=["faces"], progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        build_feature_cache(
+            sets_manifest, short, backbone="tiny_vgg", crop_size=CROP, crop_scale_of="long", progress=False
+        )
 
 
 def test_paste_cutouts_respects_alpha() -> None:

@@ -88,6 +88,39 @@ def test_reader_skips_corrupt_and_gray_and_is_deterministic(photos) -> None:
     assert not np.array_equal(ExampleReader(paths, 24, seed=4)(17), first[17])
 
 
+def _row_ramp_photo(path: Path, width: int, height: int) -> str:
+    """A photo whose every row and column differs from the next (so edge padding shows)."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    pixels = np.stack([rows * 255 // height, cols * 255 // width, (rows + cols) % 256], axis=-1)
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    return str(path)
+
+
+def test_a_whole_photo_crop_is_the_working_canvas_edge_padded(tmp_path) -> None:
+    landscape = _row_ramp_photo(tmp_path / "wide.png", 64, 48)
+    reader = ExampleReader([landscape], 24, scale_range=(1.0, 1.0), scale_of="long")
+    with Image.open(landscape) as image:
+        whole = np.asarray(image.convert("RGB").resize((24, 18), Image.BILINEAR))
+    for index in range(6):  # both flips
+        crop = reader(index)
+        assert crop.shape == (24, 24, 3) and crop.dtype == np.uint8
+        assert np.array_equal(crop[:18], whole) or np.array_equal(crop[:18], whole[:, ::-1])
+        assert (crop[18:] == crop[17]).all()  # the rows past the photo repeat its last row, as on the canvas
+    portrait = _row_ramp_photo(tmp_path / "tall.png", 48, 64)
+    crop = ExampleReader([portrait], 24, scale_range=(1.0, 1.0), scale_of="long")(0)
+    assert (crop[:, 18:] == crop[:, 17:18]).all() and not (crop[:, 17] == crop[:, 16]).all()
+
+
+def test_short_side_crops_stay_inside_the_photo(tmp_path) -> None:
+    landscape = _row_ramp_photo(tmp_path / "wide.png", 64, 48)
+    reader = ExampleReader([landscape], 24, scale_range=(1.0, 1.0))
+    for index in range(4):
+        crop = reader(index)
+        assert not (crop[-1] == crop[-2]).all() and not (crop[:, -1] == crop[:, -2]).all()
+    with pytest.raises(ValueError, match="scale_of"):
+        ExampleReader([landscape], 24, scale_of="middle")
+
+
 def test_losses_by_hand() -> None:
     truth = np.zeros((1, 8, 8, 2), np.float32)
     prediction = np.full((1, 8, 8, 2), 10.0, np.float32)  # 10 ab units everywhere = 0.1 in loss units

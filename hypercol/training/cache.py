@@ -50,7 +50,11 @@ __all__ = [
 
 CACHE_FILE = "cache.json"
 CHROMA = "chroma"  # the part file holding the target ab at the output stride
-_SCALE_RANGE = (0.5, 1.0)  # crops of half to all of the short side: objects at the scale colorize() sees
+# Training crops by what their scale is a fraction of: half to all of the short side, or 0.7
+# to all of the long side (the working canvas's scale: colorize() sees the whole photo, its
+# long side the working size, so a 4:3 photo's objects are about half as large as in the
+# short-side crops).
+_SCALE_RANGES = {"short": (0.5, 1.0), "long": (0.7, 1.0)}
 
 
 def _part_name(set_name: str, split: str) -> str:
@@ -142,14 +146,18 @@ def paste_cutouts(crop: np.ndarray, cutouts: Sequence[Image.Image], rng: np.rand
 class _CropSource:
     """Crops of one photo set: random ones for training, the centred one for validation."""
 
-    def __init__(self, entry: dict, crop_size: int, seed: int, cutouts, paste_probability: float) -> None:
+    def __init__(
+        self, entry: dict, crop_size: int, seed: int, cutouts, paste_probability: float, scale_of: str = "short"
+    ) -> None:
         self.split_files = {
             split: [str(path) for path in entry_paths(entry, split)] for split in ("train", "validation")
         }
         self.crops_per_photo = int(entry.get("crops_per_photo", 1))
         self.centre_fraction = float(entry.get("centre_fraction", 1.0))
         every_file = self.split_files["train"] + self.split_files["validation"]
-        self.reader = ExampleReader(every_file, crop_size, seed=seed, scale_range=_SCALE_RANGE)
+        self.reader = ExampleReader(
+            every_file, crop_size, seed=seed, scale_range=_SCALE_RANGES[scale_of], scale_of=scale_of
+        )
         self.seed = seed
         self.cutouts = cutouts
         self.paste_probability = paste_probability
@@ -210,6 +218,7 @@ def build_feature_cache(
     sets: Sequence[str] | None = None,
     seed: int = 0,
     paste_probability: float = 0.3,
+    crop_scale_of: str = "short",
     batch_size: int = 16,
     progress: bool = True,
 ) -> FeatureCache:
@@ -217,6 +226,8 @@ def build_feature_cache(
 
     ``sets_manifest`` is the JSON written by ``examples/build_photo_sets.py``; a set of
     kind "cutouts" is pasted onto ``paste_probability`` of the training crops.
+    ``crop_scale_of``: training crops span 0.5-1 of each photo's short side ("short"), or
+    0.7-1 of its long side ("long": the scale of the working canvas, edge-padded like it).
     """
     from tqdm import tqdm
 
@@ -241,8 +252,10 @@ def build_feature_cache(
         "seed": seed,
         "paste_probability": paste_probability,
         "sets_manifest_sha256": manifest.sha256,
+        "crop_scale_of": crop_scale_of,
     }
-    if cache.meta and any(cache.meta.get(key) != value for key, value in settings.items()):
+    built = {"crop_scale_of": "short", **cache.meta}  # caches from before the option hold short-side crops
+    if cache.meta and any(built.get(key) != value for key, value in settings.items()):
         msg = f"{str(out)!r} holds a cache built with other settings; choose a new folder"
         raise ValueError(msg)
     cache.meta = {**settings, "parts": cache.meta.get("parts", {})}
@@ -259,7 +272,7 @@ def build_feature_cache(
 
     with ThreadPoolExecutor(2) as pool:
         for set_name, entry in photo_sets.items():
-            source = _CropSource(entry, crop_size, seed, cutouts, paste_probability)
+            source = _CropSource(entry, crop_size, seed, cutouts, paste_probability, crop_scale_of)
             for split in ("train", "validation"):
                 part = _part_name(set_name, split)
                 total = source.count(split)

@@ -11,9 +11,12 @@ from pathlib import Path
 
 from hypercol.models.shipped import DEFAULT_BACKBONE
 
-__all__ = ["DEFAULT_STEPS", "TrainConfig"]
+__all__ = ["CROP_SCALES_OF", "DEFAULT_STEPS", "TrainConfig"]
 
 DEFAULT_STEPS = 2000
+# What a training crop's scale is a fraction of: the photo's short side (square crops inside
+# the photo), or its long side (up to the whole photo, edge-padded like the working canvas).
+CROP_SCALES_OF = ("short", "long")
 _SESSION_FIELDS = (
     "precision",
     "replicas",

@@ -24,6 +24,7 @@ from hypercol.core.metrics import colorfulness
 from hypercol.inference.network import chroma_from_gray
 from hypercol.io.files import IMAGE_SUFFIXES
 from hypercol.models.backbones import Backbone
+from hypercol.training.config import CROP_SCALES_OF
 from hypercol.training.data import example_batches, to_lightness_and_chroma
 from hypercol.training.prior import estimate_color_prior
 
@@ -99,6 +100,7 @@ class ExampleReader:
         *,
         seed: int = 0,
         scale_range: tuple[float, float] = (0.3, 1.0),
+        scale_of: str = "short",
         min_colorfulness: float = 8.0,
         max_attempts: int = 50,
     ) -> None:
@@ -108,7 +110,11 @@ class ExampleReader:
         self.paths = list(paths)
         self.crop_size = crop_size
         self.seed = seed
+        if scale_of not in CROP_SCALES_OF:
+            msg = f"scale_of must be one of {CROP_SCALES_OF}, not {scale_of!r}"
+            raise ValueError(msg)
         self.scale_range = scale_range
+        self.scale_of = scale_of
         self.min_colorfulness = min_colorfulness
         self.max_attempts = max_attempts
         self.unreadable: set[str] = set()
@@ -153,20 +159,36 @@ class ExampleReader:
         return image
 
     def crop(self, image: Image.Image, rng: np.random.Generator) -> np.ndarray:
-        """A square crop of side ``scale * short side``, resized to ``crop_size``, maybe flipped."""
+        """A square crop of side ``scale`` x the photo's short (or long) side, resized to ``crop_size``, maybe flipped.
+
+        With ``scale_of="long"`` the square may reach past the photo's short side: the photo
+        then sits at the top left and the rest repeats its last row or column, as on the
+        working canvas of :meth:`hypercol.inference.network.ChromaNetwork.working_canvas`
+        (scale 1 is that canvas: the whole photo at the scale ``colorize`` sees it).
+        """
         size = self.crop_size
         scale = rng.uniform(*self.scale_range)
         full_width, full_height = image.size
-        side = max(1.0, scale * min(full_width, full_height))
+        side = max(1.0, scale * (max if self.scale_of == "long" else min)(full_width, full_height))
         reduction = min(1.0, size / side)  # JPEG may decode at a reduced scale when shrinking
         image.draft("RGB", (math.ceil(full_width * reduction), math.ceil(full_height * reduction)))
         image = image.convert("RGB")
-        side_px = min(side * image.width / full_width, min(image.size))
-        left = rng.uniform(0, image.width - side_px)
-        top = rng.uniform(0, image.height - side_px)
-        crop = image.resize((size, size), Image.BILINEAR, box=(left, top, left + side_px, top + side_px))
+        side_px = side * image.width / full_width
+        if self.scale_of == "short":
+            side_px = min(side_px, min(image.size))  # a square inside the decoded photo, whatever its rounding
+        box_width, box_height = min(side_px, image.width), min(side_px, image.height)
+        left = rng.uniform(0, image.width - box_width)
+        top = rng.uniform(0, image.height - box_height)
+        shape = (
+            min(size, max(1, round(size * box_width / side_px))),
+            min(size, max(1, round(size * box_height / side_px))),
+        )
+        crop = image.resize(shape, Image.BILINEAR, box=(left, top, left + box_width, top + box_height))
         pixels = np.asarray(crop)
-        return pixels[:, ::-1] if rng.random() < 0.5 else pixels
+        if rng.random() < 0.5:
+            pixels = pixels[:, ::-1]
+        rows, cols = np.minimum(np.arange(size), shape[1] - 1), np.minimum(np.arange(size), shape[0] - 1)
+        return pixels[rows][:, cols] if shape != (size, size) else np.ascontiguousarray(pixels)
 
     def __call__(self, index) -> np.ndarray:
         """(crop_size, crop_size, 3) uint8 for example ``index`` (an int or 0-d array)."""
