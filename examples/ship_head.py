@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 from skimage.color import rgb2lab
-from sweep_frontier import beats_gray
+from sweep_frontier import beats_gray, colorfulness_fraction, photos_of
 
 from hypercol.core.arrays import as_image_batch, lightness
 from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
@@ -180,12 +180,7 @@ class Rule:
 
     def colorfulness(self, row: dict, gray: dict) -> float:
         """The row's colorfulness as a fraction of the truth's, on the photos the rule measures it on."""
-        if self.colorfulness_on is None:
-            return row["colorfulness"] / gray["truth_colorfulness"]
-        mask = _photos_of(gray, self.colorfulness_on)
-        return np.mean(np.array(row["colorfulness_per_image"])[mask]) / np.mean(
-            np.array(gray["truth_colorfulness_per_image"])[mask]
-        )
+        return colorfulness_fraction(row, gray, self.colorfulness_on)
 
     def floor_gains(self, row: dict) -> dict[str, float]:
         """dB over gray on each floor set with the row's knobs."""
@@ -194,7 +189,7 @@ class Rule:
         floor_gray, floor_rows = self.floor_sweep
         same = next(r for r in floor_rows if _knobs(r) == _knobs(row))
         gains = np.array(same["psnr_per_image"]) - np.array(floor_gray["psnr_per_image"])
-        return {name: float(gains[_photos_of(floor_gray, [name])].mean()) for name in self.floors}
+        return {name: float(gains[photos_of(floor_gray, [name])].mean()) for name in self.floors}
 
     def keeps_floors(self, row: dict) -> bool:
         return all(gain >= self.floors[name] for name, gain in self.floor_gains(row).items())
@@ -213,17 +208,6 @@ class Rule:
 
 def _knobs(row: dict) -> tuple:
     return row["working_size"], row["temperature"], row["saturation"], row["fallback"]
-
-
-def _photos_of(gray: dict, names: list[str]) -> np.ndarray:
-    """Mask of a sweep's photos that belong to the named sets (the sweep must name each photo's set)."""
-    if not gray.get("photo_sets"):
-        msg = "this sweep file does not name each photo's set: sweep again (ship_head.py writes it now)"
-        raise SystemExit(msg)
-    unknown = set(names) - set(gray["photo_sets"])
-    if unknown:
-        raise SystemExit(f"the sweep has no photos of {sorted(unknown)}")
-    return np.isin(gray["photo_sets"], names)
 
 
 def choose(rows: list[dict], gray: dict, rule: Rule) -> dict:

@@ -18,10 +18,46 @@ from pathlib import Path
 import numpy as np
 
 
-def best_at(rows: list[dict], gray: dict, fraction: float) -> dict | None:
-    """The sweep row with the best mean PSNR among those at least ``fraction`` x as colorful as the truth, or None."""
-    colorful = [r for r in rows if r["colorfulness"] >= fraction * gray["truth_colorfulness"]]
+def photos_of(gray: dict, names: list[str]) -> np.ndarray:
+    """Mask of a sweep's photos that belong to the named sets (the sweep must name each photo's set)."""
+    if not gray.get("photo_sets"):
+        msg = "this sweep file does not name each photo's set: sweep again (ship_head.py writes it now)"
+        raise SystemExit(msg)
+    unknown = set(names) - set(gray["photo_sets"])
+    if unknown:
+        raise SystemExit(f"the sweep has no photos of {sorted(unknown)}")
+    return np.isin(gray["photo_sets"], names)
+
+
+def colorfulness_fraction(row: dict, gray: dict, sets: list[str] | None = None) -> float:
+    """The row's colorfulness as a fraction of the truth's: on every photo, or on those of ``sets``."""
+    if sets is None:
+        return row["colorfulness"] / gray["truth_colorfulness"]
+    mask = photos_of(gray, sets)
+    return np.mean(np.array(row["colorfulness_per_image"])[mask]) / np.mean(
+        np.array(gray["truth_colorfulness_per_image"])[mask]
+    )
+
+
+def best_at(rows: list[dict], gray: dict, fraction: float, colorfulness_on: list[str] | None = None) -> dict | None:
+    """The sweep row with the best mean PSNR among those at least ``fraction`` x as colorful as the truth
+    (on the photos of ``colorfulness_on``, or on all), or None."""
+    colorful = [r for r in rows if colorfulness_fraction(r, gray, colorfulness_on) >= fraction]
     return max(colorful, key=lambda r: r["psnr"]) if colorful else None
+
+
+def by_set(row: dict, gray: dict) -> dict[str, tuple[float, float, float]]:
+    """Per photo set of the sweep: (PSNR over gray in dB, colorfulness x the truth's, share beating gray)."""
+    gains = np.array(row["psnr_per_image"]) - np.array(gray["psnr_per_image"])
+    figures = {}
+    for name in dict.fromkeys(gray["photo_sets"]):
+        mask = photos_of(gray, [name])
+        figures[name] = (
+            float(gains[mask].mean()),
+            colorfulness_fraction(row, gray, [name]),
+            float((gains[mask] > 0).mean()),
+        )
+    return figures
 
 
 def beats_gray(row: dict, gray: dict) -> float:
@@ -44,6 +80,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", type=Path, nargs="+", help="sweep files written by ship_head.py --sweep-file")
     parser.add_argument("--at", type=float, nargs="+", default=[0.4, 0.5, 0.6], help="colorfulness x the truth's")
+    parser.add_argument(
+        "--colorfulness-on", nargs="+", metavar="SET", help="measure the colorfulness bar on these sets' photos only"
+    )
+    parser.add_argument("--by-set", action="store_true", help="also print each set's figures at each chosen setting")
     args = parser.parse_args()
     loaded = [json.loads(path.read_text()) for path in args.sweeps]
     grays = [gray for gray, _ in loaded]
@@ -51,11 +91,23 @@ def main() -> None:
         parser.error("the sweeps were run on different photos; compare sweeps of the same validation photos")
     gray = grays[0]
     print(f"{len(gray['psnr_per_image'])} photos; gray PSNR {gray['psnr']:.3f}, AuC {gray['auc']:.3f}")
-    print("| best PSNR with colorfulness >= | " + " | ".join(str(p) for p in args.sweeps) + " |")
+    where = "" if args.colorfulness_on is None else f" (on {', '.join(args.colorfulness_on)})"
+    print(f"| best PSNR with colorfulness{where} >= | " + " | ".join(str(p) for p in args.sweeps) + " |")
     print("|---|" + "---|" * len(args.sweeps))
-    for fraction in args.at:
-        cells = [describe(best_at(rows, gray, fraction), gray) for _, rows in loaded]
-        print(f"| {fraction} x truth | " + " | ".join(cells) + " |")
+    chosen = {
+        fraction: [best_at(rows, gray, fraction, args.colorfulness_on) for _, rows in loaded] for fraction in args.at
+    }
+    for fraction, rows in chosen.items():
+        print(f"| {fraction} x truth | " + " | ".join(describe(row, gray) for row in rows) + " |")
+    if args.by_set:
+        for fraction, rows in chosen.items():
+            for path, row in zip(args.sweeps, rows):
+                if row is not None:
+                    sets = "; ".join(
+                        f"{name} {gain:+.2f} dB, {colorful:.2f}x, beats gray {100 * beats:.0f}%"
+                        for name, (gain, colorful, beats) in by_set(row, gray).items()
+                    )
+                    print(f"{fraction} x truth, {path}: {sets}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from ship_head import Rule, choose
+from sweep_frontier import best_at, by_set
 
 
 def _row(saturation: float, psnr: list[float], colorfulness: list[float]) -> dict:
@@ -69,3 +70,13 @@ def test_a_sweep_without_photo_sets_cannot_measure_a_set() -> None:
         Rule(0.6, colorfulness_on=["objects"]).colorfulness(ROWS[0], {**GRAY, "photo_sets": None})
     with pytest.raises(SystemExit, match="no photos of"):
         Rule(0.6, colorfulness_on=["faces"]).colorfulness(ROWS[0], GRAY)
+
+
+def test_the_frontier_measures_the_bar_where_the_rule_does_and_reports_each_set() -> None:
+    assert best_at(ROWS, GRAY, 0.6)["saturation"] == 2.0
+    assert best_at(ROWS, GRAY, 0.6, colorfulness_on=["objects"])["saturation"] == 1.5
+    assert best_at(ROWS, GRAY, 0.9, colorfulness_on=["objects"]) is None
+    figures = by_set({**ROWS[1], "psnr_per_image": [21.0, 19.0, 20.5, 20.5]}, GRAY)
+    assert list(figures) == ["objects", "people"]
+    assert figures["objects"] == pytest.approx((0.0, 0.65, 0.5))
+    assert figures["people"] == pytest.approx((0.5, 0.4, 1.0))
