@@ -136,7 +136,13 @@ def test_one_trace_for_every_size(tiny_weights) -> None:
     colorizer = Colorizer(tiny_weights)
     for shape in [(7, 5), (64, 64), (1, 300), (513, 257), (3, 40, 30), (9, 17, 23, 3)]:
         colorizer.colorize(RNG.integers(0, 256, shape, dtype=np.uint8))
-    assert colorizer.network.predict_coefficients.experimental_get_tracing_count() == 1
+    _assert_traced_once(colorizer.network)
+
+
+def _assert_traced_once(network) -> None:
+    """The automatic path's two graphs (backbone, then head and decoding) were each traced once."""
+    assert network.canvas_and_features.experimental_get_tracing_count() == 1
+    assert network.head_coefficients.experimental_get_tracing_count() == 1
 
 
 def test_thread_safety(tiny_weights) -> None:
@@ -153,7 +159,7 @@ def test_thread_safety(tiny_weights) -> None:
     sequential = [colorizer.colorize(crop) for crop in crops]
     for expected, got in zip(sequential, parallel):
         np.testing.assert_array_equal(got, expected)
-    assert colorizer.network.predict_coefficients.experimental_get_tracing_count() == 1
+    _assert_traced_once(colorizer.network)
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -150,9 +150,11 @@ class _Graphs:
         ]
         self.tap_weights = tap_weights(self.taps)
         knob = tf.TensorSpec([], tf.float32)
-        self.chroma_and_cells = tf.function(
-            self._chroma_and_cells, input_signature=[tf.TensorSpec([None, None, None], tf.float32)] + [knob] * 3
-        )
+        planes = tf.TensorSpec([None, None, None], tf.float32)
+        canvas = tf.TensorSpec([None, None, None, 1], tf.float32)
+        features = {tap.key: tf.TensorSpec([None, None, None, tap.channels], tf.float32) for tap in self.taps}
+        # The head in a graph of its own, apart from the backbone's (see ChromaNetwork).
+        self._cells = tf.function(self._cells_of, input_signature=[canvas, planes, features] + [knob] * 3)
         chroma = tf.TensorSpec([None, None, None, 2], tf.float32)
         self.steered_coefficients = tf.function(
             self._steered_coefficients, input_signature=[tf.TensorSpec([None, None, None], tf.float32), chroma, chroma]
@@ -181,11 +183,13 @@ class _Graphs:
             descriptors += float(weight) * values[:, : cells[0], : cells[1]]
         return descriptors
 
-    def _chroma_and_cells(self, full_lightness, temperature, saturation, fallback):
+    def chroma_and_cells(self, full_lightness, temperature, saturation, fallback):
         """(N, H, W) CIE L -> automatic chroma and lightness at the working shape, and per cell: lightness, chroma, descriptors."""
+        canvas, small_lightness, features = self.network.canvas_and_features(full_lightness)
+        return self._cells(canvas, small_lightness, features, temperature, saturation, fallback)
+
+    def _cells_of(self, canvas, small_lightness, features, temperature, saturation, fallback):
         network = self.network
-        canvas, small_lightness = network.working_canvas(full_lightness)
-        features = network.backbone(canvas)
         output = chroma_from_gray(network.backbone, network.head, canvas, training=False, features=features)
         chroma = network.decode_chroma(output, small_lightness, temperature, saturation, fallback)
         cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
@@ -215,23 +219,28 @@ class _Graphs:
         return self._reference[size]
 
     def chroma_cells_and_reference(self, size: int):
-        """The traced pass of :meth:`_chroma_and_cells` and a new reference's on a ``size`` canvas, in one graph.
+        """:meth:`chroma_and_cells` and a new reference's pass on a ``size`` canvas: ``(lightness, *knobs, rgb) -> (cells, reference)``.
 
-        The two backbone passes do not depend on each other, so TensorFlow runs them side by
-        side: at batch 1 neither fills both cores (at 512 x 512 on a 2-core Xeon, bf16: 61 ms
-        for both against 47 for the input's pass and 21 for the reference's alone).
+        The two backbone passes run in one graph: they do not depend on each other, so
+        TensorFlow runs them side by side (at batch 1 neither fills both cores: at 512 x 512
+        on a 2-core Xeon, bf16, 61 ms for both against 47 for the input's pass and 21 for the
+        reference's alone). The head follows in its own graph.
         """
         if size not in self._with_reference:
-            knob = tf.TensorSpec([], tf.float32)
-            spec = [tf.TensorSpec([None, None, None], tf.float32), knob, knob, knob, tf.TensorSpec([1, None, None, 3])]
+            spec = [tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([1, None, None, 3])]
             self._with_reference[size] = tf.function(
-                functools.partial(self._chroma_cells_and_reference, size=size), input_signature=spec
+                functools.partial(self._features_and_reference, size=size), input_signature=spec
             )
-        return self._with_reference[size]
+        both = self._with_reference[size]
 
-    def _chroma_cells_and_reference(self, full_lightness, temperature, saturation, fallback, rgb, size: int):
-        cells = self._chroma_and_cells(full_lightness, temperature, saturation, fallback)
-        return cells, self._reference_pass(rgb, size)
+        def cells_and_reference(full_lightness, temperature, saturation, fallback, rgb):
+            canvas, small_lightness, features, reference = both(full_lightness, rgb)
+            return self._cells(canvas, small_lightness, features, temperature, saturation, fallback), reference
+
+        return cells_and_reference
+
+    def _features_and_reference(self, full_lightness, rgb, size: int):
+        return (*self.network.working_features(full_lightness), self._reference_pass(rgb, size))
 
     def _reference_pass(self, rgb, size: int):
         lab = color.rgb_to_lab(rgb)

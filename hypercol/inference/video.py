@@ -68,17 +68,11 @@ class _Graphs:
 
     def __init__(self, network: ChromaNetwork) -> None:
         self.network = network
-        knob = tf.TensorSpec([], tf.float32)
         planes = tf.TensorSpec([None, None, None], tf.float32)
-        self.chroma = tf.function(self._chroma, input_signature=[planes, knob, knob, knob])
+        self.chroma = network.chroma  # backbone and head as two graphs (see ChromaNetwork)
         self.coefficients = tf.function(
             network.coefficients, input_signature=[planes, tf.TensorSpec([None, None, None, 2], tf.float32)]
         )
-
-    def _chroma(self, full_lightness, temperature, saturation, fallback):
-        """(N, H, W) CIE L -> ((N, h, w, 2) chroma, (N, h, w) CIE L) at the working shape."""
-        output, small_lightness = self.network.run(full_lightness)
-        return self.network.decode_chroma(output, small_lightness, temperature, saturation, fallback), small_lightness
 
 
 def _graphs_for(network: ChromaNetwork) -> _Graphs:
