@@ -82,12 +82,7 @@ class ChromaNetwork:
         planes = tf.TensorSpec([None, None, None], tf.float32)
         features = {tap.key: tf.TensorSpec([None, None, None, tap.channels], tf.float32) for tap in backbone.spec.taps}
         self.canvas_and_features = tf.function(self.working_features, input_signature=[planes])
-        self.head_output = tf.function(
-            lambda canvas, features: chroma_from_gray(
-                self.backbone, self.head, canvas, training=False, features=features
-            ),
-            input_signature=[canvas, features],
-        )
+        self.head_output = tf.function(self._head_output, input_signature=[canvas, features])
         self.head_chroma = tf.function(self._head_chroma, input_signature=[canvas, planes, features] + [knob] * 3)
         self.head_coefficients = tf.function(
             self._head_coefficients, input_signature=[canvas, planes, features] + [knob] * 3
@@ -119,8 +114,11 @@ class ChromaNetwork:
         canvas, small_lightness = self.working_canvas(lightness)
         return canvas, small_lightness, self.backbone(canvas)
 
+    def _head_output(self, canvas, features) -> tf.Tensor:
+        return chroma_from_gray(self.backbone, self.head, canvas, training=False, features=features)
+
     def _head_chroma(self, canvas, small_lightness, features, temperature, saturation, fallback) -> tf.Tensor:
-        output = chroma_from_gray(self.backbone, self.head, canvas, training=False, features=features)
+        output = self._head_output(canvas, features)
         return self.decode_chroma(output, small_lightness, temperature, saturation, fallback)
 
     def _head_coefficients(self, canvas, small_lightness, features, temperature, saturation, fallback) -> tf.Tensor:
