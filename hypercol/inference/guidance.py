@@ -50,7 +50,7 @@ from scipy.linalg import solveh_banded
 
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, as_image_batch
-from hypercol.inference.network import ChromaNetwork, chroma_from_gray, lightness_batches
+from hypercol.inference.network import ChromaNetwork, lightness_batches
 
 __all__ = [
     "CELL",
@@ -149,12 +149,8 @@ class _Graphs:
             for tap in self.taps
         ]
         self.tap_weights = tap_weights(self.taps)
-        knob = tf.TensorSpec([], tf.float32)
-        planes = tf.TensorSpec([None, None, None], tf.float32)
-        canvas = tf.TensorSpec([None, None, None, 1], tf.float32)
-        features = {tap.key: tf.TensorSpec([None, None, None, tap.channels], tf.float32) for tap in self.taps}
         # The head in a graph of its own, apart from the backbone's (see ChromaNetwork).
-        self._cells = tf.function(self._cells_of, input_signature=[canvas, planes, features] + [knob] * 3)
+        self._cells = tf.function(self._cells_of, input_signature=network.head_signature)
         chroma = tf.TensorSpec([None, None, None, 2], tf.float32)
         self.steered_coefficients = tf.function(
             self._steered_coefficients, input_signature=[tf.TensorSpec([None, None, None], tf.float32), chroma, chroma]
@@ -189,9 +185,7 @@ class _Graphs:
         return self._cells(canvas, small_lightness, features, temperature, saturation, fallback)
 
     def _cells_of(self, canvas, small_lightness, features, temperature, saturation, fallback):
-        network = self.network
-        output = chroma_from_gray(network.backbone, network.head, canvas, training=False, features=features)
-        chroma = network.decode_chroma(output, small_lightness, temperature, saturation, fallback)
+        chroma = self.network.chroma_of_features(canvas, small_lightness, features, temperature, saturation, fallback)
         cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
         cells = tf.shape(cell_lightness)[1:3]
         return (
@@ -199,7 +193,7 @@ class _Graphs:
             small_lightness,
             cell_lightness,
             pool_cells(chroma),
-            self.descriptors(features, network.working_size, cells),
+            self.descriptors(features, self.network.working_size, cells),
         )
 
     def _steered_coefficients(self, small_lightness, chroma, residual):

@@ -81,12 +81,12 @@ class ChromaNetwork:
         canvas = tf.TensorSpec([None, None, None, 1], tf.float32)
         planes = tf.TensorSpec([None, None, None], tf.float32)
         features = {tap.key: tf.TensorSpec([None, None, None, tap.channels], tf.float32) for tap in backbone.spec.taps}
+        # What canvas_and_features gives, then the knobs: the input signature of a graph of the head.
+        self.head_signature = [canvas, planes, features] + [knob] * 3
         self.canvas_and_features = tf.function(self.working_features, input_signature=[planes])
         self.head_output = tf.function(self._head_output, input_signature=[canvas, features])
-        self.head_chroma = tf.function(self._head_chroma, input_signature=[canvas, planes, features] + [knob] * 3)
-        self.head_coefficients = tf.function(
-            self._head_coefficients, input_signature=[canvas, planes, features] + [knob] * 3
-        )
+        self.head_chroma = tf.function(self.chroma_of_features, input_signature=self.head_signature)
+        self.head_coefficients = tf.function(self._head_coefficients, input_signature=self.head_signature)
 
     def added_graphs(self, owner: str, build: Callable[[ChromaNetwork], object]):
         """The traced functions another module adds to this network (``owner``: guidance, video), built once."""
@@ -117,12 +117,16 @@ class ChromaNetwork:
     def _head_output(self, canvas, features) -> tf.Tensor:
         return chroma_from_gray(self.backbone, self.head, canvas, training=False, features=features)
 
-    def _head_chroma(self, canvas, small_lightness, features, temperature, saturation, fallback) -> tf.Tensor:
+    def chroma_of_features(self, canvas, small_lightness, features, temperature, saturation, fallback) -> tf.Tensor:
+        """What :attr:`canvas_and_features` gives, and the knobs -> (N, h, w, 2) chroma at the working shape.
+
+        Traced alone as :attr:`head_chroma`; a caller may trace it beside other work on the head's output.
+        """
         output = self._head_output(canvas, features)
         return self.decode_chroma(output, small_lightness, temperature, saturation, fallback)
 
     def _head_coefficients(self, canvas, small_lightness, features, temperature, saturation, fallback) -> tf.Tensor:
-        chroma = self._head_chroma(canvas, small_lightness, features, temperature, saturation, fallback)
+        chroma = self.chroma_of_features(canvas, small_lightness, features, temperature, saturation, fallback)
         return self.coefficients(small_lightness, chroma)
 
     def predict_coefficients(self, lightness: tf.Tensor, temperature, saturation, fallback) -> tf.Tensor:

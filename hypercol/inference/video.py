@@ -64,12 +64,11 @@ DEFAULT_TEMPORAL = TemporalSettings()
 
 
 class _Graphs:
-    """The traced network and coefficient calls of one network, split where the temporal blend goes."""
+    """The traced coefficient call of one network, apart from its chroma (ChromaNetwork.chroma): the temporal blend goes between."""
 
     def __init__(self, network: ChromaNetwork) -> None:
         self.network = network
         planes = tf.TensorSpec([None, None, None], tf.float32)
-        self.chroma = network.chroma  # backbone and head as two graphs (see ChromaNetwork)
         self.coefficients = tf.function(
             network.coefficients, input_signature=[planes, tf.TensorSpec([None, None, None, 2], tf.float32)]
         )
@@ -198,7 +197,7 @@ def _colorized(colorizer: Colorizer, frames: Iterator, knobs, key_hints: dict, r
         stacked = tf.constant(full_lightness[np.newaxis])
         hints = key_hints.get(index)
         if hints is None and reference is None:
-            chroma, small_lightness = graphs.chroma(stacked, *knobs)
+            chroma, small_lightness = colorizer.network.chroma(stacked, *knobs)
             chroma, hinted = chroma[0].numpy(), None
         else:
             hints = None if hints is None else check_hints(hints, batch)
