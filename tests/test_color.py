@@ -79,3 +79,15 @@ def test_rgb8_table_first_built_inside_a_trace_still_works_eagerly() -> None:
     inside = traced(lightness, ab).numpy()
     np.testing.assert_array_equal(color.rgb8_from_lightness_and_chroma(lightness, ab).numpy(), inside)
     np.testing.assert_array_equal(tf.function(color.rgb8_from_lightness_and_chroma)(lightness, ab).numpy(), inside)
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((1100, 1000), np.uint8), ((3, 2**20), np.uint16), ((7, 9), np.uint8)])
+def test_gray_lightness_in_bands_matches_skimage(shape, dtype) -> None:
+    from hypercol.core.arrays import BANDED_LOOKUP_PIXELS, as_image_batch, lightness
+
+    levels = RNG.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    ours = lightness(as_image_batch(levels), 0)
+    assert ours.shape == shape and ours.dtype == np.float32
+    assert (levels.size >= BANDED_LOOKUP_PIXELS) == (shape != (7, 9))  # two cases cut into bands, one not
+    gray = levels[::13, ::17].astype(np.float64) / np.iinfo(dtype).max
+    np.testing.assert_allclose(ours[::13, ::17], skcolor.rgb2lab(np.stack([gray] * 3, axis=-1))[..., 0], atol=2e-2)

@@ -9,7 +9,8 @@ import tensorflow as tf
 from hypercol.core.bins import normalised_entropy
 from hypercol.core.guided import apply_coefficients, guided_coefficients
 from hypercol.core.metrics import colorfulness
-from hypercol.inference.compose import compose
+from hypercol.core.color import rgb8_from_lightness_and_chroma, rgb_from_lightness_and_chroma
+from hypercol.inference.compose import LARGE_CHUNK, SMALL_CHUNK, compose, upsampled
 from hypercol.inference.network import GUIDED_EPSILON, GUIDED_RADIUS
 
 
@@ -55,6 +56,37 @@ def test_compose_keeps_lightness_with_guided_coefficients() -> None:
     coefficients = guided_coefficients(full_l[None], full_chroma[None], 2, 1e-3)[0].numpy()
     rgb = compose(full_l, coefficients, as_uint8=False)
     np.testing.assert_allclose(rgb2lab(rgb)[..., 0], full_l, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("small", "full"),
+    [((224, 224), (2048, 2048)), ((224, 149), (100, 67)), ((7, 224), (3000, 40)), ((160, 224), (1999, 2801))],
+)
+def test_separable_upsampling_is_exactly_tensorflows_bilinear_resize(small, full) -> None:
+    coefficients = np.random.default_rng(1).normal(0, 20, (*small, 4)).astype(np.float32)
+    expected = tf.image.resize(coefficients, full, method="bilinear").numpy()
+    np.testing.assert_array_equal(upsampled(tf.constant(coefficients), tf.constant(full)).numpy(), expected)
+
+
+# Pixel counts on either side of the chunk sizes: only small chunks, exactly one large chunk, one large
+# chunk and a padded small one, several large and several small.
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, SMALL_CHUNK + 1), (512, LARGE_CHUNK // 512), (1, LARGE_CHUNK + 1), (1531, 700)]
+)
+@pytest.mark.parametrize("as_uint8", [True, False])
+def test_compose_in_chunks_equals_the_whole_image_at_once(shape, as_uint8) -> None:
+    rng = np.random.default_rng(2)
+    lightness = rng.uniform(0, 100, shape).astype(np.float32)
+    coefficients = rng.normal(0, 30, (min(shape[0], 24), min(shape[1], 24), 4)).astype(np.float32)
+    full = tf.image.resize(coefficients, shape, method="bilinear")
+    to_rgb = rgb8_from_lightness_and_chroma if as_uint8 else rgb_from_lightness_and_chroma
+    expected = to_rgb(lightness, apply_coefficients(lightness, full)).numpy()
+    rgb = compose(lightness, coefficients, as_uint8=as_uint8)
+    assert rgb.shape == (*shape, 3) and rgb.dtype == expected.dtype
+    if as_uint8:  # XLA's fused arithmetic may round a level differently from the op-by-op graph
+        assert np.abs(rgb.astype(int) - expected).max() <= 1 and np.mean(rgb == expected) > 0.999
+    else:
+        np.testing.assert_allclose(rgb, expected, atol=2e-5)
 
 
 def test_normalised_entropy_bounds() -> None:

@@ -55,7 +55,8 @@ def lightness_batches(
         while stop < count and stop - index < size and (same_group is None or same_group(index, stop)):
             stop += 1
         planes = [lightness(batch, position) for position in range(index, stop)]
-        yield range(index, stop), planes, tf.constant(np.stack(planes))
+        stacked = planes[0][np.newaxis] if len(planes) == 1 else np.stack(planes)  # one image: no copy
+        yield range(index, stop), planes, tf.constant(stacked)
         index = stop
 
 
