@@ -51,6 +51,29 @@ def test_soft_encoding_puts_the_mass_on_the_five_nearest_bins() -> None:
     assert tuple(centres[np.argmax(target)]) == (10.0, -30.0)
 
 
+@pytest.mark.parametrize("few_bins", [False, True])
+def test_soft_encoding_matches_a_numpy_reference(few_bins) -> None:
+    centres = np.float32([[0, 0], [10, 0], [0, 10]]) if few_bins else bins.grid_centres()
+    count = len(centres)
+    rng = np.random.default_rng(1)
+    ab = rng.uniform(-10, 20, (6, 40, 2)) if few_bins else rng.uniform(-110, 110, (6, 40, 2))
+    ab = ab.astype(np.float32)
+    ab[0, :8] = [[0, 0], [5, 5], [5, 0], [-5, -5], [110, 110], [-110, 0], [15, -25], [0, 5]]  # on grid lines: ties
+    target = bins.soft_encode(ab, centres).numpy()
+    assert target.shape == (6, 40, count)
+    distances = ((ab[..., np.newaxis, :] - centres) ** 2).sum(-1) + 1e-4 * np.arange(count)
+    kept = min(bins.NEIGHBOURS, count)
+    nearest = np.argsort(distances, axis=-1)[..., :kept]
+    expected = np.zeros_like(target)
+    weights = np.exp(-np.take_along_axis(distances, nearest, -1) / (2 * bins.SOFT_SIGMA**2))
+    np.put_along_axis(expected, nearest, weights / weights.sum(-1, keepdims=True), -1)
+    np.testing.assert_allclose(target, expected, atol=1e-5)
+    # Exactly the nearest bins carry mass, wherever their Gaussian weights do not underflow.
+    near = np.take_along_axis(distances, nearest, -1).max(-1) < 1000
+    assert near.mean() > 0.9
+    assert (np.count_nonzero(target, axis=-1)[near] == kept).all()
+
+
 def test_known_ab_map_encodes_and_decodes_back_within_a_bin_at_low_temperature() -> None:
     centres = bins.grid_centres()
     rng = np.random.default_rng(0)

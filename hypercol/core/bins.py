@@ -80,13 +80,23 @@ def rebalancing_weights(centres: np.ndarray, probabilities: np.ndarray, mix: flo
 
 def soft_encode(ab: tf.Tensor, centres: tf.Tensor) -> tf.Tensor:
     """(..., 2) ab -> (..., Q) target distribution over the ``NEIGHBOURS`` nearest bins."""
-    centres = tf.convert_to_tensor(centres, tf.float32)
-    ab = tf.convert_to_tensor(ab, tf.float32)
-    distances = tf.reduce_sum(tf.square(ab[..., tf.newaxis, :] - centres), axis=-1)
+    return _soft_encode(tf.convert_to_tensor(ab, tf.float32), tf.convert_to_tensor(centres, tf.float32))
+
+
+# One XLA kernel: the training loss encodes every target pixel (16 x 56 x 56 x 224 distances a
+# batch). Op by op, with a reduction over the axis of 2 for the distances and top_k for the
+# NEIGHBOURS-th nearest, it took 236 ms a batch on a 2-core Xeon, 80% of the loss; fused, 43 ms.
+@tf.function(jit_compile=True)
+def _soft_encode(ab: tf.Tensor, centres: tf.Tensor) -> tf.Tensor:
+    distances = tf.square(ab[..., 0:1] - centres[:, 0]) + tf.square(ab[..., 1:2] - centres[:, 1])
     # A negligible per-bin offset breaks ties, so exactly NEIGHBOURS bins are kept.
     distances += 1e-4 * tf.range(tf.shape(centres)[0], dtype=tf.float32)
-    kth_nearest = tf.math.top_k(-distances, k=min(NEIGHBOURS, int(centres.shape[0]))).values[..., -1:]
-    logits = tf.where(-distances >= kth_nearest, -distances / (2.0 * SOFT_SIGMA**2), -np.inf)
+    # The NEIGHBOURS-th smallest distance: the nearest ones set aside one by one.
+    farther = distances
+    for _ in range(min(NEIGHBOURS, int(centres.shape[0])) - 1):
+        farther = tf.where(farther == tf.reduce_min(farther, axis=-1, keepdims=True), np.inf, farther)
+    kth_nearest = tf.reduce_min(farther, axis=-1, keepdims=True)
+    logits = tf.where(distances <= kth_nearest, -distances / (2.0 * SOFT_SIGMA**2), -np.inf)
     return tf.nn.softmax(logits, axis=-1)
 
 
