@@ -237,6 +237,12 @@ class _Graphs:
         return (*self.network.working_features(full_lightness), self._reference_pass(rgb, size))
 
     def _reference_pass(self, rgb, size: int):
+        # Color and lightness are pooled to the canvas anyway: a photo larger than the canvas is first
+        # shrunk to a long side of ``size`` (here, beside the input's backbone pass, rather than before it).
+        shape = tf.shape(rgb)[1:3]
+        long_side = tf.reduce_max(shape)
+        scaled = tf.cast(tf.round(tf.cast(shape, tf.float64) * (size / tf.cast(long_side, tf.float64))), tf.int32)
+        rgb = tf.cond(long_side > size, lambda: tf.image.resize(rgb, tf.maximum(1, scaled), method="area"), lambda: rgb)
         lab = color.rgb_to_lab(rgb)
         canvas, small_lightness = self.network.working_canvas(lab[..., 0], size)
         small = tf.shape(small_lightness)[1:3]
@@ -445,19 +451,19 @@ def check_reference(photo) -> np.ndarray:
     if shape[-1] == 1:
         msg = "reference is gray (one channel): colors can only be taken from a color photo (H, W, 3)"
         raise ValueError(msg)
-    rgb = batch.unit_float(0)[..., :3]
-    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+    pixels = batch.pixels[0]  # checked in the caller's dtype: the same answer as in float, cheaper
+    if np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2]):
         msg = "reference is gray (R = G = B everywhere): colors can only be taken from a color photo"
         raise ValueError(msg)
-    return rgb
+    return batch.unit_float(0)[..., :3]
 
 
 @dataclass(frozen=True)
 class ReferencePhoto:
-    """A checked reference photo at its canvas size, waiting for its backbone pass (see :class:`Guide`)."""
+    """A checked reference photo and the size of its canvas, waiting for its backbone pass (see :class:`Guide`)."""
 
     backbone: str
-    rgb: tf.Tensor  # (1, h, w, 3) sRGB in [0, 1], long side at most ``size``
+    rgb: tf.Tensor  # (1, H, W, 3) sRGB in [0, 1], as given: the reference pass shrinks it to its canvas
     size: int  # the reference canvas
 
     @classmethod
@@ -465,10 +471,6 @@ class ReferencePhoto:
         rgb = check_reference(photo)
         stride = colorizer.backbone.spec.max_stride
         size = max(1, round(min(settings.reference_size, colorizer.working_size) / stride)) * stride
-        long_side = max(rgb.shape[:2])
-        if long_side > size:  # color and lightness are pooled to the canvas anyway
-            shape = [max(1, round(side * size / long_side)) for side in rgb.shape[:2]]
-            rgb = tf.image.resize(rgb, shape, method="area").numpy()
         return cls(colorizer.card.backbone, tf.constant(rgb[np.newaxis]), size)
 
     def prepared(self, cell_lightness: tf.Tensor, chroma: tf.Tensor, features: tf.Tensor) -> Reference:
