@@ -50,7 +50,7 @@ from scipy.linalg import solveh_banded
 
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, as_image_batch
-from hypercol.inference.network import ChromaNetwork, lightness_batches
+from hypercol.inference.network import ChromaNetwork, fitted_shape, lightness_batches
 
 __all__ = [
     "CELL",
@@ -240,9 +240,11 @@ class _Graphs:
         # Color and lightness are pooled to the canvas anyway: a photo larger than the canvas is first
         # shrunk to a long side of ``size`` (here, beside the input's backbone pass, rather than before it).
         shape = tf.shape(rgb)[1:3]
-        long_side = tf.reduce_max(shape)
-        scaled = tf.cast(tf.round(tf.cast(shape, tf.float64) * (size / tf.cast(long_side, tf.float64))), tf.int32)
-        rgb = tf.cond(long_side > size, lambda: tf.image.resize(rgb, tf.maximum(1, scaled), method="area"), lambda: rgb)
+        rgb = tf.cond(
+            tf.reduce_max(shape) > size,
+            lambda: tf.image.resize(rgb, fitted_shape(shape, size), method="area"),
+            lambda: rgb,
+        )
         lab = color.rgb_to_lab(rgb)
         canvas, small_lightness = self.network.working_canvas(lab[..., 0], size)
         small = tf.shape(small_lightness)[1:3]

@@ -26,7 +26,7 @@ from hypercol.core.guided import guided_coefficients
 from hypercol.models.backbones import Backbone
 from hypercol.models.card import ModelCard, card_settings
 
-__all__ = ["ChromaNetwork", "AutomaticChroma", "chroma_from_gray", "lightness_batches", "GUIDED_RADIUS"]
+__all__ = ["ChromaNetwork", "AutomaticChroma", "chroma_from_gray", "fitted_shape", "lightness_batches", "GUIDED_RADIUS"]
 
 # Guided upsampling at the working size: one window spans about two cells of the
 # classification head's stride-4 output; epsilon = (3 L units)^2 in the [0, 1] guide.
@@ -42,6 +42,12 @@ def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: boo
     features = backbone(gray) if features is None else features
     output = head([gray] + [features[tap.key] for tap in backbone.spec.taps], training=training)
     return tf.cast(output, tf.float32)
+
+
+def fitted_shape(shape: tf.Tensor, size: int) -> tf.Tensor:
+    """(height, width) scaled, aspect kept, to a long side of ``size`` (each side at least 1)."""
+    scale = size / tf.cast(tf.reduce_max(shape), tf.float64)
+    return tf.maximum(1, tf.cast(tf.round(tf.cast(shape, tf.float64) * scale), tf.int32))
 
 
 def lightness_batches(
@@ -150,9 +156,7 @@ class ChromaNetwork:
         ``size`` defaults to the card's working size.
         """
         size = self.working_size if size is None else size
-        full = tf.shape(lightness)[1:3]
-        scale = size / tf.cast(tf.reduce_max(full), tf.float64)
-        small = tf.maximum(1, tf.cast(tf.round(tf.cast(full, tf.float64) * scale), tf.int32))
+        small = fitted_shape(tf.shape(lightness)[1:3], size)
         small_lightness = tf.image.resize(lightness[..., tf.newaxis], small, method="area")
         gray = color.gray_from_lightness(small_lightness)
         # Edge padding to the square canvas: the padded border repeats real content.
