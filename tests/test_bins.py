@@ -74,6 +74,39 @@ def test_soft_encoding_matches_a_numpy_reference(few_bins) -> None:
     assert (np.count_nonzero(target, axis=-1)[near] == kept).all()
 
 
+@pytest.mark.parametrize("centres_of", ["grid", "sparse", "few"])
+def test_sparse_encoding_is_the_soft_encoding(centres_of) -> None:
+    rng = np.random.default_rng(2)
+    grid = bins.grid_centres()
+    centres = {
+        "grid": grid,
+        "sparse": grid[rng.random(len(grid)) < 0.3],  # bins far apart: candidates from far cells
+        "few": np.float32([[0, 0], [10, 0], [0, 10]]),
+    }[centres_of]
+    ab = rng.uniform(-127, 127, (5, 64, 2)).astype(np.float32)
+    ab[0, :9] = [
+        [0, 0],
+        [5, 5],
+        [5, 0],
+        [-5, -5],
+        [110, 110],
+        [-110, 0],
+        [15, -25],
+        [0, 5],
+        [127.9, -128],
+    ]  # ties, edges
+    indices, weights = (t.numpy() for t in bins.sparse_soft_encoder(centres)(ab))
+    dense = bins.soft_encode(ab, centres).numpy()
+    kept = min(bins.NEIGHBOURS, len(centres))
+    assert indices.shape == weights.shape == (5, 64, kept)
+    spread = np.zeros_like(dense)
+    np.put_along_axis(spread, indices, weights, -1)
+    np.testing.assert_allclose(spread, dense, atol=1e-5)
+    # Nearest first: the argmax of the dense target, whose bin weighs each pixel in the loss.
+    np.testing.assert_array_equal(indices[..., 0], np.argmax(dense, axis=-1))
+    assert len(np.unique(indices, axis=-1)[0, 0]) == kept  # k different bins
+
+
 def test_known_ab_map_encodes_and_decodes_back_within_a_bin_at_low_temperature() -> None:
     centres = bins.grid_centres()
     rng = np.random.default_rng(0)

@@ -10,6 +10,8 @@ T = 1 is the mean (safe, desaturated), T -> 0 approaches the mode (vivid).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
@@ -25,6 +27,7 @@ __all__ = [
     "select_bins",
     "rebalancing_weights",
     "soft_encode",
+    "sparse_soft_encoder",
     "annealed_mean",
     "normalised_entropy",
 ]
@@ -83,14 +86,22 @@ def soft_encode(ab: tf.Tensor, centres: tf.Tensor) -> tf.Tensor:
     return _soft_encode(tf.convert_to_tensor(ab, tf.float32), tf.convert_to_tensor(centres, tf.float32))
 
 
-# One XLA kernel: the training loss encodes every target pixel (16 x 56 x 56 x 224 distances a
-# batch). Op by op, with a reduction over the axis of 2 for the distances and top_k for the
-# NEIGHBOURS-th nearest, it took 236 ms a batch on a 2-core Xeon, 80% of the loss; fused, 43 ms.
+# A negligible per-bin offset to the squared distances breaks ties, so exactly NEIGHBOURS bins are kept.
+_TIE_BREAK = 1e-4
+
+
+def _squared_distances(ab: tf.Tensor, centres_a: tf.Tensor, centres_b: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
+    """Squared ab distances to the given bins, plus the tie-breaking offset of their indices (same arithmetic everywhere)."""
+    return (
+        tf.square(ab[..., 0:1] - centres_a)
+        + tf.square(ab[..., 1:2] - centres_b)
+        + _TIE_BREAK * tf.cast(indices, tf.float32)
+    )
+
+
 @tf.function(jit_compile=True)
 def _soft_encode(ab: tf.Tensor, centres: tf.Tensor) -> tf.Tensor:
-    distances = tf.square(ab[..., 0:1] - centres[:, 0]) + tf.square(ab[..., 1:2] - centres[:, 1])
-    # A negligible per-bin offset breaks ties, so exactly NEIGHBOURS bins are kept.
-    distances += 1e-4 * tf.range(tf.shape(centres)[0], dtype=tf.float32)
+    distances = _squared_distances(ab, centres[:, 0], centres[:, 1], tf.range(tf.shape(centres)[0]))
     # The NEIGHBOURS-th smallest distance: the nearest ones set aside one by one.
     farther = distances
     for _ in range(min(NEIGHBOURS, int(centres.shape[0])) - 1):
@@ -113,3 +124,70 @@ def normalised_entropy(logits: tf.Tensor) -> tf.Tensor:
     log_probabilities = tf.nn.log_softmax(logits, axis=-1)
     entropy = -tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, axis=-1)
     return tf.clip_by_value(entropy / tf.math.log(tf.cast(tf.shape(logits)[-1], tf.float32)), 0.0, 1.0)
+
+
+# The sparse encoder looks a pixel's candidate bins up in a table of ab cells: only bins that can
+# be among the NEIGHBOURS nearest of some point of the cell (about 9 of 224, at most 16, for the
+# shipped bins). ab beyond ±_TABLE_LIMIT (outside any sRGB color) counts as on that edge.
+_TABLE_LIMIT = 128.0
+_TABLE_CELL = 5.0
+
+
+def sparse_soft_encoder(centres: np.ndarray) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """``encode(ab (..., 2)) -> (indices (..., k) int32, weights (..., k))``: :func:`soft_encode` in sparse form.
+
+    The ``k = min(NEIGHBOURS, Q)`` bins that carry the target's mass, nearest first, and
+    their masses (the same values :func:`soft_encode` puts at those indices). The training
+    loss works from these instead of a Q-wide target per pixel: the distances are only
+    computed to a few candidate bins per pixel, looked up by the pixel's ab cell.
+    """
+    centres = np.asarray(centres, np.float32).reshape(-1, 2)
+    table = tf.constant(_candidate_table(centres))
+    centres_tensor = tf.constant(centres)
+    return lambda ab: _sparse_encode(tf.convert_to_tensor(ab, tf.float32), centres_tensor, table)
+
+
+def _candidate_table(centres: np.ndarray) -> np.ndarray:
+    """(cells, cells, K) int32: per ab cell of ``_TABLE_CELL`` units, every bin that can be among the
+    NEIGHBOURS nearest of a point of the cell (-1 pads).
+
+    Within the cell, the k bins of smallest farthest-distance are all within r (the k-th
+    smallest farthest-distance) of any point, so the k nearest (with the tie-breaking offset,
+    at most _TIE_BREAK * Q) are within r + _TIE_BREAK * Q of it: a bin whose nearest distance
+    to the cell exceeds that is never among them.
+    """
+    count, kept = len(centres), min(NEIGHBOURS, len(centres))
+    edges = np.arange(-_TABLE_LIMIT, _TABLE_LIMIT, _TABLE_CELL)
+    low = np.stack(np.meshgrid(edges, edges, indexing="ij"), axis=-1).reshape(-1, 1, 2)
+    high = low + _TABLE_CELL
+    bins64 = centres.astype(np.float64)[np.newaxis]
+    nearest = np.sum((bins64 - np.clip(bins64, low, high)) ** 2, axis=-1)
+    corner = np.where(np.abs(bins64 - low) > np.abs(bins64 - high), low, high)
+    farthest = np.sum((bins64 - corner) ** 2, axis=-1)
+    reach = np.partition(farthest, kept - 1, axis=1)[:, kept - 1 : kept] + _TIE_BREAK * count + 1e-2  # float32 slack
+    candidates = nearest <= reach
+    table = np.full((len(candidates), candidates.sum(axis=1).max()), -1, np.int32)
+    for cell, row in enumerate(candidates):
+        found = np.flatnonzero(row)
+        table[cell, : len(found)] = found
+    return table.reshape(len(edges), len(edges), -1)
+
+
+@tf.function(jit_compile=True)
+def _sparse_encode(ab: tf.Tensor, centres: tf.Tensor, table: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    ab = tf.clip_by_value(ab, -_TABLE_LIMIT, _TABLE_LIMIT - 1e-3)
+    candidates = tf.gather_nd(table, tf.cast(tf.floor((ab + _TABLE_LIMIT) / _TABLE_CELL), tf.int32))
+    present = candidates >= 0
+    candidates = tf.maximum(candidates, 0)
+    position = tf.gather(centres, candidates)
+    distances = _squared_distances(ab, position[..., 0], position[..., 1], candidates)
+    distances = tf.where(present, distances, np.inf)
+    slots = tf.range(tf.shape(candidates)[-1])
+    chosen, chosen_distances = [], []
+    for _ in range(min(NEIGHBOURS, int(centres.shape[0]))):  # the nearest left, one at a time
+        slot = tf.argmin(distances, axis=-1, output_type=tf.int32)[..., tf.newaxis]
+        chosen.append(tf.gather(candidates, slot, batch_dims=len(ab.shape) - 1))
+        chosen_distances.append(tf.reduce_min(distances, axis=-1, keepdims=True))
+        distances = tf.where(slots == slot, np.inf, distances)
+    indices, distances = tf.concat(chosen, axis=-1), tf.concat(chosen_distances, axis=-1)
+    return indices, tf.nn.softmax(-distances / (2.0 * SOFT_SIGMA**2), axis=-1)
