@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 from hypercol.core.bins import normalised_entropy
+from hypercol.core.color import rgb8_from_lightness_and_chroma, rgb_from_lightness_and_chroma
 from hypercol.core.guided import apply_coefficients, guided_coefficients
 from hypercol.core.metrics import colorfulness
-from hypercol.core.color import rgb8_from_lightness_and_chroma, rgb_from_lightness_and_chroma
 from hypercol.inference.compose import LARGE_CHUNK, SMALL_CHUNK, compose, upsampled
 from hypercol.inference.network import GUIDED_EPSILON, GUIDED_RADIUS
 
