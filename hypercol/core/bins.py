@@ -140,6 +140,7 @@ def sparse_soft_encoder(centres: np.ndarray) -> Callable[[tf.Tensor], tuple[tf.T
     their masses (the same values :func:`soft_encode` puts at those indices). The training
     loss works from these instead of a Q-wide target per pixel: the distances are only
     computed to a few candidate bins per pixel, looked up by the pixel's ab cell.
+    ab beyond ±128 (no sRGB color is) is encoded as if on that edge.
     """
     centres = np.asarray(centres, np.float32).reshape(-1, 2)
     table = tf.constant(_candidate_table(centres))

@@ -75,7 +75,7 @@ def rebalanced_cross_entropy(centres: np.ndarray, weights: np.ndarray):
     its gradient, softmax(logits) - target, is written in one pass over the logits. With a
     Q-wide target per pixel (encoded, weighted by its argmax, then TensorFlow's dense
     cross-entropy) the loss took 112 ms of a 400 ms training step of the Lite2 head (batch 16
-    at 224: 11 M logits; 2-core Xeon with AMX); this way, about 45.
+    at 224: 11 M logits; 2-core Xeon with AMX); this way, about 50.
     """
     encode = bins.sparse_soft_encoder(centres)
     weights = tf.constant(weights, tf.float32)
