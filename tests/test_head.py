@@ -106,3 +106,51 @@ def test_a_1x1_output_kernel_keeps_each_output_to_its_own_cell() -> None:
     assert touched(narrow) == 9 and touched(wide) == 25
     with pytest.raises(ValueError, match="output_kernel"):
         build_head(taps, output_kernel=5)
+
+
+def test_fused_batch_norm_trains_like_keras_batch_norm() -> None:
+    import keras
+    import tensorflow as tf
+
+    from hypercol.models.head import BatchNormalization
+
+    x = tf.constant(RNG.normal(3.0, 2.0, (4, 5, 6, 8)), tf.float32)
+    upstream = tf.constant(RNG.normal(0, 1, (4, 5, 6, 8)), tf.float32)
+    results = []
+    for layer in (keras.layers.BatchNormalization(), BatchNormalization()):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 2.0, 8))
+        layer.beta.assign(np.linspace(-1.0, 1.0, 8))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            value = tf.reduce_sum(y * upstream)
+        gradients = tape.gradient(value, [x, layer.gamma, layer.beta])
+        stats = [layer.moving_mean.numpy(), layer.moving_variance.numpy()]
+        results.append([y.numpy(), *(g.numpy() for g in gradients), *stats, layer(x, training=False).numpy()])
+    keras_results, fused_results = results
+    for expected, got in zip(keras_results, fused_results):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(keras_results[5], 0.0)  # the moving mean moved: a real training step
+
+
+def test_heads_saved_with_keras_batch_norms_load_into_fused_ones(tmp_path) -> None:
+    import keras
+
+    import hypercol.models.head as head_module
+
+    taps = get_spec("vgg16").taps
+    original = head_module.BatchNormalization
+    head_module.BatchNormalization = keras.layers.BatchNormalization  # as heads were built before
+    try:
+        before = build_head(taps, base_width=16, min_width=8)
+    finally:
+        head_module.BatchNormalization = original
+    assert not any(isinstance(layer, original) for layer in before.layers)
+    inputs = _inputs(taps, 32)
+    before(inputs, training=True)  # moving statistics away from their start
+    before.save_weights(tmp_path / "head.weights.h5")
+    after = build_head(taps, base_width=16, min_width=8)
+    after.load_weights(tmp_path / "head.weights.h5")
+    assert any(isinstance(layer, original) for layer in after.layers)
+    np.testing.assert_allclose(after(inputs, training=False), before(inputs, training=False), atol=1e-5)
