@@ -58,7 +58,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     over the activation, forward and backward; in the Lite2 head's training step they took
     about a fifth of the time. Same variables, same moving statistics (Keras keeps the
     biased batch variance; the fused kernel returns the unbiased one, converted back);
-    in inference the batch norms are folded into the convolutions anyway.
+    under the bf16 rewrite its statistics stay exact where Keras's drift by a little. In
+    inference the batch norms are folded into the convolutions anyway.
     """
 
     def call(self, inputs, training=None, mask=None):
