@@ -102,8 +102,7 @@ def rebalanced_cross_entropy(centres: np.ndarray, weights: np.ndarray):
 @tf.function(jit_compile=True)
 def _weighted_cross_entropy(logits, indices, target, weights):
     """Per pixel: (weight of the nearest bin x cross-entropy, logsumexp of the logits, that weight)."""
-    top = tf.reduce_max(logits, axis=-1, keepdims=True)
-    log_normaliser = top[..., 0] + tf.math.log(tf.reduce_sum(tf.exp(logits - top), axis=-1))
+    log_normaliser = tf.reduce_logsumexp(logits, axis=-1)
     picked = tf.gather(logits, indices, batch_dims=len(indices.shape) - 1)
     pixel_weights = tf.gather(weights, indices[..., 0])
     return pixel_weights * (log_normaliser - tf.reduce_sum(target * picked, axis=-1)), log_normaliser, pixel_weights
