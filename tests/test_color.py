@@ -54,14 +54,16 @@ def test_out_of_gamut_lab_keeps_lightness_and_fits_in_gamut() -> None:
     assert np.median(np.abs(angle)) < 10
 
 
-def test_rgb8_table_matches_float_path() -> None:
+def test_rgb8_is_the_float_path_rounded() -> None:
     lightness = RNG.uniform(0, 100, 50_000).astype(np.float32)
     lightness[:3] = [0, 100, 0.01]
     ab = RNG.uniform(-120, 120, (50_000, 2)).astype(np.float32)
     as_float = color.rgb_from_lightness_and_chroma(lightness, ab).numpy()
     as_uint8 = color.rgb8_from_lightness_and_chroma(lightness, ab).numpy()
     assert as_uint8.dtype == np.uint8
-    assert np.abs(as_uint8.astype(int) - np.rint(as_float * 255).astype(int)).max() <= 1
+    np.testing.assert_array_equal(as_uint8, np.rint(as_float * 255).astype(np.uint8))
+    traced = tf.function(color.rgb8_from_lightness_and_chroma, jit_compile=True)(lightness, ab).numpy()
+    assert np.abs(traced.astype(int) - as_uint8).max() <= 1 and np.mean(traced == as_uint8) > 0.999  # XLA's rounding
 
 
 def test_lightness_luminance_round_trip() -> None:
@@ -70,15 +72,6 @@ def test_lightness_luminance_round_trip() -> None:
     gray = np.repeat(color.linear_to_srgb(y).numpy()[:, None], 3, axis=1).astype(np.float64)
     np.testing.assert_allclose(lightness, skcolor.rgb2lab(gray)[:, 0], atol=1e-2)
     np.testing.assert_allclose(color.luminance_from_lightness(lightness).numpy(), y, atol=1e-5)
-
-
-def test_rgb8_table_first_built_inside_a_trace_still_works_eagerly() -> None:
-    color._srgb8_table.cache_clear()
-    traced = tf.function(color.rgb8_from_lightness_and_chroma)
-    lightness, ab = np.array([50.0, 90.0], np.float32), np.array([[20.0, -30.0], [0.0, 0.0]], np.float32)
-    inside = traced(lightness, ab).numpy()
-    np.testing.assert_array_equal(color.rgb8_from_lightness_and_chroma(lightness, ab).numpy(), inside)
-    np.testing.assert_array_equal(tf.function(color.rgb8_from_lightness_and_chroma)(lightness, ab).numpy(), inside)
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((1100, 1000), np.uint8), ((3, 2**20), np.uint16), ((7, 9), np.uint8)])
