@@ -99,10 +99,14 @@ def _f_inverse(f: tf.Tensor) -> tf.Tensor:
 
 
 def weighted_luminance(linear: tf.Tensor) -> tf.Tensor:
-    """(..., 3) linear RGB -> (...) luminance Y."""
+    """(..., 3) linear RGB -> (...) luminance Y.
+
+    Written as green plus the weighted differences from it (the weights sum to 1), so that a
+    gray pixel's luminance is exactly its level: gray as RGB and as one band colorize alike.
+    """
     red, green, blue = tf.unstack(tf.convert_to_tensor(linear, tf.float32), axis=-1)
-    w_red, w_green, w_blue = (float(w) for w in _LUMINANCE_WEIGHTS)
-    return w_red * red + w_green * green + w_blue * blue
+    w_red, _, w_blue = (float(w) for w in _LUMINANCE_WEIGHTS)
+    return green + w_red * (red - green) + w_blue * (blue - green)
 
 
 def lightness_from_luminance(y: tf.Tensor) -> tf.Tensor:
