@@ -10,7 +10,7 @@ from hypercol.core.bins import normalised_entropy
 from hypercol.core.color import rgb8_from_lightness_and_chroma, rgb_from_lightness_and_chroma
 from hypercol.core.guided import apply_coefficients, guided_coefficients
 from hypercol.core.metrics import colorfulness
-from hypercol.inference.compose import LARGE_CHUNK, SMALL_CHUNK, TILE, TILE_WINDOWS, compose, tile_window, upsampled
+from hypercol.inference.compose import LARGE_CHUNK, SMALL_CHUNK, TILE, TILE_RATIOS, compose, tile_ratio, upsampled
 from hypercol.inference.network import GUIDED_EPSILON, GUIDED_RADIUS
 
 
@@ -89,22 +89,22 @@ def test_compose_in_chunks_equals_the_whole_image_at_once(shape, as_uint8) -> No
         np.testing.assert_allclose(rgb, expected, atol=2e-5)
 
 
-# (image shape, coefficient shape, the window tile_window picks): each window at its largest ratio
+# (image shape, coefficient shape, the kernel tile_ratio picks): each kernel at its largest ratio
 # of coefficients to pixels, tiles ending past the image, a wide and a tall image.
 TILED_CASES = [
-    ((2048, 2048), (256, 256), TILE_WINDOWS[0]),
-    ((1500, 1100), (224, 164), TILE_WINDOWS[1]),
-    ((1024, 1024), (256, 256), TILE_WINDOWS[1]),
-    ((1024, 1030), (500, 515), TILE_WINDOWS[2]),
-    ((1000, 3000), (75, 224), TILE_WINDOWS[0]),
-    ((3000, 1000), (224, 75), TILE_WINDOWS[0]),
+    ((2048, 2048), (256, 256), TILE_RATIOS[0]),
+    ((1500, 1100), (224, 164), TILE_RATIOS[1]),
+    ((1024, 1024), (256, 256), TILE_RATIOS[1]),
+    ((1024, 1030), (500, 515), TILE_RATIOS[2]),
+    ((1000, 3000), (75, 224), TILE_RATIOS[0]),
+    ((3000, 1000), (224, 75), TILE_RATIOS[0]),
 ]
 
 
-@pytest.mark.parametrize(("shape", "cells", "window"), TILED_CASES)
+@pytest.mark.parametrize(("shape", "cells", "ratio"), TILED_CASES)
 @pytest.mark.parametrize("as_uint8", [True, False])
-def test_compose_in_tiles_equals_the_whole_image_at_once(shape, cells, window, as_uint8) -> None:
-    assert tile_window(shape, cells) == window
+def test_compose_in_tiles_equals_the_whole_image_at_once(shape, cells, ratio, as_uint8) -> None:
+    assert tile_ratio(shape, cells) == ratio
     rng = np.random.default_rng(3)
     lightness = rng.uniform(0, 100, shape).astype(np.float32)
     coefficients = rng.normal(0, 1, (*cells, 4)).astype(np.float32) * np.float32([0.5, 0.5, 40, 40])
@@ -125,11 +125,11 @@ def test_compose_in_tiles_equals_the_whole_image_at_once(shape, cells, window, a
         ((1024, 1024), (600, 600)),  # not twice the coefficients' size
         ((600, 1000), (134, 224)),  # tiles of 1024 x 1024: three quarters more pixels than the image
         ((1, 2**20), (1, 224)),  # one row: a whole tile of padding per tile
-        ((TILE, TILE), (TILE // 2 + 1, TILE // 2 + 1)),  # a window past the largest
+        ((TILE, TILE), (TILE // 2 + 1, TILE // 2 + 1)),  # more cells per pixel than the last kernel takes
     ],
 )
 def test_tiles_only_where_they_pay(shape, cells) -> None:
-    assert tile_window(shape, cells) is None
+    assert tile_ratio(shape, cells) is None
 
 
 def test_normalised_entropy_bounds() -> None:
