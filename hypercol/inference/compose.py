@@ -221,7 +221,7 @@ _TILED_GRAPHS = {
 _COMPOSE_LOCK = threading.Lock()
 
 
-def compose(lightness: np.ndarray, coefficients: np.ndarray, *, as_uint8: bool) -> np.ndarray:
+def compose(lightness: np.ndarray | tf.Tensor, coefficients: np.ndarray | tf.Tensor, *, as_uint8: bool) -> np.ndarray:
     """(H, W) CIE L + (h, w, 4) guided coefficients -> (H, W, 3) sRGB, uint8 or float32 in [0, 1].
 
     The coefficients are upsampled bilinearly and applied to the full-resolution
