@@ -126,6 +126,7 @@ def test_compose_in_tiles_equals_the_whole_image_at_once(shape, cells, ratio, as
         ((600, 1000), (134, 224)),  # tiles of 1024 x 1024: three quarters more pixels than the image
         ((1, 2**20), (1, 224)),  # one row: a whole tile of padding per tile
         ((TILE, TILE), (TILE // 2 + 1, TILE // 2 + 1)),  # more cells per pixel than the last kernel takes
+        ((0, 2048), (0, 224)),  # empty
     ],
 )
 def test_tiles_only_where_they_pay(shape, cells) -> None:

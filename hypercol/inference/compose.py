@@ -203,6 +203,8 @@ def _tiled_graph(ratio: float, as_uint8: bool):
 def tile_ratio(shape: tuple[int, int], coefficient_shape: tuple[int, int]) -> float | None:
     """The tile kernel (its entry of :data:`TILE_RATIOS`) for an image of ``shape``, or None where
     tiles do not pay: the image under twice the coefficients' size, or mostly padding."""
+    if min(shape) == 0:
+        return None
     tiles = [-(-size // TILE) * TILE for size in shape]
     if tiles[0] * tiles[1] > (1 + MAX_TILE_PADDING) * shape[0] * shape[1]:
         return None
