@@ -235,16 +235,33 @@ def test_prepared_reference_is_reused(tiny_colorizer) -> None:
     np.testing.assert_array_equal(out[1], tiny_colorizer.colorize(image[::-1]))
 
 
+@pytest.mark.parametrize("reference_size", [64, 32])  # the working size (one backbone batch with the input), smaller
+def test_a_new_reference_equals_the_same_one_prepared(tiny_weights, reference_size) -> None:
+    from dataclasses import replace
+
+    from hypercol import Colorizer
+
+    settings = replace(DEFAULT_SETTINGS, reference_size=reference_size)
+    colorizer = Colorizer(tiny_weights, guidance=settings)
+    prepared = prepare_reference(colorizer, _reference_photo(), settings)
+    new = colorizer.colorize(stripes(), reference=_reference_photo())
+    np.testing.assert_array_equal(new, colorizer.colorize(stripes(), reference=prepared))
+    assert not np.array_equal(new, colorizer.colorize(stripes()))  # steered
+
+
 @pytest.mark.parametrize(("reference_size", "canvas"), [(32, 32), (48, 48), (1000, 64)])
 def test_the_reference_canvas_is_a_fixed_size_capped_at_the_working_size(tiny_colorizer, reference_size, canvas):
-    """A square reference is seen on a ``reference_size`` canvas (rounded to the stride, at most the working size 64)."""
+    """A square reference is seen on a ``reference_size`` canvas (rounded to the stride, at most the working size 64),
+    its cells pooled in groups of ``reference_stride`` on a side."""
     from dataclasses import replace
 
     from hypercol.inference.guidance import CELL
 
     photo = np.asarray(Image.fromarray(_reference_photo()).resize((96, 96)))
-    prepared = prepare_reference(tiny_colorizer, photo, replace(DEFAULT_SETTINGS, reference_size=reference_size))
-    assert len(prepared.lightness) == (canvas // CELL) ** 2
+    for stride in (1, 2, 3):
+        settings = replace(DEFAULT_SETTINGS, reference_size=reference_size, reference_stride=stride)
+        prepared = prepare_reference(tiny_colorizer, photo, settings)
+        assert len(prepared.lightness) == (-(-canvas // CELL // stride)) ** 2
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -444,3 +461,10 @@ def test_settings_that_would_leave_the_grid_system_unsolvable_are_refused(field,
 
     with pytest.raises(ValueError, match=f"GuidanceSettings.{field} must be"):
         GuidanceSettings(**{field: value})
+
+
+def test_reference_stride_below_one_is_refused() -> None:
+    from hypercol.inference.guidance import GuidanceSettings
+
+    with pytest.raises(ValueError, match="GuidanceSettings.reference_stride must be >= 1"):
+        GuidanceSettings(reference_stride=0)

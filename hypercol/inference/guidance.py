@@ -88,9 +88,11 @@ class GuidanceSettings:
     attraction_distance: float = 0.5  # distance (share of the grid's long side) at which it falls to exp(-1/2)
     # Reference photos.
     # The reference's canvas (long side, pixels; rounded to the backbone's stride, at most the working
-    # size): half the cost of a 224 backbone pass. A fixed size, not a share of the working size: on the
-    # small canvas (160) a reference seen at 112 pixels matched too seldom (README, "Color hints").
-    reference_size: int = 160
+    # size): by default the working size of every shipped head, so the reference is seen at the input's
+    # scale (backbone features change with scale) and its backbone pass joins the input's batch. A fixed
+    # size, not a share of the working size (README, "Color hints").
+    reference_size: int = 224
+    reference_stride: int = 2  # the reference's cells pooled in groups of this many on a side (4x fewer to match)
     top_k: int = 8
     match_stride: int = 2  # cells matched in groups of this many on a side (4x fewer matches at 2)
     match_temperature: float = 0.05  # softmax temperature over the top-k cosines
@@ -106,6 +108,7 @@ class GuidanceSettings:
         for names, relation, holds in (
             (("prior", "transfer"), "> 0", lambda value: value > 0),
             (("smoothness", "hint", "attraction"), ">= 0", lambda value: value >= 0),
+            (("reference_stride",), ">= 1", lambda value: value >= 1),
         ):
             for name in names:
                 if not holds(getattr(self, name)):  # NaN holds neither
@@ -203,29 +206,31 @@ class _Graphs:
         upsampled = tf.image.resize(residual, cells * CELL, method="bilinear")[:, : shape[1], : shape[2]]
         return self.network.coefficients(small_lightness, chroma + upsampled)
 
-    def reference(self, size: int):
-        """The traced reference pass for a ``size`` canvas: (1, H, W, 3) sRGB -> cell lightness, chroma, descriptors."""
-        if size not in self._reference:
+    def reference(self, size: int, stride: int):
+        """The traced reference pass for a ``size`` canvas, cells pooled by ``stride``:
+        (1, H, W, 3) sRGB -> cell lightness, chroma, descriptors."""
+        if (size, stride) not in self._reference:
             spec = tf.TensorSpec([1, None, None, 3], tf.float32)
-            self._reference[size] = tf.function(
-                functools.partial(self._reference_pass, size=size), input_signature=[spec]
+            self._reference[size, stride] = tf.function(
+                functools.partial(self._reference_pass, size=size, stride=stride), input_signature=[spec]
             )
-        return self._reference[size]
+        return self._reference[size, stride]
 
-    def chroma_cells_and_reference(self, size: int):
-        """:meth:`chroma_and_cells` and a new reference's pass on a ``size`` canvas: ``(lightness, *knobs, rgb) -> (cells, reference)``.
+    def chroma_cells_and_reference(self, size: int, stride: int):
+        """:meth:`chroma_and_cells` and a new reference's pass (:meth:`reference`):
+        ``(lightness, *knobs, rgb) -> (cells, reference)``.
 
-        The two backbone passes run in one graph: they do not depend on each other, so
-        TensorFlow runs them side by side (at batch 1 neither fills both cores: at 512 x 512
-        on a 2-core Xeon, bf16, 61 ms for both against 47 for the input's pass and 21 for the
-        reference's alone). The head follows in its own graph.
+        The two backbone passes run in one graph. On a canvas of the working size the reference
+        joins the input's batch: 2 x 224 in one batch cost 23.6 ms at batch 1 on a 2-core Xeon
+        with AMX (bf16), about what 224 and 160 side by side cost (24.1). On another canvas the
+        two run side by side (they do not depend on each other). The head follows in its own graph.
         """
-        if size not in self._with_reference:
+        if (size, stride) not in self._with_reference:
             spec = [tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([1, None, None, 3])]
-            self._with_reference[size] = tf.function(
-                functools.partial(self._features_and_reference, size=size), input_signature=spec
+            self._with_reference[size, stride] = tf.function(
+                functools.partial(self._features_and_reference, size=size, stride=stride), input_signature=spec
             )
-        both = self._with_reference[size]
+        both = self._with_reference[size, stride]
 
         def cells_and_reference(full_lightness, temperature, saturation, fallback, rgb):
             canvas, small_lightness, features, reference = both(full_lightness, rgb)
@@ -233,10 +238,25 @@ class _Graphs:
 
         return cells_and_reference
 
-    def _features_and_reference(self, full_lightness, rgb, size: int):
-        return (*self.network.working_features(full_lightness), self._reference_pass(rgb, size))
+    def _features_and_reference(self, full_lightness, rgb, size: int, stride: int):
+        canvas, small_lightness = self.network.working_canvas(full_lightness)
+        reference_canvas, reference_cells = self._reference_canvas(rgb, size)
+        if size == self.network.working_size:
+            count = tf.shape(canvas)[0]
+            both = self.network.backbone(tf.concat([canvas, reference_canvas], axis=0))
+            features = {key: value[:count] for key, value in both.items()}
+            reference_features = {key: value[count:] for key, value in both.items()}
+        else:
+            features, reference_features = self.network.backbone(canvas), self.network.backbone(reference_canvas)
+        reference = self._reference_cells(reference_features, size, stride, *reference_cells)
+        return canvas, small_lightness, features, reference
 
-    def _reference_pass(self, rgb, size: int):
+    def _reference_pass(self, rgb, size: int, stride: int):
+        canvas, cells = self._reference_canvas(rgb, size)
+        return self._reference_cells(self.network.backbone(canvas), size, stride, *cells)
+
+    def _reference_canvas(self, rgb, size: int):
+        """(1, H, W, 3) sRGB -> its gray canvas of ``size``, and its cells' lightness and chroma."""
         # Color and lightness are pooled to the canvas anyway: a photo larger than the canvas is first
         # shrunk to a long side of ``size`` (here, beside the input's backbone pass, rather than before it).
         shape = tf.shape(rgb)[1:3]
@@ -247,12 +267,15 @@ class _Graphs:
         )
         lab = color.rgb_to_lab(rgb)
         canvas, small_lightness = self.network.working_canvas(lab[..., 0], size)
-        small = tf.shape(small_lightness)[1:3]
-        chroma = tf.image.resize(lab[..., 1:], small, method="area")
-        cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
-        cells = tf.shape(cell_lightness)[1:3]
-        descriptors = self.descriptors(self.network.backbone(canvas), size, cells)
-        return cell_lightness, pool_cells(chroma), descriptors
+        chroma = tf.image.resize(lab[..., 1:], tf.shape(small_lightness)[1:3], method="area")
+        return canvas, (pool_cells(small_lightness[..., tf.newaxis])[..., 0], pool_cells(chroma))
+
+    def _reference_cells(self, features: dict, size: int, stride: int, cell_lightness, cell_chroma):
+        """The reference's taps and cells -> cell lightness, chroma and descriptors, pooled in groups of
+        ``stride`` x ``stride`` cells (the mean of the cells inside the photo)."""
+        descriptors = self.descriptors(features, size, tf.shape(cell_lightness)[1:3])
+        pooled = lambda values: tf.nn.avg_pool2d(values, stride, stride, "SAME")
+        return pooled(cell_lightness[..., tf.newaxis])[..., 0], pooled(cell_chroma), pooled(descriptors)
 
 
 def graphs_for(network: ChromaNetwork) -> _Graphs:
@@ -467,13 +490,14 @@ class ReferencePhoto:
     backbone: str
     rgb: tf.Tensor  # (1, H, W, 3) sRGB in [0, 1], as given: the reference pass shrinks it to its canvas
     size: int  # the reference canvas
+    stride: int  # its cells pooled in groups of stride x stride
 
     @classmethod
     def of(cls, colorizer, photo, settings: GuidanceSettings) -> ReferencePhoto:
         rgb = check_reference(photo)
         stride = colorizer.backbone.spec.max_stride
         size = max(1, round(min(settings.reference_size, colorizer.working_size) / stride)) * stride
-        return cls(colorizer.card.backbone, tf.constant(rgb[np.newaxis]), size)
+        return cls(colorizer.card.backbone, tf.constant(rgb[np.newaxis]), size, int(settings.reference_stride))
 
     def prepared(self, cell_lightness: tf.Tensor, chroma: tf.Tensor, features: tf.Tensor) -> Reference:
         """The reference pass's outputs -> the :class:`Reference`; a photo without color is refused here."""
@@ -490,7 +514,7 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
     if isinstance(photo, Reference):
         return photo
     waiting = ReferencePhoto.of(colorizer, photo, settings or DEFAULT_SETTINGS)
-    return waiting.prepared(*graphs_for(colorizer.network).reference(waiting.size)(waiting.rgb))
+    return waiting.prepared(*graphs_for(colorizer.network).reference(waiting.size, waiting.stride)(waiting.rgb))
 
 
 MATCH_BLOCK = 16  # reference cells per block of the two-stage top-k
@@ -640,7 +664,9 @@ class Guide:
         if waiting is None:
             cells = self.graphs.chroma_and_cells(stacked, *knobs)
         else:
-            cells, reference = self.graphs.chroma_cells_and_reference(waiting.size)(stacked, *knobs, waiting.rgb)
+            cells, reference = self.graphs.chroma_cells_and_reference(waiting.size, waiting.stride)(
+                stacked, *knobs, waiting.rgb
+            )
             prepared = waiting.prepared(*reference)
             self.references = [prepared if each is waiting else each for each in self.references]
         chroma, small_lightness, cell_lightness, cell_chroma, features = cells

@@ -123,7 +123,7 @@ class ChromaNetwork:
     def working_features(self, lightness: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, dict]:
         """(N, H, W) CIE L -> (gray canvas, (N, h, w) CIE L at the working shape, the backbone's taps of the canvas).
 
-        Traced alone as :attr:`canvas_and_features`; a caller may trace it beside other backbone work.
+        Traced as :attr:`canvas_and_features`.
         """
         canvas, small_lightness = self.working_canvas(lightness)
         return canvas, small_lightness, self.backbone(canvas)
