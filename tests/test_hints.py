@@ -454,13 +454,38 @@ def test_reference_transfer_matches_in_groups_of_cells(tiny_weights, match_strid
 
 
 @pytest.mark.parametrize(
-    "field, value", [("prior", 0.0), ("transfer", 0.0), ("smoothness", -1.0), ("hint", float("nan"))]
+    "field, value",
+    [("prior", 0.0), ("transfer", 0.0), ("smoothness", -1.0), ("reference_smoothness", -1.0), ("hint", float("nan"))],
 )
 def test_settings_that_would_leave_the_grid_system_unsolvable_are_refused(field, value) -> None:
     from hypercol.inference.guidance import GuidanceSettings
 
     with pytest.raises(ValueError, match=f"GuidanceSettings.{field} must be"):
         GuidanceSettings(**{field: value})
+
+
+def test_a_smoothed_transfer_is_the_grid_system_pulled_to_the_unsmoothed_one() -> None:
+    """``reference_smoothness`` 0 (the default): the residual is confidence x (transferred - automatic) per cell;
+    above 0, the edge-aware grid system pulled towards exactly that, with ``transfer`` as its data weight."""
+    from dataclasses import replace
+
+    from hypercol.inference.guidance import neighbour_weights, normalised, transfer_reference
+
+    rng = np.random.default_rng(5)
+    grid = Grid(rng.uniform(20, 80, (9, 13)), rng.normal(0, 20, (9, 13, 2)), rng.normal(size=(9, 13, FEATURE_DIMS)))
+    reference = Reference(
+        "any", rng.uniform(20, 80, 30), rng.normal(0, 30, (30, 2)), grid.features[:5, :6].reshape(30, -1)
+    )
+    plain = replace(DEFAULT_SETTINGS, confidence_low=0.0, confidence_high=0.5)
+    wanted = transfer_reference(grid, reference, plain)
+    assert np.abs(wanted).max() > 1  # the reference's places are found in the grid
+    smoothed = replace(plain, reference_smoothness=2.0, transfer=0.5)
+    mean = np.concatenate([grid.features.reshape(-1, FEATURE_DIMS), reference.features]).mean(axis=0)
+    weights = neighbour_weights(grid, normalised(grid.features - mean), replace(smoothed, smoothness=2.0))
+    data = np.full(grid.lightness.size, 0.5)
+    expected = solve_residual(grid.shape, weights, data, 0.5 * wanted.reshape(-1, 2))
+    np.testing.assert_allclose(transfer_reference(grid, reference, smoothed), expected, rtol=1e-5, atol=1e-4)
+    assert np.abs(np.diff(expected, axis=1)).mean() < np.abs(np.diff(wanted, axis=1)).mean()  # smoother
 
 
 def test_reference_stride_below_one_is_refused() -> None:

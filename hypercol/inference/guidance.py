@@ -31,9 +31,11 @@ Laplacian plus a positive diagonal) is banded and is solved directly by Cholesky
 
 **Reference photo**: the backbone runs on the reference's own lightness (gray against
 gray); each group of input cells takes the chroma of its most similar reference cells
-(top-k, softmax of the cosines), with their similarity as a confidence; the same
-smoothness term then solves for a residual pulled towards ``confidence * (transferred -
-automatic)``, so places that match nothing well keep the automatic chroma.
+(top-k, softmax of the cosines), with their similarity as a confidence; the residual is
+``confidence * (transferred - automatic)``, so places that match nothing well keep the
+automatic chroma. It is not smoothed over the grid by default: the groups' colors,
+upsampled bilinearly, are smooth already and the guided upsampling makes them follow the
+photo's edges (``reference_smoothness`` > 0 solves for it with the hints' smoothness term).
 """
 
 from __future__ import annotations
@@ -100,14 +102,18 @@ class GuidanceSettings:
     # (BackboneSpec.reference_confidence), as cosines spread differently from backbone to backbone.
     confidence_low: float | None = None
     confidence_high: float | None = None
-    transfer: float = 1.0  # weight of the blended chroma against the smoothness
+    # Edge-aware smoothing of the transferred chroma, as ``smoothness`` for hints (with ``transfer`` its data
+    # weight); 0: none. Measured on validation photos, smoothing gains nothing (README, "Color hints") and its
+    # grid solve cost about 5 ms of a 512 x 512 call.
+    reference_smoothness: float = 0.0
+    transfer: float = 1.0  # weight of the blended chroma against ``reference_smoothness``
 
     def __post_init__(self) -> None:
         # Every cell's data term is at least ``prior`` (hints) or ``transfer`` (reference): the grid
         # system stays positive definite, so its Cholesky solve never fails.
         for names, relation, holds in (
             (("prior", "transfer"), "> 0", lambda value: value > 0),
-            (("smoothness", "hint", "attraction"), ">= 0", lambda value: value >= 0),
+            (("smoothness", "reference_smoothness", "hint", "attraction"), ">= 0", lambda value: value >= 0),
             (("reference_stride",), ">= 1", lambda value: value >= 1),
         ):
             for name in names:
@@ -523,32 +529,38 @@ MATCH_BLOCK = 16  # reference cells per block of the two-stage top-k
 def best_matches(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest cosines of each query (unit rows) with the candidates, best first, and which candidates.
 
-    Exactly a top-k, in two stages that each cost less than one over every candidate
-    (TensorFlow's top-k spends microseconds per row): the candidates are cut into blocks
-    of :data:`MATCH_BLOCK`, the ``k`` blocks with the largest maxima are kept, and the
+    Exactly a top-k, in two stages that each cost less than one over every candidate: the
+    candidates are dealt into blocks of :data:`MATCH_BLOCK` (block ``j`` holds candidates
+    ``j``, ``j + blocks``, ...), the ``k`` blocks with the largest maxima are kept, and the
     top ``k`` is taken among their cells. No cell of the top ``k`` is lost: at most
     ``k - 1`` cells are larger than it, so at most ``k - 1`` blocks have a larger maximum
-    than its own.
+    than its own. Dealt rather than cut in runs, a block's maximum is a reduction across
+    rows of the similarity, which numpy vectorises (over a short last axis it cost 8x more).
     """
-    k = min(k, len(candidates))
-    # Eager: multi-threaded, unlike numpy's matmul here, and never rewritten to bf16 as a traced graph would be.
-    similarity = tf.matmul(queries, candidates, transpose_b=True)
-    count, blocks = len(queries), -(-len(candidates) // MATCH_BLOCK)
-    padding = blocks * MATCH_BLOCK - len(candidates)
-    similarity = tf.pad(similarity, [[0, 0], [0, padding]], constant_values=-np.inf)
-    blocked = tf.reshape(similarity, [count, blocks, MATCH_BLOCK])
-    maxima, blocked = tf.reduce_max(blocked, axis=2).numpy(), blocked.numpy()
+    count, total = len(queries), len(candidates)
+    k = min(k, total)
+    blocks = -(-total // MATCH_BLOCK)
+    padded = np.zeros((blocks * MATCH_BLOCK, candidates.shape[1]), np.float32)
+    padded[:total] = candidates
+    # TensorFlow's matmul, eager (a traced graph would be rewritten to bf16): numpy's BLAS threads keep
+    # spinning after a product and slowed the next network pass by half (measured, 2-core Xeon).
+    similarity = tf.matmul(queries.astype(np.float32), padded, transpose_b=True).numpy()
+    similarity[:, total:] = -np.inf
+    dealt = similarity.reshape(count, MATCH_BLOCK, blocks)
     keep = min(k, blocks)
-    kept = np.argpartition(maxima, blocks - keep, axis=1)[:, blocks - keep :]
-    cells = blocked[np.arange(count)[:, np.newaxis], kept].reshape(count, keep * MATCH_BLOCK)
-    where = np.argpartition(cells, keep * MATCH_BLOCK - k, axis=1)[:, keep * MATCH_BLOCK - k :]
-    where = np.take_along_axis(where, np.argsort(-np.take_along_axis(cells, where, axis=1), axis=1), axis=1)
-    best = np.take_along_axis(kept, where // MATCH_BLOCK, axis=1) * MATCH_BLOCK + where % MATCH_BLOCK
-    return np.take_along_axis(cells, where, axis=1), best
+    kept = np.argpartition(dealt.max(axis=1), blocks - keep, axis=1)[:, blocks - keep :]
+    cells = np.take_along_axis(dealt, kept[:, np.newaxis, :], axis=2).reshape(count, MATCH_BLOCK * keep)
+    where = np.argpartition(cells, cells.shape[1] - k, axis=1)[:, cells.shape[1] - k :]
+    cosines = np.take_along_axis(cells, where, axis=1)
+    order = np.argsort(-cosines, axis=1)
+    where = np.take_along_axis(where, order, axis=1)
+    best = (where // keep) * blocks + np.take_along_axis(kept, where % keep, axis=1)
+    return np.take_along_axis(cosines, order, axis=1), best
 
 
 def transfer_reference(grid: Grid, reference: Reference, settings: GuidanceSettings) -> np.ndarray:
-    """Residual (rows, cols, 2): ``confidence * (transferred - automatic)`` per cell, smoothed edge-aware.
+    """Residual (rows, cols, 2): ``confidence * (transferred - automatic)`` per cell (smoothed edge-aware
+    when ``reference_smoothness`` > 0).
 
     A cell's transferred chroma is the softmax-weighted chroma of its top-k most similar
     reference cells; its confidence rises linearly from 0 to 1 as their mean cosine goes
@@ -572,9 +584,13 @@ def transfer_reference(grid: Grid, reference: Reference, settings: GuidanceSetti
         matched = tf.image.resize(matched[np.newaxis], np.array(queries.shape[:2]) * stride)
         matched = matched[0, : grid.shape[0], : grid.shape[1]].numpy()
     transferred, confidence = matched[..., :2].reshape(-1, 2), matched[..., 2].ravel()
+    wanted = confidence[:, np.newaxis] * (transferred - grid.chroma.reshape(-1, 2))
+    if settings.reference_smoothness == 0:
+        return wanted.astype(np.float32).reshape(*grid.shape, 2)
+    smoothing = replace(settings, smoothness=settings.reference_smoothness)
     data = np.full(confidence.shape, settings.transfer)
-    pull = (settings.transfer * confidence)[:, np.newaxis] * (transferred - grid.chroma.reshape(-1, 2))
-    return solve_residual(grid.shape, neighbour_weights(grid, descriptors, settings), data, pull)
+    weights = neighbour_weights(grid, descriptors, smoothing)
+    return solve_residual(grid.shape, weights, data, settings.transfer * wanted)
 
 
 def grouped_cells(values: np.ndarray, stride: int) -> np.ndarray:
