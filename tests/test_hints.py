@@ -493,3 +493,16 @@ def test_reference_stride_below_one_is_refused() -> None:
 
     with pytest.raises(ValueError, match="GuidanceSettings.reference_stride must be >= 1"):
         GuidanceSettings(reference_stride=0)
+
+
+@pytest.mark.parametrize(
+    ("groups", "stride", "shape"), [((3, 2), 2, (5, 4)), ((4, 4), 3, (12, 10)), ((1, 3), 2, (1, 6))]
+)
+def test_groups_are_upsampled_as_tensorflow_resizes(groups, stride, shape) -> None:
+    import tensorflow as tf
+
+    from hypercol.inference.guidance import upsampled_groups
+
+    values = np.random.default_rng(1).normal(0, 40, (*groups, 3)).astype(np.float32)
+    expected = tf.image.resize(values[np.newaxis], np.array(groups) * stride)[0, : shape[0], : shape[1]].numpy()
+    np.testing.assert_allclose(upsampled_groups(values, stride, shape), expected, atol=1e-4)
