@@ -67,3 +67,17 @@ def test_default_head_beats_gray_on_color_photos_it_never_saw() -> None:
     assert model_psnr > gray_psnr
     model_colorfulness = np.mean([colorfulness(output) for output in model])
     assert model_colorfulness > np.mean([colorfulness(truth) for truth in photos]) / 3
+
+
+def test_a_new_reference_steers_the_default_head_as_the_same_one_prepared() -> None:
+    """On the shipped default, in whatever precision the machine picks (bf16 where there is AMX): the
+    graph a new reference runs in must round the input's descriptors as the prepared path does."""
+    from hypercol import colorize
+    from hypercol.inference.colorizer import get_colorizer
+    from hypercol.inference.guidance import prepare_reference
+
+    gray, reference = data.camera()[::2, ::2], data.astronaut()[::2, ::2]
+    new = colorize(gray, reference=reference)
+    prepared = colorize(gray, reference=prepare_reference(get_colorizer(), reference))
+    np.testing.assert_array_equal(new, prepared)
+    assert not np.array_equal(new, colorize(gray))

@@ -137,6 +137,11 @@ DEFAULT_SETTINGS = GuidanceSettings()
 # --- the network pass: automatic coefficients plus the grid ---------------------------
 
 
+def cell_count(small_lightness: tf.Tensor) -> tf.Tensor:
+    """(N, h, w) at the working shape -> [rows, cols] of its grid of cells."""
+    return (tf.shape(small_lightness)[1:3] + CELL - 1) // CELL
+
+
 def pool_cells(values: tf.Tensor) -> tf.Tensor:
     """(N, h, w, C) at the working shape -> (N, ceil(h / CELL), ceil(w / CELL), C) cell means."""
     shape = tf.shape(values)
@@ -158,8 +163,14 @@ class _Graphs:
             for tap in self.taps
         ]
         self.tap_weights = tap_weights(self.taps)
-        # The head in a graph of its own, apart from the backbone's (see ChromaNetwork).
-        self._cells = tf.function(self._cells_of, input_signature=network.head_signature)
+        # The backbone and the descriptors in one graph, the head in another (see ChromaNetwork). The
+        # input's descriptors are computed beside the backbone, as they are in a new reference's graph
+        # (chroma_cells_and_reference): the bf16 rewrite rounds them differently from graph to graph, and a
+        # prepared reference must steer a call exactly as the same photo given new.
+        planes = tf.TensorSpec([None, None, None], tf.float32)
+        self._described_features = tf.function(self._features_and_descriptors, input_signature=[planes])
+        descriptors = tf.TensorSpec([None, None, None, FEATURE_DIMS], tf.float32)
+        self._cells = tf.function(self._head_cells, input_signature=[*network.head_signature, descriptors])
         chroma = tf.TensorSpec([None, None, None, 2], tf.float32)
         self.steered_coefficients = tf.function(
             self._steered_coefficients, input_signature=[tf.TensorSpec([None, None, None], tf.float32), chroma, chroma]
@@ -190,20 +201,19 @@ class _Graphs:
 
     def chroma_and_cells(self, full_lightness, temperature, saturation, fallback):
         """(N, H, W) CIE L -> automatic chroma and lightness at the working shape, and per cell: lightness, chroma, descriptors."""
-        canvas, small_lightness, features = self.network.canvas_and_features(full_lightness)
-        return self._cells(canvas, small_lightness, features, temperature, saturation, fallback)
+        canvas, small_lightness, features, descriptors = self._described_features(full_lightness)
+        return self._cells(canvas, small_lightness, features, temperature, saturation, fallback, descriptors)
 
-    def _cells_of(self, canvas, small_lightness, features, temperature, saturation, fallback):
+    def _features_and_descriptors(self, full_lightness):
+        canvas, small_lightness, features = self.network.working_features(full_lightness)
+        cells = cell_count(small_lightness)
+        return canvas, small_lightness, features, self.descriptors(features, self.network.working_size, cells)
+
+    def _head_cells(self, canvas, small_lightness, features, temperature, saturation, fallback, descriptors):
+        """The head's chroma, and per cell: lightness, chroma and the given ``descriptors``."""
         chroma = self.network.chroma_of_features(canvas, small_lightness, features, temperature, saturation, fallback)
         cell_lightness = pool_cells(small_lightness[..., tf.newaxis])[..., 0]
-        cells = tf.shape(cell_lightness)[1:3]
-        return (
-            chroma,
-            small_lightness,
-            cell_lightness,
-            pool_cells(chroma),
-            self.descriptors(features, self.network.working_size, cells),
-        )
+        return chroma, small_lightness, cell_lightness, pool_cells(chroma), descriptors
 
     def _steered_coefficients(self, small_lightness, chroma, residual):
         """(N, h, w) CIE L, (N, h, w, 2) automatic chroma and (N, rows, cols, 2) residual per cell -> (N, h, w, 4)."""
@@ -239,52 +249,72 @@ class _Graphs:
         both = self._with_reference[size, stride, dtype]
 
         def cells_and_reference(full_lightness, temperature, saturation, fallback, rgb):
-            canvas, small_lightness, features, reference = both(full_lightness, rgb)
-            return self._cells(canvas, small_lightness, features, temperature, saturation, fallback), reference
+            canvas, small_lightness, features, descriptors, reference = both(full_lightness, rgb)
+            knobs = (temperature, saturation, fallback)
+            return self._cells(canvas, small_lightness, features, *knobs, descriptors), reference
 
         return cells_and_reference
 
     def _features_and_reference(self, full_lightness, rgb, size: int, stride: int):
         canvas, small_lightness = self.network.working_canvas(full_lightness)
         reference_canvas, reference_cells = self._reference_canvas(rgb, size)
-        if size == self.network.working_size:
+        working_size = self.network.working_size
+        cells, reference_grid = cell_count(small_lightness), tf.shape(reference_cells[0])[1:3]
+        if size == working_size:  # one batch through the backbone
             count = tf.shape(canvas)[0]
             both = self.network.backbone(tf.concat([canvas, reference_canvas], axis=0))
             features = {key: value[:count] for key, value in both.items()}
             reference_features = {key: value[count:] for key, value in both.items()}
         else:
             features, reference_features = self.network.backbone(canvas), self.network.backbone(reference_canvas)
-        reference = self._reference_cells(reference_features, size, stride, *reference_cells)
-        return canvas, small_lightness, features, reference
+        descriptors = self.descriptors(features, working_size, cells)
+        reference_descriptors = self.descriptors(reference_features, size, reference_grid)
+        reference = self._reference_cells(reference_descriptors, stride, *reference_cells)
+        return canvas, small_lightness, features, descriptors, reference
 
     def _reference_pass(self, rgb, size: int, stride: int):
         canvas, cells = self._reference_canvas(rgb, size)
-        return self._reference_cells(self.network.backbone(canvas), size, stride, *cells)
+        descriptors = self.descriptors(self.network.backbone(canvas), size, tf.shape(cells[0])[1:3])
+        return self._reference_cells(descriptors, stride, *cells)
 
     def _reference_canvas(self, rgb, size: int):
         """(1, H, W, 3) sRGB (uint8, or float32 in [0, 1]) -> its gray canvas of ``size``, and its cells' lightness
         and chroma."""
-        # Color and lightness are pooled to the canvas anyway: a photo larger than the canvas is first
-        # shrunk to a long side of ``size`` (here, beside the input's backbone pass, rather than before it).
-        # 8-bit levels are shrunk as they are (the area mean is linear) and scaled to [0, 1] after.
+        # Color and lightness are pooled to the canvas anyway: the photo is first brought to the canvas's
+        # fitted shape (here, beside the input's backbone pass, rather than before it). 8-bit levels are
+        # resized as they are (the area mean is linear) and scaled to [0, 1] after.
         shape = tf.shape(rgb)[1:3]
+        small = fitted_shape(shape, size)
         scale = 1.0 / 255.0 if rgb.dtype == tf.uint8 else 1.0
         rgb = scale * tf.cond(
-            tf.reduce_max(shape) > size,
-            lambda: tf.image.resize(rgb, fitted_shape(shape, size), method="area"),
+            tf.reduce_all(shape == small),
             lambda: tf.cast(rgb, tf.float32),
+            lambda: tf.image.resize(rgb, small, method="area"),
         )
-        lab = color.rgb_to_lab(rgb)
-        canvas, small_lightness = self.network.working_canvas(lab[..., 0], size)
-        chroma = tf.image.resize(lab[..., 1:], tf.shape(small_lightness)[1:3], method="area")
-        return canvas, (pool_cells(small_lightness[..., tf.newaxis])[..., 0], pool_cells(chroma))
+        # Edge padding to the square canvas (as the input's), then one kernel of fixed shape for the color math.
+        rows, cols = tf.minimum(tf.range(size), small[0] - 1), tf.minimum(tf.range(size), small[1] - 1)
+        square = tf.ensure_shape(tf.gather(tf.gather(rgb, rows, axis=1), cols, axis=2), [1, size, size, 3])
+        canvas, lab = _gray_and_lab(square)
+        lab = lab[:, : small[0], : small[1]]
+        return canvas, (pool_cells(lab[..., :1])[..., 0], pool_cells(lab[..., 1:]))
 
-    def _reference_cells(self, features: dict, size: int, stride: int, cell_lightness, cell_chroma):
-        """The reference's taps and cells -> cell lightness, chroma and descriptors, pooled in groups of
-        ``stride`` x ``stride`` cells (the mean of the cells inside the photo)."""
-        descriptors = self.descriptors(features, size, tf.shape(cell_lightness)[1:3])
+    @staticmethod
+    def _reference_cells(descriptors, stride: int, cell_lightness, cell_chroma):
+        """The reference's cells (descriptors, lightness, chroma) pooled in groups of ``stride`` x ``stride``
+        cells (the mean of the cells inside the photo)."""
         pooled = lambda values: tf.nn.avg_pool2d(values, stride, stride, "SAME")
         return pooled(cell_lightness[..., tf.newaxis])[..., 0], pooled(cell_chroma), pooled(descriptors)
+
+
+@tf.function(jit_compile=True)
+def _gray_and_lab(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(1, size, size, 3) sRGB in [0, 1] -> its (1, size, size, 1) sRGB gray of the same lightness and its Lab.
+
+    One XLA kernel, compiled once per canvas size: as separate graph ops the conversion of a 224 x 224
+    reference took 2.7 ms more of a call (2-core Xeon with AMX).
+    """
+    lab = color.rgb_to_lab(rgb)
+    return color.gray_from_lightness(lab[..., :1]), lab
 
 
 def graphs_for(network: ChromaNetwork) -> _Graphs:
