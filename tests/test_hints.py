@@ -506,3 +506,12 @@ def test_groups_are_upsampled_as_tensorflow_resizes(groups, stride, shape) -> No
     values = np.random.default_rng(1).normal(0, 40, (*groups, 3)).astype(np.float32)
     expected = tf.image.resize(values[np.newaxis], np.array(groups) * stride)[0, : shape[0], : shape[1]].numpy()
     np.testing.assert_allclose(upsampled_groups(values, stride, shape), expected, atol=1e-4)
+
+
+def test_an_8_bit_reference_steers_as_the_same_photo_in_float(tiny_colorizer) -> None:
+    """8-bit references go to the graph as they are and are scaled there; other dtypes as float in [0, 1]."""
+    photo = np.asarray(Image.fromarray(_reference_photo()).resize((150, 90)))  # shrunk to the canvas in the graph
+    as_uint8 = tiny_colorizer.colorize(stripes(), reference=photo)
+    for other in (photo.astype(np.float32) / 255, photo.astype(np.uint16) * 257):
+        out = tiny_colorizer.colorize(stripes(), reference=other)
+        assert np.abs(out.astype(int) - as_uint8).max() <= 1

@@ -494,9 +494,8 @@ def propagate_hints(grid: Grid, hinted: np.ndarray, hint_chroma: np.ndarray, set
     share /= share.sum(axis=1, keepdims=True)
     strength = settings.attraction * np.exp(-best[:, 0])
     data = settings.prior + strength
-    pull = strength[:, np.newaxis] * (
-        matrix_product(share, hint_chroma[hints]) - automatic
-    )  # towards the hints' colors
+    their_colors = matrix_product(share, hint_chroma[hints])  # the hints' own colors, not their corrections
+    pull = strength[:, np.newaxis] * (their_colors - automatic)
     data[hints] += settings.hint
     pull[hints] += settings.hint * wanted
     return solve_residual(shape, neighbour_weights(grid, descriptors, settings), data, pull)
