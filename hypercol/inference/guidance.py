@@ -651,8 +651,9 @@ def grouped_cells(values: np.ndarray, stride: int) -> np.ndarray:
 
 
 def upsampled_groups(values: np.ndarray, stride: int, shape: tuple[int, int]) -> np.ndarray:
-    """(rows, cols, C) values of ``stride`` x ``stride`` groups -> (shape[0], shape[1], C) values of their cells:
-    bilinear, half-pixel centres, as ``tf.image.resize`` to the groups' shape x ``stride`` cropped to ``shape``.
+    """(rows, cols, C) values of ``stride`` x ``stride`` groups -> (shape[0], shape[1], C) values of their members
+    (groups of cells -> cells, cells -> working pixels): bilinear, half-pixel centres, as ``tf.image.resize`` to
+    the groups' shape x ``stride`` cropped to ``shape``.
 
     In numpy: on a grid this small, TensorFlow's eager op cost about 1 ms, this a twentieth of it.
     """

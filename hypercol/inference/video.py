@@ -40,6 +40,7 @@ from hypercol.inference.guidance import (
     prepare_reference,
     propagate_hints,
     transfer_reference,
+    upsampled_groups,
 )
 from hypercol.inference.network import ChromaNetwork
 
@@ -159,12 +160,6 @@ def _check_frame(frame, index: int, size: tuple[int, int] | None):
     return batch
 
 
-def _upsampled(residual: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(rows, cols, 2) residual per guidance cell -> (h, w, 2) at the working shape (as guidance upsamples it)."""
-    cells = np.array(residual.shape[:2]) * CELL
-    return tf.image.resize(residual[np.newaxis], cells, method="bilinear")[0, : shape[0], : shape[1]].numpy()
-
-
 def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, hints):
     """Like :meth:`_Graphs._chroma` plus the reference's transfer; and the residual of ``hints`` (an
     ImageBatch, or None) on top of it, kept apart so that it can be carried to the next frames."""
@@ -177,12 +172,12 @@ def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, h
     transferred = np.zeros((*grid.shape, 2), np.float32)
     if reference is not None:
         transferred = transfer_reference(grid, reference, settings)
-        chroma = chroma + _upsampled(transferred, shape)
+        chroma = chroma + upsampled_groups(transferred, CELL, shape)
     hinted = None
     if hints is not None and np.any(hints.pixels[0][..., 3]):
         total, hint_chroma = hint_cells(hints.pixels[0], shape, grid.shape)
         steered = Grid(grid.lightness, grid.chroma + transferred, grid.features)
-        hinted = _upsampled(propagate_hints(steered, total > 0, hint_chroma, settings), shape)
+        hinted = upsampled_groups(propagate_hints(steered, total > 0, hint_chroma, settings), CELL, shape)
     return chroma, small_lightness, hinted
 
 
