@@ -515,3 +515,35 @@ def test_an_8_bit_reference_steers_as_the_same_photo_in_float(tiny_colorizer) ->
     for other in (photo.astype(np.float32) / 255, photo.astype(np.uint16) * 257):
         out = tiny_colorizer.colorize(stripes(), reference=other)
         assert np.abs(out.astype(int) - as_uint8).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 5), (8, 12), (3, 1)])
+def test_cells_are_the_means_of_the_pixels_inside(shape) -> None:
+    from hypercol.inference.guidance import CELL, pool_cells
+
+    values = np.random.default_rng(2).normal(0, 10, (2, *shape, 3)).astype(np.float32)
+    rows, cols = -(-shape[0] // CELL), -(-shape[1] // CELL)
+    expected = np.array(
+        [
+            [[image[r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL].mean(axis=(0, 1)) for c in range(cols)]
+             for r in range(rows)]
+            for image in values
+        ]
+    )  # fmt: skip
+    np.testing.assert_allclose(pool_cells(values).numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 300), (300, 1), (700, 9)])
+def test_guidance_on_photos_a_few_pixels_thin(tiny_colorizer, shape) -> None:
+    """Their working shape is one pixel thin: a cut cell is the mean of what is inside it."""
+    gray = np.random.default_rng(3).integers(0, 256, shape).astype(np.uint8)
+    hints = dots(shape, [(0, 0)], size=1)
+    thin_reference = np.asarray(Image.fromarray(_reference_photo()).resize((400, 3)))
+    for out in (
+        tiny_colorizer.colorize(gray, hints=hints),
+        tiny_colorizer.colorize(gray, reference=_reference_photo()),
+        tiny_colorizer.colorize(stripes(), reference=thin_reference),
+    ):
+        source = gray if out.shape[:2] == shape else stripes()
+        truth = lab(np.dstack([source] * 3))[..., 0]
+        assert np.abs(lab(out)[..., 0] - truth).max() <= 1.0

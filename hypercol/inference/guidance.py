@@ -143,11 +143,17 @@ def cell_count(small_lightness: tf.Tensor) -> tf.Tensor:
 
 
 def pool_cells(values: tf.Tensor) -> tf.Tensor:
-    """(N, h, w, C) at the working shape -> (N, ceil(h / CELL), ceil(w / CELL), C) cell means."""
+    """(N, h, w, C) at the working shape -> (N, ceil(h / CELL), ceil(w / CELL), C) cell means.
+
+    A cell at the bottom or right edge that the shape cuts is the mean of its pixels inside
+    (zero padding, divided by the share inside): any shape, a working shape one pixel thin
+    (a 2 x 1000 photo) included, where mirrored padding cannot reach a whole cell.
+    """
     shape = tf.shape(values)
-    pad_rows, pad_cols = -shape[1] % CELL, -shape[2] % CELL
-    values = tf.pad(values, [[0, 0], [0, pad_rows], [0, pad_cols], [0, 0]], mode="SYMMETRIC")
-    return tf.nn.avg_pool2d(values, CELL, CELL, "VALID")
+    padding = [[0, 0], [0, -shape[1] % CELL], [0, -shape[2] % CELL], [0, 0]]
+    sums = tf.nn.avg_pool2d(tf.pad(values, padding), CELL, CELL, "VALID")
+    inside = tf.nn.avg_pool2d(tf.pad(tf.ones_like(values[:1, ..., :1]), padding), CELL, CELL, "VALID")
+    return sums / inside
 
 
 class _Graphs:
