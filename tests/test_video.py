@@ -71,6 +71,14 @@ def test_per_frame_settings_give_colorize_of_each_frame_in_order(tiny_colorizer)
         np.testing.assert_array_equal(output, tiny_colorizer.colorize(frame))
 
 
+@pytest.mark.parametrize("shape", [(12, 64), (9, 100), (5, 64), (64, 3)])  # working size 64: kept as they are
+def test_frames_too_thin_to_follow_are_colored_one_by_one(tiny_colorizer, shape) -> None:
+    """OpenCV's flow refuses frames under 8 pixels a side and crashed the process on 12 x 64 and 9 x 100."""
+    frames = [np.ascontiguousarray(texture(6, (80, 200))[k : k + shape[0], k : k + shape[1]]) for k in range(3)]
+    for frame, output in zip(frames, colorize_frames(tiny_colorizer, frames)):
+        np.testing.assert_array_equal(output, tiny_colorizer.colorize(frame))
+
+
 @pytest.mark.parametrize(
     ("convert", "dtype"),
     [

@@ -62,6 +62,10 @@ class TemporalSettings:
 
 
 DEFAULT_TEMPORAL = TemporalSettings()
+# OpenCV's DIS flow refuses images under 8 pixels a side and crashes the process on some under 16 rows
+# (measured, OpenCV 5.1: 8-15 rows at 64-100 columns, 12-15 rows at 160-224): thinner frames are colored
+# one by one, never followed.
+MIN_FOLLOWED_SIDE = 16
 
 
 class _Graphs:
@@ -97,7 +101,7 @@ class TemporalChroma:
         gray = np.clip(np.rint(small_lightness * 2.55), 0, 255).astype(np.uint8)
         bins = self.settings.histogram_bins
         histogram = np.bincount(gray.ravel().astype(np.int64) * bins // 256, minlength=bins) / gray.size
-        cut = self.lightness is None or self.lightness.shape != gray.shape
+        cut = self.lightness is None or self.lightness.shape != gray.shape or min(gray.shape) < MIN_FOLLOWED_SIDE
         if not cut:
             cut = 0.5 * np.abs(histogram - self.histogram).sum() > self.settings.histogram_cut
         if not cut:
