@@ -301,8 +301,8 @@ class _Graphs:
         rows, cols = tf.minimum(tf.range(size), small[0] - 1), tf.minimum(tf.range(size), small[1] - 1)
         square = tf.ensure_shape(tf.gather(tf.gather(rgb, rows, axis=1), cols, axis=2), [1, size, size, 3])
         canvas, lab = _gray_and_lab(square)
-        lab = lab[:, : small[0], : small[1]]
-        return canvas, (pool_cells(lab[..., :1])[..., 0], pool_cells(lab[..., 1:]))
+        cells = pool_cells(lab[:, : small[0], : small[1]])
+        return canvas, (cells[..., 0], cells[..., 1:])
 
     @staticmethod
     def _reference_cells(descriptors, stride: int, cell_lightness, cell_chroma):
