@@ -361,9 +361,13 @@ def _video_speed(rows: list[Row], cpu_name: str) -> list[str]:
 def _video(results: Results) -> list[str]:
     """colorize_video against per-frame colorize: flicker, PSNR, cuts, speed."""
     quality, speed = results.kind("video_quality"), results.kind("video_speed")
-    if not quality and not speed:
-        return []
     lines = ["## Video without flicker (`colorize_video` against `colorize` of each frame)", ""]
+    skipped = {node: why for node, why in results.session.get("skipped", {}).items() if "bench_video.py" in node}
+    if skipped:
+        reasons = "; ".join(sorted(set(skipped.values())))
+        lines += [f"Not measured in this run: {len(skipped)} video benchmarks skipped ({reasons}).", ""]
+    if not quality and not speed:
+        return lines if skipped else []
     for row in quality:
         lines += _video_quality(row)
     if speed:
