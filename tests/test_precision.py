@@ -71,7 +71,7 @@ def test_valid_names_resolve(monkeypatch) -> None:
 
 
 def test_auto_is_float32_on_avx512_bf16_without_amx(monkeypatch) -> None:
-    """Where the bf16 rewrite has no tile units it does not speed up the default head (README, "Speed")."""
+    """Where the bf16 rewrite has no tile units it does not speed up the default head (docs/measurements/speed.md)."""
     monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind=None: [])
     has_amx = precision.cpu_has_amx
     for cpuinfo, expected in ((ZEN4, "float32"), (SKYLAKE, "float32"), (SAPPHIRE_RAPIDS, "bfloat16")):

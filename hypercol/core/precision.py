@@ -8,7 +8,7 @@ Both leave the float32 color math alone (see ``color._mix``). Set
 
 On CPUs with AVX512-BF16 but no AMX, "auto" is float32: there the rewrite gains nothing for
 the default head's EfficientNet-Lite network or loses (2-core AMD EPYC: 11.3 against 11.6 ms
-per image; 2-core Xeon, family 6 model 207: 29.2 against 19.1 ms; README, "Speed"), though
+per image; 2-core Xeon, family 6 model 207: 29.2 against 19.1 ms; docs/measurements/speed.md), though
 it still speeds up VGG16 about 1.7x (``HYPERCOL_PRECISION=bfloat16`` for the VGG16 heads).
 
 Only AMX (and a GPU) make VGG16 cheap next to everything around it: with float32, or bf16

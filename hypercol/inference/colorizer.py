@@ -56,7 +56,7 @@ class Colorizer:
     $HYPERCOL_CANVAS decides ("small", "full"; unset or "auto": where the backbone is slow,
     :func:`hypercol.core.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped
     VGG16 classification head then works on a 160-pixel canvas instead of 224, 1.7-1.9x
-    faster there, a little fainter (README.md, "Speed"); the default head has no small canvas.
+    faster there, a little fainter (docs/measurements/speed.md); the default head has no small canvas.
     ``guidance``: the bandwidths and weights of hints and reference transfer (default:
     :data:`hypercol.inference.guidance.DEFAULT_SETTINGS`).
     """

