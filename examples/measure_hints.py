@@ -125,6 +125,11 @@ def print_table(results: dict[str, list[float]]) -> None:
     print(f"largest lightness change: {max(results['lightness change']):.2f} CIE L")
 
 
+def _number(text: str) -> int | float:
+    """``"160"`` -> 160 (the counts of GuidanceSettings are whole numbers), ``"0.3"`` -> 0.3."""
+    return int(text) if text.strip().lstrip("+-").isdigit() else float(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", type=Path, help="photo-set manifest (examples/build_photo_sets.py)")
@@ -143,7 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     if (args.sets is None) == (args.photos is None):
         parser.error("give --sets or --photos")
-    changes = {name: float(value) for name, _, value in (item.partition("=") for item in args.set_option)}
+    changes = {name: _number(value) for name, _, value in (item.partition("=") for item in args.set_option)}
     settings = dataclasses.replace(guidance.DEFAULT_SETTINGS, **changes)
     print(settings)
     pairs = []

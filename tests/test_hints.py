@@ -455,13 +455,34 @@ def test_reference_transfer_matches_in_groups_of_cells(tiny_weights, match_strid
 
 @pytest.mark.parametrize(
     "field, value",
-    [("prior", 0.0), ("transfer", 0.0), ("smoothness", -1.0), ("reference_smoothness", -1.0), ("hint", float("nan"))],
-)
-def test_settings_that_would_leave_the_grid_system_unsolvable_are_refused(field, value) -> None:
+    [
+        ("prior", 0.0), ("transfer", 0.0), ("smoothness", -1.0), ("reference_smoothness", -1.0),
+        ("hint", float("nan")), ("smoothness", float("inf")), ("attraction", True),
+        # each divides a call's numbers: at 0 the colors became NaN and the output silently gray
+        ("match_temperature", 0.0), ("attraction_scale", 0.0), ("feature_scale", -0.1),
+        ("lightness_sigma", 0.0), ("attraction_lightness_sigma", float("inf")), ("attraction_distance", 0.0),
+        ("selectivity", "1"), ("confidence_low", float("nan")),
+        # counts: top_k 0 raised numpy's "kth out of bounds", match_stride 0 a ZeroDivisionError
+        ("top_k", 0), ("top_k", 2.5), ("match_stride", 0), ("reference_size", -5), ("reference_stride", 0),
+    ],
+)  # fmt: skip
+def test_settings_that_would_break_a_call_are_refused_when_made(field, value) -> None:
     from hypercol.inference.guidance import GuidanceSettings
 
     with pytest.raises(ValueError, match=f"GuidanceSettings.{field} must be"):
         GuidanceSettings(**{field: value})
+
+
+def test_confidence_bounds_must_rise_also_against_the_backbone_s_own() -> None:
+    from hypercol.inference.guidance import GuidanceSettings
+    from hypercol.models.backbones import get_spec
+
+    with pytest.raises(ValueError, match="confidence_high must be above confidence_low, got 0.5 and 0.5"):
+        GuidanceSettings(confidence_low=0.5, confidence_high=0.5)
+    high = get_spec("efficientnet_lite2").reference_confidence[1]
+    settings = GuidanceSettings(confidence_low=high + 0.1)  # alone it is fine; the backbone's high bound is below it
+    with pytest.raises(ValueError, match="confidence_high must be above confidence_low"):
+        settings.for_backbone(get_spec("efficientnet_lite2"))
 
 
 def test_a_smoothed_transfer_is_the_grid_system_pulled_to_the_unsmoothed_one() -> None:
@@ -486,13 +507,6 @@ def test_a_smoothed_transfer_is_the_grid_system_pulled_to_the_unsmoothed_one() -
     expected = solve_residual(grid.shape, weights, data, 0.5 * wanted.reshape(-1, 2))
     np.testing.assert_allclose(transfer_reference(grid, reference, smoothed), expected, rtol=1e-5, atol=1e-4)
     assert np.abs(np.diff(expected, axis=1)).mean() < np.abs(np.diff(wanted, axis=1)).mean()  # smoother
-
-
-def test_reference_stride_below_one_is_refused() -> None:
-    from hypercol.inference.guidance import GuidanceSettings
-
-    with pytest.raises(ValueError, match="GuidanceSettings.reference_stride must be >= 1"):
-        GuidanceSettings(reference_stride=0)
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ photo's edges (``reference_smoothness`` > 0 solves for it with the hints' smooth
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -110,16 +111,24 @@ class GuidanceSettings:
 
     def __post_init__(self) -> None:
         # Every cell's data term is at least ``prior`` (hints) or ``transfer`` (reference): the grid
-        # system stays positive definite, so its Cholesky solve never fails.
-        for names, relation, holds in (
-            (("prior", "transfer"), "> 0", lambda value: value > 0),
-            (("smoothness", "reference_smoothness", "hint", "attraction"), ">= 0", lambda value: value >= 0),
-            (("reference_stride",), ">= 1", lambda value: value >= 1),
-        ):
-            for name in names:
-                if not holds(getattr(self, name)):  # NaN holds neither
-                    msg = f"GuidanceSettings.{name} must be {relation}, got {getattr(self, name)!r}"
-                    raise ValueError(msg)
+        # system stays positive definite, so its Cholesky solve never fails. Scales and temperatures
+        # divide: 0 or infinity would turn a call's colors into NaN, so every number is checked here.
+        for name in _POSITIVE:
+            _check_number(self, name, "a finite number > 0", lambda value: 0 < value < np.inf)
+        for name in _NON_NEGATIVE:
+            _check_number(self, name, "a finite number >= 0", lambda value: 0 <= value < np.inf)
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                msg = f"GuidanceSettings.{name} must be a whole number >= 1, got {value!r}"
+                raise ValueError(msg)
+        for name in ("confidence_low", "confidence_high"):
+            if getattr(self, name) is not None:
+                _check_number(self, name, "None or a finite number", np.isfinite)
+        low, high = self.confidence_low, self.confidence_high
+        if low is not None and high is not None and not high > low:
+            msg = f"GuidanceSettings.confidence_high must be above confidence_low, got {high!r} and {low!r}"
+            raise ValueError(msg)
 
     def for_backbone(self, spec) -> GuidanceSettings:
         """These settings with the confidence bounds of the backbone ``spec`` where none are set."""
@@ -129,6 +138,28 @@ class GuidanceSettings:
             confidence_low=low if self.confidence_low is None else self.confidence_low,
             confidence_high=high if self.confidence_high is None else self.confidence_high,
         )
+
+
+_POSITIVE = (
+    "prior",
+    "transfer",
+    "lightness_sigma",
+    "feature_scale",
+    "attraction_scale",
+    "attraction_lightness_sigma",
+    "attraction_distance",
+    "match_temperature",
+)
+_NON_NEGATIVE = ("smoothness", "reference_smoothness", "hint", "attraction", "selectivity")
+_COUNTS = ("reference_size", "reference_stride", "top_k", "match_stride")
+
+
+def _check_number(settings: GuidanceSettings, name: str, allowed: str, holds) -> None:
+    """A ValueError naming the field unless ``getattr(settings, name)`` is a real number that ``holds``."""
+    value = getattr(settings, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not holds(value):  # NaN holds nothing
+        msg = f"GuidanceSettings.{name} must be {allowed}, got {value!r}"
+        raise ValueError(msg)
 
 
 DEFAULT_SETTINGS = GuidanceSettings()
