@@ -106,3 +106,15 @@ def test_a_bad_variable_is_named(monkeypatch, name, value) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=f"^{name} must be one of .*, got {value!r}"):
         check_environment()
+
+
+def test_a_later_request_is_checked_and_a_conflicting_one_refused(monkeypatch) -> None:
+    """The first call decides; later ones asked for another precision used to be ignored without a word."""
+    monkeypatch.setattr(precision, "_active", "float32")
+    for bad in ("fp8", 32):
+        with pytest.raises(ValueError, match="precision must be one of"):
+            precision.configure_precision(bad)
+    with pytest.raises(ValueError, match="precision 'bfloat16' cannot be set: this process already runs 'float32'"):
+        precision.configure_precision("bfloat16")
+    assert [precision.configure_precision(same) for same in (None, "", "auto", "float32")] == ["float32"] * 4
+    assert precision._active == "float32"

@@ -93,10 +93,21 @@ def configure_precision(requested: str | None = None) -> str:
     """Sets the graph rewrite for ``requested`` (default: $HYPERCOL_PRECISION; unset or empty: "auto").
 
     Grappler options are global and read when a graph is first optimised, so the first
-    call in a process decides; later calls return what is active.
+    call in a process decides; later calls return what is active. A later request that names
+    another precision ("float32" where bf16 is active) cannot be met: a ValueError says so,
+    rather than the request being ignored. "auto" and None ask for nothing in particular.
     """
     global _active
+    if requested not in (None, "") and requested not in PRECISIONS:
+        _resolve(requested)  # the ValueError naming the choices
     with _lock:
+        if _active is not None and requested not in (None, "", "auto", _active):
+            msg = (
+                f"precision {requested!r} cannot be set: this process already runs {_active!r} "
+                "(the precision is process-wide and set by its first colorizer, training run or cache; "
+                "start a new process, or set HYPERCOL_PRECISION before it starts)"
+            )
+            raise ValueError(msg)
         if _active is None:
             _active = _resolve(requested or environment_choice("HYPERCOL_PRECISION", PRECISIONS))
             if _active == "bfloat16":
