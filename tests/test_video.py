@@ -188,6 +188,29 @@ def test_knobs_and_hints_are_checked_at_the_call(tiny_weights) -> None:
     assert list(colorize_video([], weights=tiny_weights)) == []
 
 
+def test_a_later_key_frame_s_bad_hints_fail_at_the_first_frame(tiny_colorizer) -> None:
+    """Checked before any work rather than after 120 frames colored for nothing."""
+    frames = pan(texture(3), 4)
+    wrong_size = np.zeros((HEIGHT, WIDTH + 1, 4), np.uint8)
+    with pytest.raises(ValueError, match=r"hints of frame 120: hints must match the image"):
+        next(
+            colorize_frames(tiny_colorizer, frames, hints={0: np.zeros((HEIGHT, WIDTH, 4), np.uint8), 120: wrong_size})
+        )
+    with pytest.raises(ValueError, match=r"hints of frame 2: hints must be RGBA"):
+        next(colorize_frames(tiny_colorizer, frames, hints={2: np.zeros((HEIGHT, WIDTH, 3), np.uint8)}))
+
+
+def test_hints_for_frames_past_the_end_are_reported(tiny_colorizer) -> None:
+    frames = pan(texture(3), 3)
+    hints = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
+    hints[20:28, 40:48] = (255, 0, 0, 255)
+    with pytest.warns(UserWarning, match=r"hints for frames \[5, 99\] not used: the video has 3 frame\(s\)"):
+        colored = list(colorize_frames(tiny_colorizer, frames, hints={1: hints, 5: hints, 99: hints}))
+    assert len(colored) == 3
+    with pytest.warns(UserWarning, match=r"hints for frames \[0\] not used: the video has 0 frame"):
+        assert list(colorize_frames(tiny_colorizer, [], hints=hints)) == []
+
+
 # --- the command --------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ the next cut; a reference photo steers every frame.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol.core.arrays import as_image_batch, lightness
+from hypercol.core.arrays import ImageBatch, as_image_batch, lightness
 from hypercol.inference.colorizer import Colorizer, get_colorizer
 from hypercol.inference.compose import compose
 from hypercol.inference.guidance import (
@@ -188,10 +189,12 @@ def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, h
 def _colorized(colorizer: Colorizer, frames: Iterator, knobs, key_hints: dict, reference, settings: TemporalSettings):
     graphs = _graphs_for(colorizer.network)
     temporal = TemporalChroma(settings)
-    size = None
+    size, count = None, 0
     for index, frame in enumerate(frames):
         batch = _check_frame(frame, index, size)
-        size = batch.size
+        if size is None:  # every key frame's hints checked against the first frame, before any work
+            key_hints = _checked_key_hints(key_hints, batch)
+        size, count = batch.size, index + 1
         full_lightness = lightness(batch, 0)
         stacked = tf.constant(full_lightness[np.newaxis])
         hints = key_hints.get(index)
@@ -199,11 +202,24 @@ def _colorized(colorizer: Colorizer, frames: Iterator, knobs, key_hints: dict, r
             chroma, small_lightness = colorizer.network.chroma(stacked, *knobs)
             chroma, hinted = chroma[0].numpy(), None
         else:
-            hints = None if hints is None else check_hints(hints, batch)
             chroma, small_lightness, hinted = _guided_chroma(colorizer, stacked, knobs, reference, hints)
         chroma = temporal.step(small_lightness[0].numpy(), chroma, hinted)
         coefficients = graphs.coefficients(small_lightness, tf.constant(chroma[np.newaxis]))
         yield compose(full_lightness, coefficients[0], as_uint8=batch.is_integer)
+    unused = sorted(index for index in key_hints if index >= count)
+    if unused:
+        warnings.warn(f"hints for frames {unused} not used: the video has {count} frame(s)", UserWarning, stacklevel=2)
+
+
+def _checked_key_hints(key_hints: dict, first: ImageBatch) -> dict:
+    """Each key frame's hints checked against the first frame (all frames share its size); ValueError naming it."""
+    checked = {}
+    for index, hints in key_hints.items():
+        try:
+            checked[index] = check_hints(hints, first)
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"hints of frame {index}: {error}") from error
+    return checked
 
 
 def colorize_frames(
