@@ -186,6 +186,8 @@ def test_thread_safety(tiny_weights) -> None:
         (np.broadcast_to(np.uint8(0), (10001, 10001)), ValueError, "more than 100,000,000 pixels"),
         (np.broadcast_to(np.float32(0), (2, 10001, 10001, 3)), ValueError, "more than 100,000,000 pixels"),
         ("gray.png", TypeError, "dtype"),
+        ([[0, 64], [128, 255]], TypeError, r"from a list of Python ints: use np.array\(\.\.\., np.uint8\)"),
+        (np.full((4, 4), 1 + 1e-12), ValueError, r"got values in \[1.000000000001, 1.000000000001\]"),  # not [1, 1]
     ],
 )
 def test_bad_inputs(tiny_colorizer, image, error, match) -> None:
@@ -214,8 +216,11 @@ def test_bad_weights(tiny_weights, tmp_path) -> None:
     (tmp_path / "head.json").write_text(tiny_weights.with_name("tiny.json").read_text())
     with pytest.raises(ValueError, match="head weights .* not found"):
         Colorizer(tmp_path / "head.weights.h5")
-    with pytest.raises(ValueError, match="batch_size"):
-        Colorizer(tiny_weights, batch_size=0)
+    for bad in (0, 2.5, "4", True):
+        with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+            Colorizer(tiny_weights, batch_size=bad)
+    with pytest.raises(TypeError, match="guidance must be a GuidanceSettings, got dict"):
+        Colorizer(tiny_weights, guidance={"top_k": 4})
     card = json.loads(tiny_weights.with_name("tiny.json").read_text())
     (tmp_path / "odd.json").write_text(json.dumps({**card, "working_size": 72}))
     (tmp_path / "odd.weights.h5").write_bytes(tiny_weights.read_bytes())
@@ -271,6 +276,11 @@ def test_numpy_numbers_are_knobs(tiny_colorizer) -> None:
     for value in (True, np.bool_(True), "0.5", [0.5], 0.5j):
         with pytest.raises(TypeError, match="saturation must be a real number"):
             tiny_colorizer.colorize(image, saturation=value)
+    for value in (True, "1"):  # the fallback knob as the others ("1" gave numpy's isfinite error, True passed)
+        with pytest.raises(TypeError, match="uncertainty fallback must be a real number"):
+            tiny_colorizer.colorize(image, fallback=value)
+    with pytest.raises(ValueError, match="uncertainty fallback must be a finite number >= 0"):
+        tiny_colorizer.colorize(image, fallback=-1.0)
 
 
 @pytest.mark.parametrize("saturation", [1e15, 1e300, 101.0])

@@ -233,6 +233,8 @@ def test_prepared_reference_is_reused(tiny_colorizer) -> None:
     batch = np.stack([image, image[::-1]])
     out = tiny_colorizer.colorize(batch, reference=[prepared, None])
     np.testing.assert_array_equal(out[1], tiny_colorizer.colorize(image[::-1]))
+    with pytest.raises(TypeError, match=r"prepare_reference needs a Colorizer .* got None"):
+        prepare_reference(None, _reference_photo())  # was an AttributeError on None.backbone
 
 
 @pytest.mark.parametrize("reference_size", [64, 32])  # the working size (one backbone batch with the input), smaller

@@ -63,6 +63,7 @@ def _as_array(image, name: str) -> np.ndarray:
             msg = f"{name} is a masked array with {masked} masked values: fill them explicitly, e.g. {name}.filled(0)"
             raise ValueError(msg)
         image = np.ma.getdata(image)
+    listed = isinstance(image, list | tuple)
     try:
         image = np.asarray(image)
     except Exception as error:
@@ -70,7 +71,8 @@ def _as_array(image, name: str) -> np.ndarray:
         raise TypeError(msg) from error
     dtype = image.dtype
     if not ((dtype.kind == "u" and dtype.itemsize in (1, 2)) or dtype.kind == "f"):
-        msg = f"{name} has dtype {dtype}; allowed: uint8, uint16, or float16/32/64 in [0, 1]"
+        given = f"dtype {dtype}" + (" (from a list of Python ints: use np.array(..., np.uint8))" if listed else "")
+        msg = f"{name} has {given}; allowed: uint8, uint16, or float16/32/64 in [0, 1]"
         raise TypeError(msg)
     return image if dtype.isnative else image.astype(dtype.newbyteorder("="))
 
@@ -123,7 +125,7 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
             raise ValueError(msg)
         low, high = float(image.min()), float(image.max())
         if low < 0.0 or high > 1.0:
-            msg = f"float {name} must lie in [0, 1], got values in [{low:g}, {high:g}] (divide 8-bit data by 255)"
+            msg = f"float {name} must lie in [0, 1], got values in [{low!r}, {high!r}] (divide 8-bit data by 255)"
             raise ValueError(msg)
     return ImageBatch(image, batched)
 

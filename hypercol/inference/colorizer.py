@@ -10,6 +10,7 @@ full-resolution CIE lightness, so output lightness equals input lightness.
 
 from __future__ import annotations
 
+import numbers
 import threading
 from pathlib import Path
 
@@ -72,9 +73,14 @@ class Colorizer:
         small_canvas: bool | None = None,
         guidance: GuidanceSettings | None = None,
     ) -> None:
-        if batch_size is not None and batch_size < 1:
-            msg = f"batch_size must be at least 1, got {batch_size}"
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1
+        ):
+            msg = f"batch_size must be a whole number >= 1, got {batch_size!r}"
             raise ValueError(msg)
+        if guidance is not None and not isinstance(guidance, GuidanceSettings):
+            msg = f"guidance must be a GuidanceSettings, got {type(guidance).__name__}"
+            raise TypeError(msg)
         self.precision = configure_precision(precision)
         self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         card = card if card is not None else ModelCard.load(card_path(self.weights))

@@ -606,6 +606,9 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
     """Runs the backbone once on ``photo``'s lightness; the result serves every later call with it."""
     if isinstance(photo, Reference):
         return photo
+    if not isinstance(getattr(colorizer, "network", None), ChromaNetwork):
+        msg = f"prepare_reference needs a Colorizer (hypercol.Colorizer() or get_colorizer()), got {colorizer!r}"
+        raise TypeError(msg)
     waiting = ReferencePhoto.of(colorizer, photo, settings or DEFAULT_SETTINGS)
     reference_pass = graphs_for(colorizer.network).reference(waiting.size, waiting.stride, waiting.rgb.dtype)
     return waiting.prepared(*reference_pass(waiting.rgb))

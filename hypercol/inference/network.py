@@ -24,7 +24,7 @@ from hypercol.core.arrays import ImageBatch, lightness
 from hypercol.core.bins import annealed_mean, normalised_entropy
 from hypercol.core.guided import guided_coefficients
 from hypercol.models.backbones import Backbone
-from hypercol.models.card import ModelCard, card_settings
+from hypercol.models.card import ModelCard, card_settings, check_knobs
 
 __all__ = ["ChromaNetwork", "AutomaticChroma", "chroma_from_gray", "fitted_shape", "lightness_batches", "GUIDED_RADIUS"]
 
@@ -114,9 +114,7 @@ class ChromaNetwork:
     ) -> tuple[tf.Tensor, ...]:
         """(temperature, saturation, uncertainty fallback) as graph inputs: the given values or the card's, checked."""
         fallback = self.card.uncertainty_fallback if fallback is None else fallback
-        if not np.isfinite(fallback) or fallback < 0:
-            msg = f"uncertainty fallback must be a finite number >= 0, got {fallback!r}"
-            raise ValueError(msg)
+        check_knobs(None, None, fallback)
         values = (*card_settings(self.card, temperature, saturation), fallback)
         return tuple(tf.constant(value, tf.float32) for value in values)
 

@@ -45,12 +45,13 @@ def card_path(weights: str | Path) -> Path:
     return weights.with_name(weights.name[: -len(WEIGHTS_SUFFIX)] + ".json")
 
 
-def check_knobs(temperature: float | None, saturation: float | None) -> None:
+def check_knobs(temperature: float | None, saturation: float | None, fallback: float | None = None) -> None:
     """Checks each given knob (None is "the default"): TypeError unless a real number (numpy's too,
     not bool), ValueError unless finite and in range."""
     for name, value, low, high in (
         ("temperature", temperature, 1e-3, math.inf),
         ("saturation", saturation, 0.0, MAX_SATURATION),
+        ("uncertainty fallback", fallback, 0.0, math.inf),
     ):
         if value is None:
             continue
