@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import glob
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -545,6 +546,7 @@ def _head_config(args) -> dict:
 
 def _run_train(args) -> int:
     require_extra("train", "hypercol train")
+    from hypercol.training.data import TrainingDataError
     from hypercol.training.train import train
 
     try:
@@ -574,6 +576,9 @@ def _run_train(args) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
+    except TrainingDataError as error:  # after work began: the checkpoints so far stay, for --resume
+        print(f"hypercol train: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"head weights: {result.weights}")
     print(f"model card:   {result.card}")
     return EXIT_OK
@@ -667,8 +672,21 @@ def _run_evaluate(args) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
-    return EXIT_OK
+    print(json.dumps(_finite(result), indent=2) if args.json else format_table(result))
+    for row in result["skipped"]:
+        print(f"hypercol evaluate: skipped {row['image']!r}: {row['error']}", file=sys.stderr)
+    return EXIT_FAILED if result["skipped"] else EXIT_OK
+
+
+def _finite(value):
+    """``value`` with infinite and NaN floats as None: strict JSON has no Infinity (a PSNR of identical images)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 # --- entry point --------------------------------------------------------------

@@ -195,6 +195,50 @@ def test_mirrored_strategy_on_two_logical_cpus(photos, tmp_path) -> None:
     assert (tmp_path / "mirrored" / "head.weights.h5").exists()
 
 
+def test_a_folder_without_a_usable_photo_is_refused_before_anything_is_written(tiny_spec, tmp_path, capsys) -> None:
+    folder = tmp_path / "unusable"
+    folder.mkdir()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image")
+    for index in range(3):
+        Image.fromarray(np.full((40, 50), 90 + index, np.uint8)).save(folder / f"gray{index}.png")
+    with pytest.raises(ValueError, match=r"none of the \d training photos is usable: \d unreadable, \d near-gray"):
+        train([folder], out=tmp_path / "run", steps=2, **TINY)
+    assert not (tmp_path / "run").exists()
+    code = cli_main(["train", str(folder), "--out", str(tmp_path / "cli"), "--backbone", "tiny_vgg", "--steps", "2"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith("hypercol train: error: none of the") and "Traceback" not in error
+    assert not (tmp_path / "cli").exists()
+
+
+def test_unreadable_photos_in_a_row_end_training_with_one_error_and_no_hang(photos, tmp_path) -> None:
+    """The reader's error inside tf.data used to leave the pipeline's threads to the interpreter's exit, where the
+    process hung (1 run in 3, SIGTERM ignored by then); it is a TrainingDataError, and the process ends."""
+    folder = tmp_path / "mostly_broken"
+    folder.mkdir()
+    (folder / "a_good.png").write_bytes((photos / "photo1.png").read_bytes())
+    for index in range(150):
+        (folder / f"broken{index:03d}.jpg").write_bytes(b"")
+    script = textwrap.dedent(
+        f"""
+        from tiny_backbones import TINY_VGG_TAPS, export_tiny_vgg
+        from hypercol.models.backbones import BackboneSpec, Tap, register_backbone
+        from hypercol.training.train import train
+        tiny = export_tiny_vgg(__import__("pathlib").Path({str(tmp_path)!r}) / "tiny")
+        register_backbone(BackboneSpec("tiny_vgg", tuple(Tap(*t) for t in TINY_VGG_TAPS), "caffe_bgr", handle=str(tiny)))
+        train([{str(folder)!r}], out={str(tmp_path / "run")!r}, steps=40, validation_fraction=0.0, **{TINY!r})
+        """
+    )  # the exception left uncaught: the interpreter's exit is what hung
+    tests_folder = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [tests_folder, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert done.returncode == 1
+    assert "TrainingDataError: 50 photos in a row were unreadable or gray" in done.stderr
+    assert "(RuntimeError in the input pipeline)" in done.stderr
+
+
 def test_batch_must_split_across_replicas(photos, tiny_spec, tmp_path) -> None:
     with pytest.raises(ValueError, match="steps must be at least 1"):
         train([photos], out=tmp_path / "bad", steps=0, **TINY)
@@ -216,6 +260,36 @@ def test_evaluate_model_against_gray(photos, tiny_weights, tmp_path) -> None:
     assert result["mean"]["truth"]["colorfulness"] > 10.0
     table = format_table(result)
     assert "| psnr |" in table and "gray (a=b=0)" in table
+
+
+def test_evaluate_skips_and_reports_what_it_cannot_score(photos, tiny_weights, tmp_path, capsys) -> None:
+    """One bad file stopped the whole evaluation with a traceback (a 1 x 1 photo with exit 2, after the work), and a
+    16-bit gray PNG, read clipped at 255, scored an infinite PSNR."""
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for name in ("photo1.png", "photo2.png"):
+        (folder / name).write_bytes((photos / name).read_bytes())
+    Image.fromarray(np.array([[[200, 30, 40]]], np.uint8)).save(folder / "tiny.png")  # too small for SSIM
+    (folder / "corrupt.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)).save(folder / "sixteen.png")
+    Image.fromarray(np.full((30, 40, 3), 128, np.uint8)).save(folder / "gray.png")  # R = G = B: nothing to compare
+    code = cli_main(["evaluate", str(folder), "--weights", str(tiny_weights), "--json"])
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out, parse_constant=lambda name: pytest.fail(f"not strict JSON: {name}"))
+    assert code == 1 and printed["images"] == 2
+    reasons = {Path(row["image"]).name: row["error"] for row in printed["skipped"]}
+    assert set(reasons) == {"tiny.png", "corrupt.jpg", "sixteen.png", "gray.png"}
+    assert "ssim needs H and W >= 7" in reasons["tiny.png"] and "UnidentifiedImageError" in reasons["corrupt.jpg"]
+    assert "gray photo (mode 'I;16')" in reasons["sixteen.png"] and "R = G = B" in reasons["gray.png"]
+    assert captured.err.count("hypercol evaluate: skipped ") == 4 and "Traceback" not in captured.err
+    assert all(np.isfinite(printed["mean"][side]["psnr"]) for side in ("model", "gray"))
+
+
+def test_evaluate_json_has_no_infinity() -> None:
+    from hypercol.cli import _finite
+
+    text = json.dumps(_finite({"psnr": float("inf"), "rows": [float("nan"), 1.5, {"x": -float("inf")}]}))
+    assert json.loads(text) == {"psnr": None, "rows": [None, 1.5, {"x": None}]}
 
 
 def test_cli_train_and_evaluate(photos, tiny_spec, tmp_path, capsys) -> None:

@@ -20,7 +20,7 @@ from hypercol.inference.colorizer import Colorizer, get_colorizer
 from hypercol.training.photos import find_images
 from hypercol.training.sets import PhotoSets
 
-__all__ = ["evaluate_images", "format_table", "validation_split", "METRICS"]
+__all__ = ["color_truth", "evaluate_images", "format_table", "validation_split", "METRICS"]
 
 METRICS = ("psnr", "ssim", "auc", "colorfulness")
 
@@ -47,31 +47,29 @@ def evaluate_images(
     """
     colorizer = colorizer or get_colorizer()
     used_temperature, used_saturation = colorizer.settings(temperature, saturation)
-    images = []
+    per_image, skipped = [], []
+    classified = {"model": [], "gray": [], "truth": [], "class": []}  # top-1 predictions, classes
     for path in paths:
-        with Image.open(path) as image:
-            images.append((Path(path).name, np.asarray(image.convert("RGB"))))
-    if not images:
-        msg = "no images to evaluate"
-        raise ValueError(msg)
-    per_image, classified = [], {"model": [], "gray": [], "truth": [], "class": []}  # top-1 predictions, classes
-    for name, truth in images:
-        # RGB input is reduced to its luminance: the model sees only the gray photo.
-        predicted = colorizer.colorize(truth, temperature=temperature, saturation=saturation)
-        gray = gray_baseline(truth)
-        per_image.append(
-            {
-                "image": name,
-                "model": evaluate_pair(truth, predicted),
-                "gray": evaluate_pair(truth, gray),
-                "truth_colorfulness": colorfulness(truth),
-            }
-        )
+        name = Path(path).name
+        try:
+            truth = color_truth(path)
+            # RGB input is reduced to its luminance: the model sees only the gray photo.
+            predicted = colorizer.colorize(truth, temperature=temperature, saturation=saturation)
+            gray = gray_baseline(truth)
+            row = {"model": evaluate_pair(truth, predicted), "gray": evaluate_pair(truth, gray)}
+        except (OSError, ValueError, Image.DecompressionBombError) as error:  # one photo must not stop the others
+            skipped.append({"image": str(path), "error": f"{type(error).__name__}: {error}"})
+            continue
+        per_image.append({"image": name, **row, "truth_colorfulness": colorfulness(truth)})
         label = imagenet_class_of(name) if semantic else None
         if label is not None:  # classified now: only three numbers per photo are kept
             for side, top1 in zip(("model", "gray", "truth"), _classifier().top1([predicted, gray, truth])):
                 classified[side].append(top1)
             classified["class"].append(label)
+    if not per_image:
+        reasons = f" ({len(skipped)} skipped, e.g. {skipped[0]['image']}: {skipped[0]['error']})" if skipped else ""
+        msg = f"no images to evaluate{reasons}"
+        raise ValueError(msg)
     mean = {
         side: {metric: float(np.mean([row[side][metric] for row in per_image])) for metric in METRICS}
         for side in ("model", "gray")
@@ -86,7 +84,22 @@ def evaluate_images(
         "mean": mean,
         "semantic": semantic_test(classified) if classified["class"] else None,
         "per_image": per_image,
+        "skipped": skipped,
     }
+
+
+def color_truth(path: str | Path) -> np.ndarray:
+    """The color photo ``path`` as uint8 (H, W, 3); ValueError for a gray one (gray modes, or R = G = B
+    everywhere: its gray baseline would be exact, PSNR infinite), Pillow's errors for unreadable files."""
+    with Image.open(path) as image:
+        if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+            msg = f"a gray photo (mode {image.mode!r}): evaluation compares colors"
+            raise ValueError(msg)
+        rgb = np.asarray(image.convert("RGB"))
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        msg = "a gray photo (R = G = B everywhere): evaluation compares colors"
+        raise ValueError(msg)
+    return rgb
 
 
 def semantic_test(classified: dict[str, list]) -> dict:

@@ -9,6 +9,7 @@ run see exactly the data the uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -19,7 +20,7 @@ import tensorflow as tf
 
 from hypercol.core import color
 
-__all__ = ["TrainingData", "example_batches", "to_lightness_and_chroma"]
+__all__ = ["TrainingData", "TrainingDataError", "example_batches", "pipeline_error_message", "to_lightness_and_chroma"]
 
 
 @runtime_checkable
@@ -53,6 +54,22 @@ class TrainingData(Protocol):
 
     def skipped_note(self) -> str | None:
         """A line for the user about photos left out, or None."""
+
+
+class TrainingDataError(RuntimeError):
+    """The input pipeline could not make a batch: its reader raised (e.g. too many unreadable photos in a row)."""
+
+
+_RAISED = re.compile(r"^(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
+
+
+def pipeline_error_message(error: tf.errors.OpError) -> str:
+    """What the reader raised, out of the error tf.data wraps it in (its node names and traceback left out)."""
+    raised = _RAISED.findall(error.message)
+    if raised:
+        name, message = raised[-1]
+        return f"{message} ({name} in the input pipeline)"
+    return error.message.split("\n", 1)[0]
 
 
 def to_lightness_and_chroma(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

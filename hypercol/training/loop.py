@@ -81,6 +81,9 @@ class Callback:
     def on_train_end(self, state: LoopState) -> None:
         pass
 
+    def on_train_abort(self, state: LoopState) -> None:
+        """The loop ends by an exception (an unreadable batch, Ctrl+C): release what is open, save nothing."""
+
 
 class TrainingLoop:
     """Runs ``step()`` (-> loss) until the last step or a stop; ``validate()`` every ``validate_every`` steps."""
@@ -95,6 +98,20 @@ class TrainingLoop:
         state = self.state
         for callback in self.callbacks:
             callback.on_train_begin(state)
+        try:
+            self._steps(step, validate, validate_every, batch_size)
+        except BaseException:
+            for callback in self.callbacks:
+                callback.on_train_abort(state)
+            raise
+        for callback in self.callbacks:
+            callback.on_train_end(state)
+        return state
+
+    def _steps(
+        self, step: Callable[[], float], validate: Callable[[], float] | None, validate_every: int, batch_size: int
+    ) -> None:
+        state = self.state
         while state.step < state.last_step and not state.stop:
             loss = step()
             logs = {"step": state.step + 1, "loss": loss}
@@ -106,9 +123,6 @@ class TrainingLoop:
             state.history.append(logs)
             for callback in self.callbacks:
                 callback.on_step_end(state, logs)
-        for callback in self.callbacks:
-            callback.on_train_end(state)
-        return state
 
 
 class ProgressBar(Callback):
@@ -129,6 +143,9 @@ class ProgressBar(Callback):
 
     def on_train_end(self, state: LoopState) -> None:
         self.bar.close()
+
+    def on_train_abort(self, state: LoopState) -> None:
+        self.bar.close()  # the error's line below the bar, not joined to it
 
 
 class TensorBoardScalars(Callback):

@@ -158,6 +158,15 @@ class ExampleReader:
         self._usable[path] = usable
         return image
 
+    def first_usable(self) -> str | None:
+        """The first photo of the list that is readable and colorful (one look at each until then), or None."""
+        for path in self.paths:
+            image = self.open_usable(path)
+            if image is not None:
+                image.close()
+                return path
+        return None
+
     def crop(self, image: Image.Image, rng: np.random.Generator) -> np.ndarray:
         """A square crop of side ``scale`` x the photo's short (or long) side, resized to ``crop_size``, maybe flipped.
 
@@ -257,6 +266,13 @@ class PhotoData:
             msg = f"no training images found in {[str(d) for d in data]}"
             raise ValueError(msg)
         self.reader = ExampleReader(train_paths, crop_size, seed=seed)
+        if self.reader.first_usable() is None:  # before the pipeline: there its reader would fail every batch
+            unreadable, grayscale = sorted(self.reader.unreadable), sorted(self.reader.grayscale)
+            msg = (
+                f"none of the {len(train_paths)} training photos is usable: {len(unreadable)} unreadable, "
+                f"{len(grayscale)} near-gray (e.g. {(unreadable or grayscale)[0]!r}); training needs color photos"
+            )
+            raise ValueError(msg)
         self.training_images = len(train_paths)
         crops = [
             c for c in (self.reader.center_crop(p) for p in validation_paths[:max_validation_images]) if c is not None

@@ -27,7 +27,7 @@ from hypercol.models.card import HEAD_TYPES, ModelCard
 from hypercol.models.head import build_head
 from hypercol.training.cache import CachedData, FeatureCache
 from hypercol.training.config import DEFAULT_STEPS, TrainConfig
-from hypercol.training.data import TrainingData
+from hypercol.training.data import TrainingData, TrainingDataError, pipeline_error_message
 from hypercol.training.export import export_head
 from hypercol.training.loop import (
     PROGRESS_FILE,
@@ -108,6 +108,7 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
     out = _run_folder(config)
     active_precision = configure_precision(config.precision)
     source = open_training_data(data, config)
+    out.mkdir(parents=True, exist_ok=True)  # only once the data is known usable: a refused run leaves no folder
     strategy = pick_strategy(config.devices)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -149,13 +150,12 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
 
 
 def _run_folder(config: TrainConfig) -> Path:
-    """The run folder, created; refused when it holds a run and ``resume`` is not set."""
+    """The run folder (not created here); refused when it holds a run and ``resume`` is not set."""
     out = Path(config.out)
     checkpoints = out / "checkpoints"
     if not config.resume and checkpoints.exists() and any(checkpoints.iterdir()):
         msg = f"{str(out)!r} already holds a run; pass resume=True (--resume) or choose a new folder"
         raise ValueError(msg)
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -198,9 +198,23 @@ def _run_session(
         callbacks.append(SampleImages(writer, colorize, goal.prior.get("bins"), SAMPLE_IMAGES))
     callbacks.append(CheckpointSaver(manager, progress_file, config.checkpoint_every))
     examples = source.validation
-    return TrainingLoop(state, callbacks).run(
-        lambda: float(step(next(batches))),
-        None if examples is None else lambda: validate(examples),
-        config.validate_every,
-        batch_size,
-    )
+
+    def next_batch():
+        try:
+            return next(batches)
+        except tf.errors.OpError as error:  # a reader's exception inside the input pipeline
+            message = pipeline_error_message(error)
+        # Raised outside the handler: the pipeline's error (its traceback holds the iterator) is not its context.
+        raise TrainingDataError(message)
+
+    try:
+        return TrainingLoop(state, callbacks).run(
+            lambda: float(step(next_batch())),
+            None if examples is None else lambda: validate(examples),
+            config.validate_every,
+            batch_size,
+        )
+    finally:
+        # The pipeline's threads stop now, while Python runs: left to the interpreter's exit (the frame kept
+        # alive by an exception's traceback), they waited for the interpreter lock and the process hung.
+        batches = None
