@@ -254,11 +254,13 @@ class _Decide(beam.DoFn):
 def _read(source: str) -> np.ndarray:
     """The pixels of the image at ``source`` as ``colorize`` takes them (see :class:`Decoded`);
     :class:`ColorizedOutput` for an output of hypercol."""
+    from hypercol.core.arrays import MAX_PIXELS  # TensorFlow's color math with it: on the workers only
+
     if _is_local(source):
-        return read_image(Path(source), refuse_outputs=True)
+        return read_image(Path(source), refuse_outputs=True, max_pixels=MAX_PIXELS)
 
     with FileSystems.open(source, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        return decode_image(io.BytesIO(stream.read()), refuse_outputs=True)
+        return decode_image(io.BytesIO(stream.read()), refuse_outputs=True, max_pixels=MAX_PIXELS)
 
 
 class _Decode(beam.DoFn):

@@ -294,9 +294,10 @@ def _colorize_one(job: _Job, run: _Colorizing) -> tuple[str, str]:
     if resolved in run.claimed:
         return "failed", f"its output {job.target} is already the output of {run.claimed[resolved]}"
     try:
-        from hypercol.io import images  # numpy and Pillow load after the signal handlers
+        from hypercol.core.arrays import MAX_PIXELS  # numpy and Pillow load after the signal handlers
+        from hypercol.io import images
 
-        pixels = images.read_image(job.source, refuse_outputs=not job.named)
+        pixels = images.read_image(job.source, refuse_outputs=not job.named, max_pixels=MAX_PIXELS)
         rgb = run.colorizer.colorize(pixels, temperature=args.temperature, saturation=args.saturation, **run.guidance)
         done = write_image_atomic(rgb, job.target, overwrite=args.overwrite, mode_bits=run.mode_bits, note=run.note)
     except ColorizedOutput as error:

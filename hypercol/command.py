@@ -109,7 +109,7 @@ def read_guidance(args, colorizer, images: int) -> dict:
         try:
             with open_regular(path) as stream, Image.open(stream) as image:
                 guidance[name] = convert(ImageOps.exif_transpose(image))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
             raise UsageError(f"--{name} {str(path)!r}: {error}") from error
     if "hints" in guidance and images > 1:
         raise UsageError(f"--hints are painted for one photo, but {images} images are to be colorized")

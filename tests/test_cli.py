@@ -137,6 +137,36 @@ def test_corrupt_file_is_reported_and_the_others_succeed(photos, tmp_path, tiny_
     assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
 
 
+def _png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims ``width`` x ``height`` gray pixels and holds none (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def test_huge_images_are_refused_from_their_header(photos, tmp_path, tiny_weights, capsys) -> None:
+    """A 12000 x 12000 file was decoded whole (with Pillow's raw warning) before the pixel limit refused it."""
+    _png_header(photos / "huge.png", 12000, 12000)
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert code == 1 and "huge.png: ValueError: the image is 12000x12000: more than 100,000,000 pixels" in err
+    assert "DecompressionBombWarning" not in err and "3 colorized, 0 skipped, 1 failed" in stdout
+
+
+@pytest.mark.parametrize("option", ["--hints", "--reference"])
+def test_a_bomb_as_guidance_is_a_usage_error(photos, tmp_path, tiny_weights, option, capsys) -> None:
+    bomb = _png_header(tmp_path / "bomb.png", 100000, 100000)  # past Pillow's own limit: its error, not a traceback
+    code, _, err = _run(
+        capsys, "colorize", photos / "a.jpg", "-o", tmp_path / "o", "--weights", tiny_weights, option, bomb
+    )
+    assert code == 2 and f"error: {option} " in err and "decompression bomb" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +35,21 @@ SUPPORTED_MODES = {
 }
 
 
-def decode_image(stream, *, refuse_outputs: bool = False) -> np.ndarray:
+def decode_image(stream, *, refuse_outputs: bool = False, max_pixels: int | None = None) -> np.ndarray:
     """An encoded image (a binary file object) -> the array ``colorize`` takes, as :func:`image_to_array`
     gives it: its first frame, EXIF orientation applied. Pillow's errors (OSError, ValueError) for
     unreadable data pass through; with ``refuse_outputs``, an image that hypercol wrote (a PNG with
-    its text chunk ``OUTPUT_KEY``) raises :class:`hypercol.io.files.ColorizedOutput`."""
-    with Image.open(stream) as image:
+    its text chunk ``OUTPUT_KEY``) raises :class:`hypercol.io.files.ColorizedOutput`. An image of more
+    than ``max_pixels`` is refused from its header (ValueError), before it is decoded; Pillow's own
+    warning about large images is then left out (its error, past twice its limit, still comes)."""
+    with warnings.catch_warnings():
+        if max_pixels is not None:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        opened = Image.open(stream)
+    with opened as image:
+        if max_pixels is not None and image.width * image.height > max_pixels:
+            msg = f"the image is {image.width}x{image.height}: more than {max_pixels:,} pixels; downscale it first"
+            raise ValueError(msg)
         if refuse_outputs and OUTPUT_KEY in image.info:
             msg = f"an output of an earlier run ({image.info[OUTPUT_KEY]}), not colorized again"
             raise ColorizedOutput(msg)
@@ -115,9 +125,9 @@ def reference_to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def read_image(path: Path, *, refuse_outputs: bool = False) -> np.ndarray:
+def read_image(path: Path, *, refuse_outputs: bool = False, max_pixels: int | None = None) -> np.ndarray:
     """The pixels of the regular image file ``path`` as ``colorize`` takes them: (H, W[, C]) uint8 or
     (H, W) uint16 (first frame, EXIF orientation applied; :func:`decode_image`, which raises
     :class:`~hypercol.io.files.ColorizedOutput` for an output of hypercol if ``refuse_outputs``)."""
     with open_regular(path) as stream:
-        return decode_image(stream, refuse_outputs=refuse_outputs)
+        return decode_image(stream, refuse_outputs=refuse_outputs, max_pixels=max_pixels)
