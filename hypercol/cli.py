@@ -214,8 +214,20 @@ def _collect(inputs: list[str], out: Path) -> tuple[list[_Found], list[str]]:
         if not matches and len(odd) == skipped_before:
             raise UsageError(f"no images match {spec!r}")
         for found in matches:
-            collected.setdefault(found.path.resolve(), found)
+            _keep_once(collected, found, odd)
     return list(collected.values()), list(dict.fromkeys(odd))  # a ** glob lists a folder and its files
+
+
+def _keep_once(collected: dict[Path, _Found], found: _Found, odd: list[str]) -> None:
+    """Adds ``found`` unless its file is there already. A file reached under two paths (a symlink to it) is
+    colorized once, under its own name rather than the link's, and the other path is reported."""
+    key = found.path.resolve()
+    kept = collected.setdefault(key, found)
+    if kept is found or kept.path == found.path:  # new, or the same path named twice
+        return
+    if kept.path.is_symlink() and not found.path.is_symlink():
+        collected[key], kept, found = found, found, kept
+    odd.append(f"{found.path}: the same file as {kept.path}, colorized once")
 
 
 def _target(found: _Found, out: Path, suffix: str, out_is_file: bool) -> Path:

@@ -128,12 +128,15 @@ def test_existing_output_is_skipped_unless_overwrite(photos, tmp_path, tiny_weig
 
 def test_corrupt_file_is_reported_and_the_others_succeed(photos, tmp_path, tiny_weights, capsys) -> None:
     (photos / "broken.jpg").write_bytes(os.urandom(300))
+    (photos / "empty.png").write_bytes(b"")
     Image.new("LAB", (4, 4)).save(photos / "lab.tif")
     out = tmp_path / "out"
     code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
     assert code == 1
     assert "broken.jpg" in err and "lab.tif" in err and "supported modes" in err
-    assert "3 colorized, 0 skipped, 2 failed" in stdout
+    assert f"cannot identify image file {str(photos / 'empty.png')!r}: an empty file" in err  # not "<_io...name=3>"
+    assert f"cannot identify image file {str(photos / 'broken.jpg')!r}: not an image Pillow can read" in err
+    assert "3 colorized, 0 skipped, 3 failed" in stdout
     assert sorted(p.name for p in out.rglob("*.png")) == ["a_color.png", "b_color.png", "c_color.png"]
 
 
@@ -231,6 +234,22 @@ def test_odd_folder_entries_are_skipped_and_reported(photos, tmp_path, tiny_weig
     assert code == 0 and err.count("a FIFO, not a regular file") == 1 and "0 colorized, 6 skipped" in stdout
     code, _, err = _run(capsys, "colorize", photos / "p.png", "-o", out, "--weights", tiny_weights)
     assert code == 2 and "is a FIFO, not a regular file" in err
+
+
+def test_a_file_reached_through_a_symlink_is_colorized_once_under_its_own_name(photos, tmp_path, tiny_weights, capsys):
+    """The link sorted first took the file and the file's own path was dropped without a word."""
+    (photos / "aa_links").mkdir()
+    (photos / "aa_links" / "link.png").symlink_to(photos / "b.png")
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 0 and "3 colorized, 1 skipped, 0 failed" in stdout
+    assert f"skipped: {photos / 'aa_links' / 'link.png'}: the same file as {photos / 'b.png'}, colorized once" in err
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == [
+        "a_color.png", "b_color.png", "sub/c_color.png"
+    ]  # fmt: skip
+    named_twice = (photos / "b.png", photos / "b.png", photos / "sub")
+    code, stdout, err = _run(capsys, "colorize", *named_twice, "-o", tmp_path / "o2", "--weights", tiny_weights)
+    assert code == 0 and "2 colorized, 0 skipped" in stdout and "the same file" not in err  # nothing to report
 
 
 @needs_fifo

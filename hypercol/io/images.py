@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hypercol.io.files import OUTPUT_KEY, ColorizedOutput, open_regular
 
@@ -130,4 +131,8 @@ def read_image(path: Path, *, refuse_outputs: bool = False, max_pixels: int | No
     (H, W) uint16 (first frame, EXIF orientation applied; :func:`decode_image`, which raises
     :class:`~hypercol.io.files.ColorizedOutput` for an output of hypercol if ``refuse_outputs``)."""
     with open_regular(path) as stream:
-        return decode_image(stream, refuse_outputs=refuse_outputs, max_pixels=max_pixels)
+        try:
+            return decode_image(stream, refuse_outputs=refuse_outputs, max_pixels=max_pixels)
+        except UnidentifiedImageError:  # Pillow names the stream ("<_io.BufferedReader name=3>"), not the file
+            what = "an empty file" if os.fstat(stream.fileno()).st_size == 0 else "not an image Pillow can read"
+            raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}: {what}") from None
