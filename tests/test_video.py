@@ -271,6 +271,8 @@ def test_unreadable_input_fails_clearly(tmp_path, tiny_weights, capsys) -> None:
     source.write_text("not a video")
     code, _, stderr = _run(capsys, "colorize-video", source, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
     assert code == 1 and "could not be read as a video" in stderr and str(source) in stderr
+    assert "(ffmpeg: " in stderr and "configuration:" not in stderr  # ffmpeg's reason, not its banner
+    assert len(stderr.strip().splitlines()) == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.mp4"]
 
 

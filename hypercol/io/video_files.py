@@ -115,6 +115,16 @@ def first_size_change(path: Path) -> tuple[int, tuple[int, int], tuple[int, int]
     return None
 
 
+def _reason(error: Exception) -> str:
+    """An ffmpeg error in a few words: imageio's first line and ffmpeg's last one, without ffmpeg's banner
+    and build configuration (some 40 lines of its stderr)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if "=== stderr ===" not in lines:
+        return " ".join(lines)
+    ffmpeg = lines[lines.index("=== stderr ===") + 1 :]
+    return f"{lines[0]} (ffmpeg: {ffmpeg[-1]})" if ffmpeg else lines[0]
+
+
 def open_video(path: Path) -> Video:
     """Opens a video file (anything ffmpeg reads); ValueError, saying why, for one that cannot be read or whose
     frames change size."""
@@ -126,7 +136,7 @@ def open_video(path: Path) -> Video:
         reader = _ffmpeg(path, "rI").legacy_get_reader(pixelformat="rgb24", output_params=PASSTHROUGH)
         meta = reader.get_meta_data()
     except Exception as error:  # imageio and imageio-ffmpeg raise OSError, RuntimeError, IndexError ...
-        msg = f"{str(path)!r} could not be read as a video: {error}"
+        msg = f"{str(path)!r} could not be read as a video: {_reason(error)}"
         raise ValueError(msg) from error
     fps, duration = float(meta.get("fps") or 0.0), float(meta.get("duration") or 0.0)
     if not fps > 0:
