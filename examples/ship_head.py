@@ -42,7 +42,13 @@ from sweep_frontier import beats_gray, colorfulness_fraction, photos_of
 
 from hypercol.core.arrays import as_image_batch, lightness
 from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
-from hypercol.evaluation.evaluate import evaluate_images, format_table, gray_baseline, validation_split
+from hypercol.evaluation.evaluate import (
+    MIN_TRUTH_COLORFULNESS,
+    evaluate_images,
+    format_table,
+    gray_baseline,
+    validation_split,
+)
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
 from hypercol.io.files import write_atomically
@@ -57,9 +63,6 @@ from hypercol.training.sets import PhotoSets, entry_paths
 TEMPERATURES = (1.0, 0.6, 0.45, 0.38, 0.3)
 SATURATIONS = (1.0, 1.25, 1.5, 1.75, 2.0)
 FALLBACKS = (0.0, 0.25, 0.5)
-# As in training (hypercol.training.photos.ExampleReader): photos less colorful than this are
-# black-and-white or nearly so (ImageNet has a few) and have no color to recover.
-MIN_TRUTH_COLORFULNESS = 8.0
 # Issue 11: what the small canvas may cost against the full one, on validation photos.
 SMALL_CANVAS_PSNR_BOUND, SMALL_CANVAS_AUC_BOUND = 0.2, 0.3
 SMALL_CANVAS_SATURATION_STEPS = 5

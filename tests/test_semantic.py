@@ -40,7 +40,7 @@ def test_evaluate_reports_top1_of_model_gray_and_truth(tiny_colorizer, tmp_path)
     for name, image in (("n02124075_Egyptian_cat.png", data.chelsea()), ("n07920052_espresso.png", data.coffee())):
         Image.fromarray(image).save(tmp_path / name)
         paths.append(tmp_path / name)
-    Image.fromarray(np.full((40, 50, 3), 120, np.uint8)).save(tmp_path / "unlabelled.png")
+    Image.fromarray(np.full((40, 50, 3), (120, 80, 40), np.uint8)).save(tmp_path / "unlabelled.png")  # a color photo
     result = evaluate_images([*paths, tmp_path / "unlabelled.png"], tiny_colorizer)
     semantic = result["semantic"]
     assert semantic["photos"] == 2 and semantic["classifier"] == "efficientnet_lite2"

@@ -272,7 +272,7 @@ def test_evaluate_skips_and_reports_what_it_cannot_score(photos, tiny_weights, t
     Image.fromarray(np.array([[[200, 30, 40]]], np.uint8)).save(folder / "tiny.png")  # too small for SSIM
     (folder / "corrupt.jpg").write_bytes(b"not a jpeg")
     Image.fromarray(np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)).save(folder / "sixteen.png")
-    Image.fromarray(np.full((30, 40, 3), 128, np.uint8)).save(folder / "gray.png")  # R = G = B: nothing to compare
+    Image.fromarray(np.full((30, 40, 3), 128, np.uint8)).save(folder / "gray.png")  # no color to compare
     code = cli_main(["evaluate", str(folder), "--weights", str(tiny_weights), "--json"])
     captured = capsys.readouterr()
     printed = json.loads(captured.out, parse_constant=lambda name: pytest.fail(f"not strict JSON: {name}"))
@@ -280,7 +280,8 @@ def test_evaluate_skips_and_reports_what_it_cannot_score(photos, tiny_weights, t
     reasons = {Path(row["image"]).name: row["error"] for row in printed["skipped"]}
     assert set(reasons) == {"tiny.png", "corrupt.jpg", "sixteen.png", "gray.png"}
     assert "ssim needs H and W >= 7" in reasons["tiny.png"] and "UnidentifiedImageError" in reasons["corrupt.jpg"]
-    assert "gray photo (mode 'I;16')" in reasons["sixteen.png"] and "R = G = B" in reasons["gray.png"]
+    assert "black-and-white photo (mode 'I;16')" in reasons["sixteen.png"]
+    assert "black-and-white photo or nearly (colorfulness 0.0 < 8)" in reasons["gray.png"]
     assert captured.err.count("hypercol evaluate: skipped ") == 4 and "Traceback" not in captured.err
     assert all(np.isfinite(printed["mean"][side]["psnr"]) for side in ("model", "gray"))
 

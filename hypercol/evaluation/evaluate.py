@@ -20,9 +20,12 @@ from hypercol.inference.colorizer import Colorizer, get_colorizer
 from hypercol.training.photos import find_images
 from hypercol.training.sets import PhotoSets
 
-__all__ = ["color_truth", "evaluate_images", "format_table", "validation_split", "METRICS"]
+__all__ = ["color_truth", "evaluate_images", "format_table", "validation_split", "METRICS", "MIN_TRUTH_COLORFULNESS"]
 
 METRICS = ("psnr", "ssim", "auc", "colorfulness")
+# As in training (hypercol.training.photos.ExampleReader): photos less colorful than this are
+# black-and-white or nearly so (ImageNet's samples have a few) and have no color to recover.
+MIN_TRUTH_COLORFULNESS = 8.0
 
 
 def gray_baseline(rgb: np.ndarray) -> np.ndarray:
@@ -89,15 +92,20 @@ def evaluate_images(
 
 
 def color_truth(path: str | Path) -> np.ndarray:
-    """The color photo ``path`` as uint8 (H, W, 3); ValueError for a gray one (gray modes, or R = G = B
-    everywhere: its gray baseline would be exact, PSNR infinite), Pillow's errors for unreadable files."""
+    """The color photo ``path`` as uint8 (H, W, 3); ValueError for a black-and-white one (a gray mode, or
+    colorfulness under :data:`MIN_TRUTH_COLORFULNESS`: no color to recover, and its gray baseline all but
+    exact), Pillow's errors for unreadable files."""
     with Image.open(path) as image:
         if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
-            msg = f"a gray photo (mode {image.mode!r}): evaluation compares colors"
+            msg = f"a black-and-white photo (mode {image.mode!r}): evaluation compares colors"
             raise ValueError(msg)
         rgb = np.asarray(image.convert("RGB"))
-    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
-        msg = "a gray photo (R = G = B everywhere): evaluation compares colors"
+    colors = colorfulness(rgb)
+    if colors < MIN_TRUTH_COLORFULNESS:
+        msg = (
+            f"a black-and-white photo or nearly (colorfulness {colors:.1f} < {MIN_TRUTH_COLORFULNESS:g}): "
+            "evaluation compares colors"
+        )
         raise ValueError(msg)
     return rgb
 
