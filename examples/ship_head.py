@@ -41,14 +41,8 @@ from skimage.color import rgb2lab
 from sweep_frontier import beats_gray, colorfulness_fraction, photos_of
 
 from hypercol.core.arrays import as_image_batch, lightness
-from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
-from hypercol.evaluation.evaluate import (
-    MIN_TRUTH_COLORFULNESS,
-    evaluate_images,
-    format_table,
-    gray_baseline,
-    validation_split,
-)
+from hypercol.core.metrics import NEAR_GRAY_COLORFULNESS, auc, auc_rgb, colorfulness, hue_error, psnr
+from hypercol.evaluation.evaluate import evaluate_images, format_table, gray_baseline, validation_split
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
 from hypercol.io.files import write_atomically
@@ -78,7 +72,7 @@ def colored_photos(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
     kept = []
     for path in paths:
         photo = load_rgb(path)
-        if colorfulness(photo) >= MIN_TRUTH_COLORFULNESS:
+        if colorfulness(photo) >= NEAR_GRAY_COLORFULNESS:
             kept.append((path, photo))
     return [path for path, _ in kept], [photo for _, photo in kept]
 

@@ -12,7 +12,11 @@ from numpy.typing import NDArray
 from skimage.color import rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-__all__ = ["auc", "auc_rgb", "colorfulness", "evaluate_pair", "hue_error", "psnr", "ssim"]
+__all__ = ["NEAR_GRAY_COLORFULNESS", "auc", "auc_rgb", "colorfulness", "evaluate_pair", "hue_error", "psnr", "ssim"]
+
+# A photo less colorful than this (:func:`colorfulness`) is black-and-white or nearly so (ImageNet's samples
+# have a few): it has no color to learn or to recover. Training leaves such photos out, and so does evaluation.
+NEAR_GRAY_COLORFULNESS = 8.0
 
 _SSIM_WIN = 7  # skimage's default SSIM window size
 

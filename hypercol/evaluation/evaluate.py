@@ -14,18 +14,15 @@ import numpy as np
 from PIL import Image
 
 from hypercol.core import color
-from hypercol.core.metrics import colorfulness, evaluate_pair
+from hypercol.core.metrics import NEAR_GRAY_COLORFULNESS, colorfulness, evaluate_pair
 from hypercol.evaluation.semantic import CLASSIFIER_BACKBONE, ImageNetClassifier, imagenet_class_of, top1_accuracy
 from hypercol.inference.colorizer import Colorizer, get_colorizer
 from hypercol.training.photos import find_images
 from hypercol.training.sets import PhotoSets
 
-__all__ = ["color_truth", "evaluate_images", "format_table", "validation_split", "METRICS", "MIN_TRUTH_COLORFULNESS"]
+__all__ = ["color_truth", "evaluate_images", "format_table", "validation_split", "METRICS"]
 
 METRICS = ("psnr", "ssim", "auc", "colorfulness")
-# As in training (hypercol.training.photos.ExampleReader): photos less colorful than this are
-# black-and-white or nearly so (ImageNet's samples have a few) and have no color to recover.
-MIN_TRUTH_COLORFULNESS = 8.0
 
 
 def gray_baseline(rgb: np.ndarray) -> np.ndarray:
@@ -93,7 +90,7 @@ def evaluate_images(
 
 def color_truth(path: str | Path) -> np.ndarray:
     """The color photo ``path`` as uint8 (H, W, 3); ValueError for a black-and-white one (a gray mode, or
-    colorfulness under :data:`MIN_TRUTH_COLORFULNESS`: no color to recover, and its gray baseline all but
+    colorfulness under :data:`~hypercol.core.metrics.NEAR_GRAY_COLORFULNESS`: no color to recover, and its gray baseline all but
     exact), Pillow's errors for unreadable files."""
     with Image.open(path) as image:
         if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
@@ -101,9 +98,9 @@ def color_truth(path: str | Path) -> np.ndarray:
             raise ValueError(msg)
         rgb = np.asarray(image.convert("RGB"))
     colors = colorfulness(rgb)
-    if colors < MIN_TRUTH_COLORFULNESS:
+    if colors < NEAR_GRAY_COLORFULNESS:
         msg = (
-            f"a black-and-white photo or nearly (colorfulness {colors:.1f} < {MIN_TRUTH_COLORFULNESS:g}): "
+            f"a black-and-white photo or nearly (colorfulness {colors:.1f} < {NEAR_GRAY_COLORFULNESS:g}): "
             "evaluation compares colors"
         )
         raise ValueError(msg)

@@ -20,7 +20,7 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from hypercol.core import color
-from hypercol.core.metrics import colorfulness
+from hypercol.core.metrics import NEAR_GRAY_COLORFULNESS, colorfulness
 from hypercol.inference.network import chroma_from_gray
 from hypercol.io.files import IMAGE_SUFFIXES
 from hypercol.models.backbones import Backbone
@@ -101,7 +101,7 @@ class ExampleReader:
         seed: int = 0,
         scale_range: tuple[float, float] = (0.3, 1.0),
         scale_of: str = "short",
-        min_colorfulness: float = 8.0,
+        min_colorfulness: float = NEAR_GRAY_COLORFULNESS,
         max_attempts: int = 50,
     ) -> None:
         if not paths:
