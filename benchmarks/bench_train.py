@@ -5,7 +5,7 @@ applies, as in training), each with the head of a shipped model card (its backbo
 head options) and the classification loss (rebalanced cross-entropy over its bins):
 
 - from photos: frozen backbone forward + the head's forward/backward. The default head
-  (EfficientNet-Lite0) is timed alternating with the earlier default on VGG16, so their
+  (EfficientNet-Lite2) is timed alternating with the earlier default on VGG16, so their
   ratio (target: at least 3x the examples per second) is measured under the same load;
 - from the feature cache: the default head's forward/backward from cached taps, timed
   alternating with the default head's step from photos.
