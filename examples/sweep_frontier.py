@@ -76,6 +76,16 @@ def describe(row: dict | None, gray: dict) -> str:
     )
 
 
+def same_photos(grays: list[dict]) -> bool:
+    """Whether sweeps' gray figures come from the same photos: the same gray PSNR per photo, up to float
+    rounding (the gray baseline's Lab math runs in TensorFlow: 0.002 dB apart between two machines' sweeps)."""
+    first = np.asarray(grays[0]["psnr_per_image"])
+    return all(
+        len(gray["psnr_per_image"]) == len(first) and np.allclose(gray["psnr_per_image"], first, atol=0.01)
+        for gray in grays
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", type=Path, nargs="+", help="sweep files written by ship_head.py --sweep-file")
@@ -87,13 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     loaded = [json.loads(path.read_text()) for path in args.sweeps]
     grays = [gray for gray, _ in loaded]
-    # The same photos give the same gray baseline up to float rounding (its Lab math runs in TensorFlow:
-    # 0.002 dB apart between two machines' sweeps of 2026-12-05).
-    if any(
-        len(g["psnr_per_image"]) != len(grays[0]["psnr_per_image"])
-        or not np.allclose(g["psnr_per_image"], grays[0]["psnr_per_image"], atol=0.01)
-        for g in grays
-    ):
+    if not same_photos(grays):
         parser.error("the sweeps were run on different photos; compare sweeps of the same validation photos")
     gray = grays[0]
     print(f"{len(gray['psnr_per_image'])} photos; gray PSNR {gray['psnr']:.3f}, AuC {gray['auc']:.3f}")

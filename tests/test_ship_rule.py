@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from ship_head import Rule, choose
-from sweep_frontier import best_at, by_set
+from sweep_frontier import best_at, by_set, same_photos
 
 
 def _row(saturation: float, psnr: list[float], colorfulness: list[float]) -> dict:
@@ -80,3 +80,10 @@ def test_the_frontier_measures_the_bar_where_the_rule_does_and_reports_each_set(
     assert list(figures) == ["objects", "people"]
     assert figures["objects"] == pytest.approx((0.0, 0.65, 0.5))
     assert figures["people"] == pytest.approx((0.5, 0.4, 1.0))
+
+
+def test_sweeps_of_the_same_photos_agree_up_to_rounding() -> None:
+    gray = {"psnr_per_image": [22.5, 19.25, 30.0]}
+    assert same_photos([gray, {"psnr_per_image": [22.502, 19.249, 30.0]}])  # another machine's rounding
+    assert not same_photos([gray, {"psnr_per_image": [22.5, 19.25, 30.2]}])  # another photo
+    assert not same_photos([gray, {"psnr_per_image": [22.5, 19.25]}])
