@@ -41,8 +41,8 @@ from skimage.color import rgb2lab
 from sweep_frontier import beats_gray, colorfulness_fraction, photos_of
 
 from hypercol.core.arrays import as_image_batch, lightness
-from hypercol.core.metrics import NEAR_GRAY_COLORFULNESS, auc, auc_rgb, colorfulness, hue_error, psnr
-from hypercol.evaluation.evaluate import evaluate_images, format_table, gray_baseline, validation_split
+from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
+from hypercol.evaluation.evaluate import color_truth, evaluate_images, format_table, gray_baseline, validation_split
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
 from hypercol.io.files import write_atomically
@@ -68,12 +68,13 @@ def validation_photos(sets_manifest: Path, names: list[str]) -> tuple[list[Path]
 
 
 def colored_photos(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
-    """(paths, decoded photos) of those of ``paths`` that are not black-and-white."""
+    """(paths, decoded photos) of those of ``paths`` that are not black-and-white (evaluate's own rule)."""
     kept = []
     for path in paths:
-        photo = load_rgb(path)
-        if colorfulness(photo) >= NEAR_GRAY_COLORFULNESS:
-            kept.append((path, photo))
+        try:
+            kept.append((path, color_truth(path)))
+        except ValueError:  # black-and-white or nearly
+            continue
     return [path for path, _ in kept], [photo for _, photo in kept]
 
 

@@ -12,6 +12,8 @@ from numpy.typing import NDArray
 from skimage.color import rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from hypercol.core.checks import is_whole_number
+
 __all__ = ["NEAR_GRAY_COLORFULNESS", "auc", "auc_rgb", "colorfulness", "evaluate_pair", "hue_error", "psnr", "ssim"]
 
 # A photo less colorful than this (:func:`colorfulness`) is black-and-white or nearly so (ImageNet's samples
@@ -80,7 +82,7 @@ def auc(
     integer thresholds t = 0..max_threshold inclusive.
     """
     truth_ab, pred_ab = _check_pair(truth_ab, pred_ab, 2, "ab")
-    if isinstance(max_threshold, bool) or not isinstance(max_threshold, (int, np.integer)) or max_threshold < 0:
+    if not is_whole_number(max_threshold) or max_threshold < 0:
         msg = f"max_threshold must be a non-negative int, got {max_threshold!r}"
         raise ValueError(msg)
     diff = pred_ab.astype(np.float64) - truth_ab.astype(np.float64)

@@ -10,13 +10,13 @@ full-resolution CIE lightness, so output lightness equals input lightness.
 
 from __future__ import annotations
 
-import numbers
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from hypercol.core.arrays import as_image_batch
+from hypercol.core.checks import is_whole_number
 from hypercol.core.precision import configure_precision, wants_small_canvas
 from hypercol.inference.compose import compose
 from hypercol.inference.guidance import GuidanceSettings, prepare_guide
@@ -73,9 +73,7 @@ class Colorizer:
         small_canvas: bool | None = None,
         guidance: GuidanceSettings | None = None,
     ) -> None:
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1
-        ):
+        if batch_size is not None and (not is_whole_number(batch_size) or batch_size < 1):
             msg = f"batch_size must be a whole number >= 1, got {batch_size!r}"
             raise ValueError(msg)
         if guidance is not None and not isinstance(guidance, GuidanceSettings):

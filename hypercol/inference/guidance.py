@@ -41,7 +41,6 @@ photo's edges (``reference_smoothness`` > 0 solves for it with the hints' smooth
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -53,6 +52,7 @@ from scipy.linalg import solveh_banded
 
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, as_image_batch
+from hypercol.core.checks import is_real_number, is_whole_number
 from hypercol.inference.network import ChromaNetwork, fitted_shape, lightness_batches
 
 __all__ = [
@@ -119,7 +119,7 @@ class GuidanceSettings:
             _check_number(self, name, "a finite number >= 0", lambda value: 0 <= value < np.inf)
         for name in _COUNTS:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            if not is_whole_number(value) or value < 1:
                 msg = f"GuidanceSettings.{name} must be a whole number >= 1, got {value!r}"
                 raise ValueError(msg)
         for name in ("confidence_low", "confidence_high"):
@@ -157,7 +157,7 @@ _COUNTS = ("reference_size", "reference_stride", "top_k", "match_stride")
 def _check_number(settings: GuidanceSettings, name: str, allowed: str, holds) -> None:
     """A ValueError naming the field unless ``getattr(settings, name)`` is a real number that ``holds``."""
     value = getattr(settings, name)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not holds(value):  # NaN holds nothing
+    if not is_real_number(value) or not holds(value):  # NaN holds nothing
         msg = f"GuidanceSettings.{name} must be {allowed}, got {value!r}"
         raise ValueError(msg)
 

@@ -29,6 +29,7 @@ import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: Ten
 import tensorflow as tf
 
 from hypercol.core.arrays import ImageBatch, as_image_batch, lightness
+from hypercol.core.checks import is_whole_number
 from hypercol.inference.colorizer import Colorizer, get_colorizer
 from hypercol.inference.compose import compose
 from hypercol.inference.guidance import (
@@ -143,7 +144,7 @@ def _key_hints(hints) -> dict[int, object]:
     if not isinstance(hints, Mapping):
         return {0: hints}
     for index in hints:
-        if isinstance(index, bool) or not isinstance(index, int | np.integer) or index < 0:
+        if not is_whole_number(index) or index < 0:
             msg = f"hints must map frame indices (int >= 0) to RGBA arrays, got the key {index!r}"
             raise ValueError(msg)
     return {int(index): value for index, value in hints.items()}

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 from dataclasses import MISSING, asdict, dataclass, field, replace
 from pathlib import Path
 
+from hypercol.core.checks import is_real_number
 from hypercol.models.shipped import DEFAULT_WEIGHTS, SHIPPED_HEADS
 
 __all__ = [
@@ -55,7 +55,7 @@ def check_knobs(temperature: float | None, saturation: float | None, fallback: f
     ):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's bool is no numbers.Real
+        if not is_real_number(value):
             msg = f"{name} must be a real number, got {value!r}"
             raise TypeError(msg)
         if not (math.isfinite(value) and low <= value <= high):
