@@ -48,6 +48,7 @@ from hypercol.io.files import (
     output_name,
     output_note,
     remove_stale_temporaries,
+    unwritable_folder_reason,
     write_image_atomic,
 )
 from hypercol.models.card import check_head
@@ -265,16 +266,38 @@ def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
         images = _without_earlier_outputs(images, out, args.suffix)
     inputs = {found.path.resolve() for found in images}
     input_ids = {_file_id(found.path) for found in images}
+    named = {found.path.resolve() for found in images if found.named}
     jobs, refused = [], []
     for found in images:  # inputs sharing an output all stay: the first one colorized takes it (_colorize_one)
         image, target = found.path, _target(found, out, args.suffix, out_is_file)
-        if target.resolve() in inputs or (target.exists() and _file_id(target) in input_ids):
+        is_input = target.resolve() in inputs or (target.exists() and _file_id(target) in input_ids)
+        # With an empty --suffix into the input folder, an earlier run's outputs are among the inputs:
+        # each is its own target (skipped), and the target of its photo (an existing output).
+        note = _earlier_output(target) if is_input and target.resolve() not in named else None
+        if is_input and note is None:
             refused.append(f"{image}: refusing to overwrite the input file {target} (change -o or --suffix)")
+        elif note is not None and target.resolve() == image.resolve():
+            skipped.append(f"{image}: an output of an earlier run ({note}), not colorized again")
         elif target.exists() and not args.overwrite:
             skipped.append(f"{image}: {target} exists (use --overwrite to replace it)")
         else:
             jobs.append(_Job(image, target, found.named))
     return jobs, skipped, refused
+
+
+def _check_output_folders(jobs: list[_Job]) -> None:
+    """UsageError, before the model loads, if an output folder can be neither found nor made writable."""
+    for folder in sorted({job.target.parent for job in jobs}):
+        reason = unwritable_folder_reason(folder)
+        if reason is not None:
+            raise UsageError(f"cannot write the outputs into {folder}: {reason}")
+
+
+def _earlier_output(path: Path) -> str | None:
+    """The note of ``path`` if hypercol wrote it (None for a photo)."""
+    from hypercol.io.images import output_note_of  # Pillow loads after the signal handlers
+
+    return output_note_of(path)
 
 
 def _file_id(path: Path) -> tuple[int, int]:
@@ -327,6 +350,7 @@ def _run_colorize(args) -> int:
 
     check_option_files(args, ("weights", "hints", "reference"))
     jobs, skipped, refused = _plan(args)
+    _check_output_folders(jobs)
     out = Path(args.output)
     for message in refused:
         print(f"hypercol: failed: {message}", file=sys.stderr)

@@ -94,6 +94,43 @@ def test_never_overwrites_inputs(photos, tiny_weights, capsys) -> None:
     assert {photos / "a.png", photos / "sub" / "c.png"} <= set(before)
 
 
+def test_rerun_with_empty_suffix_into_the_input_folder_skips_earlier_outputs(photos, tiny_weights, capsys) -> None:
+    (photos / "b.png").unlink()  # a photo that would be its own output is refused (above)
+    argv = ["colorize", photos, "-o", photos, "--suffix", "", "--weights", tiny_weights]
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and "2 colorized, 0 skipped, 0 failed" in stdout
+    outputs = _snapshot(photos)
+    code, stdout, err = _run(capsys, *argv)
+    assert code == 0 and "0 colorized, 4 skipped, 0 failed" in stdout
+    assert f"{photos / 'a.png'}: an output of an earlier run (colorized by hypercol" in err
+    assert f"{photos / 'a.png'} exists (use --overwrite" in err and "refusing" not in err
+    assert _snapshot(photos) == outputs
+    (photos / "a.png").write_bytes(b"")  # no longer hypercol's output: a file of the user's
+    earlier_inode = (photos / "sub" / "c.png").stat().st_ino
+    code, stdout, err = _run(capsys, *argv, "--overwrite")
+    assert code == 1 and "1 colorized, 1 skipped, 2 failed" in stdout  # a.png is refused as its own output too
+    assert f"{photos / 'a.jpg'}: refusing to overwrite the input file {photos / 'a.png'}" in err
+    assert (photos / "a.png").read_bytes() == b""
+    assert (photos / "sub" / "c.png").stat().st_ino != earlier_inode  # replaced (atomically: a new file)
+    assert "sub/c.tif -> " in stdout
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_work(
+    photos, tmp_path, tiny_weights, capsys, monkeypatch
+) -> None:
+    out = photos / "notes.txt" / "colored"
+    code, stdout, err = _run(capsys, "colorize", photos, "-o", out, "--weights", tiny_weights)
+    assert code == 2 and err.count("\n") == 1 and not stdout
+    assert f"cannot write the outputs into {out}: {photos / 'notes.txt'} is not a folder" in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    code, _, err = _run(capsys, "colorize", photos, "-o", locked / "new" / "deeper", "--weights", tiny_weights)
+    assert code == 2 and f"into {locked / 'new' / 'deeper'}: no permission to write in {locked}" in err
+    assert not (locked / "new").exists()
+
+
 def test_output_file_that_is_the_input_is_refused(photos, tiny_weights, capsys) -> None:
     before = (photos / "b.png").read_bytes()
     weights = ["--weights", tiny_weights]

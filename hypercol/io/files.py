@@ -30,6 +30,7 @@ __all__ = [
     "make_temporary",
     "temporary_affixes",
     "remove_stale_temporaries",
+    "unwritable_folder_reason",
     "current_umask",
     "save_image",
     "write_image_atomic",
@@ -176,6 +177,19 @@ def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
     return removed
+
+
+def unwritable_folder_reason(folder: Path) -> str | None:
+    """Why files cannot be created in ``folder`` (made as needed), or None if they can be: the nearest
+    existing part of the path must be a folder that this process may write into."""
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
+    return None
 
 
 def current_umask() -> int:

@@ -15,6 +15,7 @@ __all__ = [
     "SUPPORTED_MODES",
     "read_image",
     "decode_image",
+    "output_note_of",
     "image_to_array",
     "hints_to_array",
     "reference_to_array",
@@ -124,6 +125,16 @@ def reference_to_array(image: Image.Image) -> np.ndarray:
         msg = f"reference must be a color photo; mode {image.mode!r} is gray (color modes: {', '.join(_COLOR_MODES)})"
         raise ValueError(msg)
     return np.asarray(image.convert("RGB"))
+
+
+def output_note_of(path: Path) -> str | None:
+    """The note of hypercol's output ``path`` (its PNG text chunk ``OUTPUT_KEY``), from its header; None for
+    any other file, or one Pillow cannot read."""
+    try:
+        with open_regular(path) as stream, Image.open(stream) as image:
+            return image.info.get(OUTPUT_KEY)
+    except (OSError, ValueError):
+        return None
 
 
 def read_image(path: Path, *, refuse_outputs: bool = False, max_pixels: int | None = None) -> np.ndarray:
