@@ -542,6 +542,13 @@ def _add_train(subparsers) -> None:
         help="size of the head's last convolution (1: 9x cheaper for the classification head's bins; default: 3)",
     )
     parser.add_argument(
+        "--output-stride",
+        type=int,
+        choices=(4, 8),
+        default=4,
+        help="classification: working pixels per logit cell (8: a cheaper training step; default: %(default)s)",
+    )
+    parser.add_argument(
         "--rebalance-lambda",
         type=float,
         help="classification: uniform mix of the class rebalancing (1 = no rebalancing; default: Zhang et al.'s)",
@@ -578,6 +585,10 @@ def _head_config(args) -> dict:
         config["base_width"] = args.base_width
     if args.output_kernel != 3:
         config["output_kernel"] = args.output_kernel
+    if args.output_stride != 4:
+        if args.head != "classification":
+            raise UsageError("--output-stride is an option of the classification head")
+        config["output_stride"] = args.output_stride
     return config
 
 

@@ -240,6 +240,30 @@ def test_cli_trains_a_head_with_context_blocks_and_a_1x1_output_on_every_second_
     assert "context_blocks must be >= 0" in capsys.readouterr().err
 
 
+def test_a_classification_head_at_output_stride_8_trains_from_the_cache_and_colorizes(cache, tmp_path, capsys) -> None:
+    import tensorflow as tf
+
+    from hypercol.cli import main
+    from hypercol.inference.colorizer import Colorizer
+
+    common = ["train", str(cache.folder), "--backbone", "tiny_vgg", "--steps", "2", "--batch-size", "4"]
+    assert main([*common, "--head", "classification", "--out", str(tmp_path / "run"), "--output-stride", "8"]) == 0
+    card = json.loads((tmp_path / "run" / "head.json").read_text())
+    assert card["head"]["output_stride"] == 8
+    colorizer = Colorizer(tmp_path / "run" / "head.weights.h5")
+    canvas = tf.zeros((1, colorizer.working_size, colorizer.working_size, 1))
+    features = colorizer.backbone(canvas)
+    logits = colorizer.head([canvas, *[features[tap.key] for tap in colorizer.backbone.spec.taps]])
+    assert logits.shape[1:3] == (colorizer.working_size // 8,) * 2  # the cache's chroma is at stride 4
+    image = np.add.outer(np.arange(40), np.arange(50)).astype(np.uint8) * 2
+    colored = colorizer.colorize(image)
+    assert colored.shape == (40, 50, 3) and np.abs(colored.astype(int) - colored[..., 1:2]).max() > 0
+    assert main([*common, "--out", str(tmp_path / "regression"), "--output-stride", "8"]) == 2
+    assert "--output-stride is an option of the classification head" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="output stride is one of"):
+        train([cache.folder], out=tmp_path / "api", steps=1, head_config={"output_stride": 16}, **CACHED)
+
+
 def test_every_nth_photo_trains_on_the_crops_of_those_photos_only(cache, sets_manifest, tmp_path) -> None:
     other = build_feature_cache(
         sets_manifest, tmp_path / "seed1", backbone="tiny_vgg", crop_size=CROP, seed=1, progress=False

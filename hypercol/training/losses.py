@@ -20,7 +20,9 @@ from hypercol.training.data import TrainingData
 
 __all__ = [
     "CLASSIFICATION_OUTPUT_STRIDE",
+    "CLASSIFICATION_OUTPUT_STRIDES",
     "LOSSES",
+    "check_output_stride",
     "Objective",
     "dahl_loss",
     "l2_loss",
@@ -29,7 +31,10 @@ __all__ = [
 ]
 
 _CHROMA_UNIT = 100.0  # losses see ab / 100, so they are O(1)
-CLASSIFICATION_OUTPUT_STRIDE = 4
+CLASSIFICATION_OUTPUT_STRIDE = 4  # the default: logits over the bins at a quarter of the working size
+# Coarser logits are cheaper to train (the loss and the finest level of the head are most of a
+# training step) and are upsampled like the others; the feature cache holds the chroma at stride 4.
+CLASSIFICATION_OUTPUT_STRIDES = (4, 8)
 
 
 def _gaussian_kernel(size: int) -> tf.Tensor:
@@ -128,6 +133,19 @@ class Objective:
     prior: dict = field(default_factory=dict)
 
 
+def check_output_stride(head_type: str, head_config: dict | None) -> None:
+    """ValueError unless the head options' ``output_stride``, if any, is one a head of ``head_type`` can train at."""
+    stride = (head_config or {}).get("output_stride")
+    if stride is None:
+        return
+    if head_type != "classification":
+        msg = "output_stride is an option of the classification head"
+        raise ValueError(msg)
+    if stride not in CLASSIFICATION_OUTPUT_STRIDES:
+        msg = f"a classification head's output stride is one of {CLASSIFICATION_OUTPUT_STRIDES}, got {stride!r}"
+        raise ValueError(msg)
+
+
 def objective(
     head_type: str, loss: str, data: TrainingData, head_config: dict | None, rebalance_mix: float
 ) -> Objective:
@@ -135,7 +153,9 @@ def objective(
     head_config = dict(head_config or {})
     if head_type == "classification":
         centres, _, weights = data.color_prior(rebalance_mix)
-        head_config.update(outputs=len(centres), output_stride=CLASSIFICATION_OUTPUT_STRIDE)
+        check_output_stride(head_type, head_config)
+        head_config.setdefault("output_stride", CLASSIFICATION_OUTPUT_STRIDE)
+        head_config.update(outputs=len(centres))
         prior = {"bins": centres.tolist(), "bin_weights": weights.tolist()}
         return Objective("rebalanced_cross_entropy", rebalanced_cross_entropy(centres, weights), head_config, prior)
     if data.head_output_stride is not None:

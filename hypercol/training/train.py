@@ -40,7 +40,7 @@ from hypercol.training.loop import (
     TrainingLoop,
     open_checkpoints,
 )
-from hypercol.training.losses import LOSSES, Objective, objective
+from hypercol.training.losses import LOSSES, Objective, check_output_stride, objective
 from hypercol.training.photos import PhotoData
 from hypercol.training.step import make_optimizer, pick_strategy, train_step_function, validation_loss_function
 
@@ -105,6 +105,7 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
     if config.rebalance_mix is None:
         config = dataclasses.replace(config, rebalance_mix=bins.REBALANCE_LAMBDA)
     config.check(LOSSES, HEAD_TYPES)
+    check_output_stride(config.head_type, config.head_config)
     out = _run_folder(config)
     active_precision = configure_precision(config.precision)
     source = open_training_data(data, config)
