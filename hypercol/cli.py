@@ -270,13 +270,14 @@ def _plan(args) -> tuple[list[_Job], list[str], list[str]]:
     jobs, refused = [], []
     for found in images:  # inputs sharing an output all stay: the first one colorized takes it (_colorize_one)
         image, target = found.path, _target(found, out, args.suffix, out_is_file)
-        is_input = target.resolve() in inputs or (target.exists() and _file_id(target) in input_ids)
+        resolved = target.resolve()
+        is_input = resolved in inputs or (target.exists() and _file_id(target) in input_ids)
         # With an empty --suffix into the input folder, an earlier run's outputs are among the inputs:
         # each is its own target (skipped), and the target of its photo (an existing output).
-        note = _earlier_output(target) if is_input and target.resolve() not in named else None
+        note = _earlier_output(target) if is_input and resolved not in named else None
         if is_input and note is None:
             refused.append(f"{image}: refusing to overwrite the input file {target} (change -o or --suffix)")
-        elif note is not None and target.resolve() == image.resolve():
+        elif note is not None and resolved == image.resolve():
             skipped.append(f"{image}: an output of an earlier run ({note}), not colorized again")
         elif target.exists() and not args.overwrite:
             skipped.append(f"{image}: {target} exists (use --overwrite to replace it)")
@@ -585,9 +586,7 @@ def _head_config(args) -> dict:
         config["base_width"] = args.base_width
     if args.output_kernel != 3:
         config["output_kernel"] = args.output_kernel
-    if args.output_stride != 4:
-        if args.head != "classification":
-            raise UsageError("--output-stride is an option of the classification head")
+    if args.output_stride != 4:  # checked against the head type by train()
         config["output_stride"] = args.output_stride
     return config
 

@@ -259,7 +259,7 @@ def test_a_classification_head_at_output_stride_8_trains_from_the_cache_and_colo
     colored = colorizer.colorize(image)
     assert colored.shape == (40, 50, 3) and np.abs(colored.astype(int) - colored[..., 1:2]).max() > 0
     assert main([*common, "--out", str(tmp_path / "regression"), "--output-stride", "8"]) == 2
-    assert "--output-stride is an option of the classification head" in capsys.readouterr().err
+    assert "output_stride is an option of the classification head" in capsys.readouterr().err
     with pytest.raises(ValueError, match="output stride is one of"):
         train([cache.folder], out=tmp_path / "api", steps=1, head_config={"output_stride": 16}, **CACHED)
 

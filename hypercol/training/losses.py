@@ -153,8 +153,7 @@ def objective(
     head_config = dict(head_config or {})
     if head_type == "classification":
         centres, _, weights = data.color_prior(rebalance_mix)
-        check_output_stride(head_type, head_config)
-        head_config.setdefault("output_stride", CLASSIFICATION_OUTPUT_STRIDE)
+        head_config.setdefault("output_stride", CLASSIFICATION_OUTPUT_STRIDE)  # checked by train()
         head_config.update(outputs=len(centres))
         prior = {"bins": centres.tolist(), "bin_weights": weights.tolist()}
         return Objective("rebalanced_cross_entropy", rebalanced_cross_entropy(centres, weights), head_config, prior)
