@@ -37,37 +37,47 @@ def _step(forward, backbone, head, loss):
     return train_step_function(forward, backbone, head, loss, optimizer, global_batch_size=TRAIN_BATCH)
 
 
-def _card_head(weights):
-    """(backbone, head, loss) of a shipped card: the head is freshly built (training starts from it)."""
+def _card_head(weights, head_changes: dict | None = None):
+    """(backbone, head, loss, the head's output stride) of a shipped card, the card's head options changed
+    by ``head_changes``: the head is freshly built (training starts from it)."""
     card = ModelCard.load(card_path(weights))
     backbone = load_backbone(card.backbone, taps=card.taps)
     centres = np.asarray(card.bins, np.float32).reshape(-1, 2)
     loss = rebalanced_cross_entropy(centres, np.ones(len(centres), np.float32))
-    return backbone, build_head(backbone.spec.taps, **card.head_config), loss
+    config = {**card.head_config, **(head_changes or {})}
+    stride = config.get("output_stride", CLASSIFICATION_OUTPUT_STRIDE)
+    return backbone, build_head(backbone.spec.taps, **config), loss, stride
 
 
-def _target_chroma(rng) -> tf.Tensor:
-    cells = TRAIN_SIZE // CLASSIFICATION_OUTPUT_STRIDE
+def _target_chroma(rng, stride: int) -> tf.Tensor:
+    """Random target chroma at the resolution of a head's output of ``stride`` on a training crop."""
+    cells = TRAIN_SIZE // stride
     return tf.constant(rng.normal(0, 20, (TRAIN_BATCH, cells, cells, 2)), tf.float32)
+
+
+def head_photo_step(rng, weights=DEFAULT_WEIGHTS, head_changes: dict | None = None):
+    """(one training step from photos, its head) with the head of ``weights``' card, its options changed by
+    ``head_changes``: backbone forward included."""
+    backbone, head, cross_entropy, stride = _card_head(weights, head_changes)
+    lightness = tf.constant(rng.uniform(0, 100, (TRAIN_BATCH, TRAIN_SIZE, TRAIN_SIZE)), tf.float32)
+    step = _step(forward_from_photos, backbone, head, cross_entropy)
+    batch = (lightness, _target_chroma(rng, stride))
+    return (lambda: float(step(batch))), head
 
 
 def photo_step(rng, weights=DEFAULT_WEIGHTS):
     """One training step from photos with the head of ``weights``' card: backbone forward included."""
-    backbone, head, cross_entropy = _card_head(weights)
-    lightness = tf.constant(rng.uniform(0, 100, (TRAIN_BATCH, TRAIN_SIZE, TRAIN_SIZE)), tf.float32)
-    step = _step(forward_from_photos, backbone, head, cross_entropy)
-    batch = (lightness, _target_chroma(rng))
-    return lambda: float(step(batch))
+    return head_photo_step(rng, weights)[0]
 
 
 def cached_step(rng, weights=DEFAULT_WEIGHTS):
     """One training step from cached taps with the head of ``weights``' card: no backbone."""
-    backbone, head, cross_entropy = _card_head(weights)
+    backbone, head, cross_entropy, stride = _card_head(weights)
     taps = backbone.spec.taps
     shapes = [(TRAIN_BATCH, TRAIN_SIZE // t.stride, TRAIN_SIZE // t.stride, t.channels) for t in taps]
     features = [tf.constant(rng.uniform(0, 6, shape), tf.float32) for shape in shapes]
     step = _step(forward_from_cache, backbone, head, cross_entropy)
-    batch = (*features, _target_chroma(rng))
+    batch = (*features, _target_chroma(rng, stride))
     return lambda: float(step(batch))
 
 

@@ -42,30 +42,12 @@ def main() -> None:
 
     import bench_train
     import numpy as np
-    import tensorflow as tf
-    from cases import TRAIN_BATCH, TRAIN_SIZE
-
-    from hypercol.models.backbones import load_backbone
-    from hypercol.models.card import ModelCard, card_path
-    from hypercol.models.head import build_head
-    from hypercol.models.shipped import DEFAULT_WEIGHTS
-    from hypercol.training.losses import rebalanced_cross_entropy
-    from hypercol.training.photos import forward_from_photos
 
     rng = np.random.default_rng(0)
-    card = ModelCard.load(card_path(DEFAULT_WEIGHTS))
-    backbone = load_backbone(card.backbone, taps=card.taps)
-    centres = np.asarray(card.bins, np.float32).reshape(-1, 2)
-    loss = rebalanced_cross_entropy(centres, np.ones(len(centres), np.float32))
-    lightness = tf.constant(rng.uniform(0, 100, (TRAIN_BATCH, TRAIN_SIZE, TRAIN_SIZE)), tf.float32)
 
     def head_step(changes: dict):
-        config = {**card.head_config, **changes}
-        head = build_head(backbone.spec.taps, **config)
-        step = bench_train._step(forward_from_photos, backbone, head, loss)
-        cells = TRAIN_SIZE // config["output_stride"]
-        chroma = tf.constant(rng.normal(0, 20, (TRAIN_BATCH, cells, cells, 2)), tf.float32)
-        return (lambda: float(step((lightness, chroma)))), head.count_params()
+        run, head = bench_train.head_photo_step(rng, head_changes=changes)
+        return run, head.count_params()
 
     steps = {"VGG16 default": (bench_train.photo_step(rng, bench_train.EARLIER_DEFAULT), None)}
     steps["default head"] = head_step({})
@@ -79,7 +61,7 @@ def main() -> None:
             start = time.perf_counter()
             for _ in range(args.steps_per_round):
                 run()
-            times[name].append((time.perf_counter() - start) / args.steps_per_round / TRAIN_BATCH * 1000)
+            times[name].append((time.perf_counter() - start) / args.steps_per_round / bench_train.TRAIN_BATCH * 1000)
     vgg16 = statistics.median(times["VGG16 default"])
     print("| head | ms an example (rounds) | examples/s against the VGG16 default's | parameters |\n|---|---|---|---|")
     for name, (_, parameters) in steps.items():
