@@ -510,6 +510,12 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--working-size", type=int, default=256, help="inference working size written to the card")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="AdamW's decoupled weight decay of the kernels (default: 0, Adam)",
+    )
     parser.add_argument("--head", choices=("regression", "classification"), default="regression")
     parser.add_argument("--loss", choices=("dahl", "l2"), default="dahl", help="regression head loss")
     parser.add_argument(
@@ -608,6 +614,7 @@ def _run_train(args) -> int:
             crop_size=args.crop_size,
             working_size=args.working_size,
             learning_rate=args.learning_rate,
+            weight_decay=args.weight_decay,
             loss=args.loss,
             set_weights=args.set_weights,
             every_nth_photo=args.every_nth_photo,

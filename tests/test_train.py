@@ -154,12 +154,14 @@ def test_train_writes_weights_card_checkpoints_and_logs(photos, tiny_spec, tmp_p
         train([photos], out=tmp_path / "run", steps=3, **TINY)
 
 
-def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(photos, tiny_spec, tmp_path) -> None:
-    straight = train([photos], out=tmp_path / "straight", steps=4, checkpoint_every=2, **TINY)
-    first = train([photos], out=tmp_path / "resumed", steps=4, checkpoint_every=2, stop_at=2, **TINY)
-    assert first.card_data.training["steps"] == 2
+@pytest.mark.parametrize("weight_decay", [0.0, 0.5], ids=["adam", "adamw"])
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(photos, tiny_spec, tmp_path, weight_decay) -> None:
+    run = dict(steps=4, checkpoint_every=2, weight_decay=weight_decay, **TINY)
+    straight = train([photos], out=tmp_path / "straight", **run)
+    first = train([photos], out=tmp_path / "resumed", stop_at=2, **run)
+    assert first.card_data.training["steps"] == 2 and first.card_data.training["weight_decay"] == weight_decay
     after_first_session = _weights(first.weights)  # the resumed session rewrites this file
-    resumed = train([photos], out=tmp_path / "resumed", steps=4, checkpoint_every=2, resume=True, **TINY)
+    resumed = train([photos], out=tmp_path / "resumed", resume=True, **run)
     assert [r["step"] for r in resumed.history] == [3, 4]
     a, b = _weights(straight.weights), _weights(resumed.weights)
     assert a.keys() == b.keys()
@@ -239,11 +241,36 @@ def test_unreadable_photos_in_a_row_end_training_with_one_error_and_no_hang(phot
     assert "(RuntimeError in the input pipeline)" in done.stderr
 
 
-def test_batch_must_split_across_replicas(photos, tiny_spec, tmp_path) -> None:
+def test_bad_settings_are_refused_before_anything_is_written(photos, tiny_spec, tmp_path) -> None:
     with pytest.raises(ValueError, match="steps must be at least 1"):
         train([photos], out=tmp_path / "bad", steps=0, **TINY)
     with pytest.raises(ValueError, match="loss must be one of"):
         train([photos], out=tmp_path / "bad", steps=1, loss="l1", **TINY)
+    for learning_rate in (0.0, -1e-3, float("nan"), float("inf"), True, "0.001"):
+        with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
+            train([photos], out=tmp_path / "bad", steps=1, learning_rate=learning_rate, **TINY)
+    for weight_decay in (-0.1, float("nan"), float("inf"), None):
+        with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
+            train([photos], out=tmp_path / "bad", steps=1, weight_decay=weight_decay, **TINY)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_weight_decay_shrinks_the_kernels_and_leaves_biases_and_norms(tiny_spec) -> None:
+    from hypercol.models.head import build_head
+    from hypercol.training.step import make_optimizer
+
+    head = build_head(tiny_spec.taps, base_width=8)
+    for variable in head.trainable_variables:
+        variable.assign(tf.ones_like(variable))
+    optimizer = make_optimizer(head, learning_rate=0.1, steps=2, weight_decay=0.5)
+    for _ in range(2):  # the warm-up's first learning rate is 0; the second step's is 0.1
+        optimizer.apply_gradients([(tf.zeros_like(v), v) for v in head.trainable_variables])
+    values = {v.path: float(tf.reduce_mean(v)) for v in head.trainable_variables}
+    kernels = [value for path, value in values.items() if path.endswith("kernel")]
+    kept = [value for path, value in values.items() if path.endswith(("bias", "gamma", "beta"))]
+    assert kernels and kept
+    np.testing.assert_allclose(kernels, 1.0 - 0.5 * 0.1, rtol=1e-5)  # zero gradients: only the decay moved them
+    np.testing.assert_allclose(kept, 1.0)
 
 
 def test_evaluate_model_against_gray(photos, tiny_weights, tmp_path) -> None:
@@ -328,6 +355,16 @@ def test_cli_rebalance_lambda_reaches_the_card(flag, expected, photos, tiny_spec
     argv += ["--steps", "1", "--batch-size", "2", "--crop-size", "32", "--working-size", "64", *flag]
     assert cli_main(argv) == 0
     assert ModelCard.load(out / "head.json").training["rebalance_lambda"] == expected
+
+
+def test_cli_weight_decay_reaches_the_card_and_a_bad_one_is_a_usage_error(photos, tiny_spec, tmp_path, capsys) -> None:
+    argv = ["train", str(photos), "--backbone", "tiny_vgg", "--steps", "1", "--batch-size", "2", "--crop-size", "32"]
+    assert cli_main([*argv, "--out", str(tmp_path / "decayed"), "--weight-decay", "0.01"]) == 0
+    assert ModelCard.load(tmp_path / "decayed" / "head.json").training["weight_decay"] == 0.01
+    capsys.readouterr()
+    assert cli_main([*argv, "--out", str(tmp_path / "bad"), "--weight-decay", "-1"]) == 2
+    assert "weight_decay must be a finite number >= 0, got -1.0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_tf_data_pipeline_matches_reader(photos) -> None:

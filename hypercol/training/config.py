@@ -5,10 +5,12 @@ Plain data, without TensorFlow: the command line takes its defaults from here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypercol.core.checks import is_real_number
 from hypercol.models.shipped import DEFAULT_BACKBONE
 
 __all__ = ["CROP_SCALES_OF", "DEFAULT_STEPS", "TrainConfig"]
@@ -33,8 +35,10 @@ class TrainConfig:
     """The settings of :func:`hypercol.training.train.train` (see there); ``out`` is the run folder.
 
     ``head_type`` is "regression" or "classification"; ``rebalance_mix`` None is Zhang et
-    al.'s (``hypercol.core.bins.REBALANCE_LAMBDA``); ``stop_at`` (a step) and
-    ``time_limit_minutes`` end a session early, with a checkpoint.
+    al.'s (``hypercol.core.bins.REBALANCE_LAMBDA``); ``weight_decay`` > 0 trains with AdamW
+    (the kernels shrink by ``weight_decay`` x the learning rate each step, biases and norms
+    do not); ``stop_at`` (a step) and ``time_limit_minutes`` end a session early, with a
+    checkpoint.
     """
 
     out: str | Path
@@ -46,6 +50,7 @@ class TrainConfig:
     crop_size: int = 224
     working_size: int = 256
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     loss: str = "dahl"
     head_config: dict | None = None
     set_weights: dict[str, float] | None = None
@@ -69,7 +74,7 @@ class TrainConfig:
         return None if self.time_limit_minutes is None else self.time_limit_minutes * 60
 
     def check(self, losses: Collection[str], head_types: Collection[str]) -> None:
-        """ValueError unless the loss and head type are among those known and the sizes are positive."""
+        """ValueError unless the loss and head type are among those known, the sizes positive and the rates finite."""
         if self.loss not in losses:
             msg = f"loss must be one of {sorted(losses)}, got {self.loss!r}"
             raise ValueError(msg)
@@ -79,6 +84,14 @@ class TrainConfig:
         for name in ("steps", "batch_size", "crop_size"):
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, got {getattr(self, name)}"
+                raise ValueError(msg)
+        for name, holds, allowed in (
+            ("learning_rate", lambda value: 0 < value < math.inf, "a finite number > 0"),
+            ("weight_decay", lambda value: 0 <= value < math.inf, "a finite number >= 0"),
+        ):
+            value = getattr(self, name)
+            if not is_real_number(value) or not holds(value):  # NaN holds nothing
+                msg = f"{name} must be {allowed}, got {value!r}"
                 raise ValueError(msg)
 
     def card_training(self, data: Sequence, *, loss: str, data_counts: dict, steps_done: int, session: dict) -> dict:
@@ -95,6 +108,7 @@ class TrainConfig:
             "batch_size": self.batch_size,
             "crop_size": self.crop_size,
             "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
             "loss": loss,
             **({"rebalance_lambda": self.rebalance_mix} if self.head_type == "classification" else {}),
             "seed": self.seed,

@@ -31,12 +31,26 @@ def pick_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strateg
     return tf.distribute.get_strategy()
 
 
-def make_optimizer(head: keras.Model, learning_rate: float, steps: int) -> keras.optimizers.Optimizer:
-    """Adam on a cosine schedule with a linear warm-up over the first 5% of ``steps``, built for ``head``."""
+NOT_DECAYED = ("bias", "gamma", "beta")  # variable names weight decay leaves alone
+
+
+def make_optimizer(
+    head: keras.Model, learning_rate: float, steps: int, weight_decay: float = 0.0
+) -> keras.optimizers.Optimizer:
+    """Adam on a cosine schedule with a linear warm-up over the first 5% of ``steps``, built for ``head``.
+
+    With ``weight_decay`` > 0, AdamW: each step the kernels shrink by ``weight_decay`` x the
+    scheduled learning rate (decoupled from the gradient), the biases and normalisations' scales
+    and offsets do not.
+    """
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps, alpha=0.05, warmup_target=learning_rate, warmup_steps=max(1, steps // 20)
     )
-    optimizer = keras.optimizers.Adam(schedule)
+    if weight_decay > 0:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=list(NOT_DECAYED))
+    else:
+        optimizer = keras.optimizers.Adam(schedule)
     optimizer.build(head.trainable_variables)
     return optimizer
 

@@ -120,7 +120,7 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
     with strategy.scope():
         frozen: Backbone = load_backbone(config.backbone, taps=source.tap_keys or config.taps)
         head = build_head(frozen.spec.taps, **goal.head_config)
-        optimizer = make_optimizer(head, config.learning_rate, config.steps)
+        optimizer = make_optimizer(head, config.learning_rate, config.steps, config.weight_decay)
     manager = open_checkpoints(out / "checkpoints", config.resume, head=head, optimizer=optimizer)
     state = _run_session(config, source, strategy, frozen, head, optimizer, goal, manager)
     session = {
