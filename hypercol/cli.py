@@ -531,6 +531,23 @@ def _add_train(subparsers) -> None:
         metavar="N",
         help="feature cache: train on the crops of every N-th photo of each set only (a learning curve; default: all)",
     )
+    _add_head_shape(parser)
+    parser.add_argument(
+        "--rebalance-lambda",
+        type=float,
+        help="classification: uniform mix of the class rebalancing (1 = no rebalancing; default: Zhang et al.'s)",
+    )
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--validate-every", type=int, default=200)
+    parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    parser.add_argument("--time-limit", type=float, help="stop (with a checkpoint) after this many minutes")
+    parser.add_argument("--stop-at", type=int, help="stop (with a checkpoint) at this step; --resume continues")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", default="", help="description of the photos, for the model card")
+
+
+def _add_head_shape(parser) -> None:
+    """The head's shape options of ``hypercol train`` (read back by :func:`_head_config`)."""
     parser.add_argument("--global-context", action="store_true", help="add the image-wide feature mean to the head")
     parser.add_argument(
         "--base-width", type=int, help="channels of the head's deepest level, halved at each finer tap (default: 256)"
@@ -555,18 +572,6 @@ def _add_train(subparsers) -> None:
         default=4,
         help="classification: working pixels per logit cell (8: a cheaper training step; default: %(default)s)",
     )
-    parser.add_argument(
-        "--rebalance-lambda",
-        type=float,
-        help="classification: uniform mix of the class rebalancing (1 = no rebalancing; default: Zhang et al.'s)",
-    )
-    parser.add_argument("--checkpoint-every", type=int, default=200)
-    parser.add_argument("--validate-every", type=int, default=200)
-    parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
-    parser.add_argument("--time-limit", type=float, help="stop (with a checkpoint) after this many minutes")
-    parser.add_argument("--stop-at", type=int, help="stop (with a checkpoint) at this step; --resume continues")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--corpus", default="", help="description of the photos, for the model card")
 
 
 def _set_weights(text: str) -> dict[str, float]:
