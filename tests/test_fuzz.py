@@ -91,9 +91,9 @@ def _expected(image) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype colorize promises for a valid ``image``."""
     array = np.asarray(np.ma.getdata(image))
     shape, dtype = array.shape, (np.dtype(np.uint8) if array.dtype.kind == "u" else np.dtype(np.float32))
-    if array.ndim == 2 or (array.ndim == 3 and shape[-1] not in (1, 3, 4)):
+    if array.ndim == 2 or (array.ndim == 3 and shape[-1] not in (1, 2, 3, 4)):
         return (*shape, 3), dtype
-    return (*shape[:-1], 4 if shape[-1] == 4 else 3), dtype
+    return (*shape[:-1], 4 if shape[-1] in (2, 4) else 3), dtype  # gray + alpha comes out RGBA
 
 
 def _check(colorizer, image, index: int) -> str:

@@ -15,12 +15,13 @@ from hypercol.core import color
 # 8000 x 8000 is promised; the bound leaves room and stops accidental gigapixel inputs.
 MAX_PIXELS = 100_000_000
 CHANNEL_COUNTS = (1, 3, 4)
+GRAY_ALPHA_CHANNELS = 2  # gray + alpha: taken as RGBA
 _INTEGER_DTYPES = (np.uint8, np.uint16)
 
 
 @dataclass
 class ImageBatch:
-    """A validated batch: ``pixels`` (N, H, W, C) in the caller's dtype, C in 1, 3, 4."""
+    """A validated batch: ``pixels`` (N, H, W, C) in the caller's dtype, C in 1, 3, 4 (gray + alpha made RGBA)."""
 
     pixels: np.ndarray
     batched: bool  # the caller passed a batch (N, ...) rather than one image
@@ -97,12 +98,16 @@ def _check_pixel_count(image: np.ndarray, name: str) -> None:
 def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     """Checks and normalises (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images.
 
-    A 3-D array whose last axis is 1, 3 or 4 is one image with channels; any other 3-D
-    array is a batch of gray images (pass (N, H, W, 1) to be explicit). Lists are
-    converted; masked arrays are taken only when nothing is masked.
+    A 3-D array whose last axis is 1, 2, 3 or 4 is one image with channels; any other 3-D
+    array is a batch of gray images (pass (N, H, W, 1) to be explicit). Two channels are
+    gray and alpha (``np.asarray`` of a Pillow "LA" image): the gray is repeated into RGB,
+    so the image is colorized as RGBA and keeps its alpha. Lists are converted; masked
+    arrays are taken only when nothing is masked.
     """
     image = _as_array(image, name)
     batched = False
+    if image.ndim in (3, 4) and image.shape[-1] == GRAY_ALPHA_CHANNELS:
+        image = np.concatenate([image[..., :1]] * 3 + [image[..., 1:]], axis=-1)
     if image.ndim == 2:
         image = image[np.newaxis, ..., np.newaxis]
     elif image.ndim == 3 and image.shape[-1] in CHANNEL_COUNTS:
@@ -112,10 +117,10 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     elif image.ndim == 4:
         batched = True
         if image.shape[-1] not in CHANNEL_COUNTS:
-            msg = f"{name} has {image.shape[-1]} channels; allowed: 1 (gray), 3 (RGB), 4 (RGBA)"
+            msg = f"{name} has {image.shape[-1]} channels; allowed: 1 (gray), 2 (gray + alpha), 3 (RGB), 4 (RGBA)"
             raise ValueError(msg)
     else:
-        msg = f"{name} has shape {image.shape}; allowed: (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 3, 4"
+        msg = f"{name} has shape {image.shape}; allowed: (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 2, 3, 4"
         raise ValueError(msg)
     _check_pixel_count(image, name)
     if image.dtype.kind == "f":

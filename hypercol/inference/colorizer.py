@@ -193,8 +193,9 @@ def colorize(
 ) -> np.ndarray:
     """Colorizes gray photographs, optionally steered by color hints or a reference photo.
 
-    ``image``: (H, W), (H, W, 1), (H, W, 3) (reduced to its luminance) or (H, W, 4)
-    (alpha kept), or a batch (N, H, W[, C]); uint8, uint16, or float in [0, 1].
+    ``image``: (H, W), (H, W, 1), (H, W, 3) (reduced to its luminance), (H, W, 4)
+    (alpha kept) or (H, W, 2) (gray and alpha: RGBA out), or a batch (N, H, W[, C]);
+    uint8, uint16, or float in [0, 1].
     Returns RGB (RGBA with alpha) of the same size: uint8 for integer input, float32
     in [0, 1] for float input. Output CIE lightness equals the input's.
 
