@@ -184,7 +184,7 @@ def test_thread_safety(tiny_weights) -> None:
 @pytest.mark.parametrize(
     ("image", "error", "match"),
     [
-        (np.zeros((0, 4), np.uint8), ValueError, "empty"),
+        (np.zeros((0, 4), np.uint8), ValueError, r"image is empty: shape \(0, 4\)$"),  # the shape given
         (np.zeros((3, 0, 4, 3), np.uint8), ValueError, "empty"),
         (np.full((4, 4), np.nan, np.float32), ValueError, "NaN or infinite"),
         (np.full((4, 4), np.inf), ValueError, "NaN or infinite"),

@@ -78,10 +78,11 @@ def _as_array(image, name: str) -> np.ndarray:
     return image if dtype.isnative else image.astype(dtype.newbyteorder("="))
 
 
-def _check_pixel_count(image: np.ndarray, name: str) -> None:
-    """Refuses (N, H, W, C) arrays too large to colorize, before anything is allocated for them."""
+def _check_pixel_count(image: np.ndarray, name: str, given_shape: tuple[int, ...]) -> None:
+    """Refuses (N, H, W, C) arrays that are empty or too large to colorize, before anything is allocated for them;
+    ``given_shape`` is the caller's (named in the message)."""
     if image.size == 0:
-        msg = f"{name} is empty: shape {image.shape}"
+        msg = f"{name} is empty: shape {given_shape}"
         raise ValueError(msg)
     count, height, width = image.shape[:3]
     if height * width > MAX_PIXELS:
@@ -105,7 +106,7 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     arrays are taken only when nothing is masked.
     """
     image = _as_array(image, name)
-    batched = False
+    given_shape, batched = image.shape, False
     if image.ndim in (3, 4) and image.shape[-1] == GRAY_ALPHA_CHANNELS:
         image = np.concatenate([image[..., :1]] * 3 + [image[..., 1:]], axis=-1)
     if image.ndim == 2:
@@ -122,7 +123,7 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     else:
         msg = f"{name} has shape {image.shape}; allowed: (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 2, 3, 4"
         raise ValueError(msg)
-    _check_pixel_count(image, name)
+    _check_pixel_count(image, name, given_shape)
     if image.dtype.kind == "f":
         finite = np.isfinite(image)
         if not finite.all():
