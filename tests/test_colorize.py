@@ -107,6 +107,20 @@ def test_gray_and_alpha_as_from_a_pillow_la_image_comes_out_rgba(tiny_colorizer)
     np.testing.assert_array_equal(batch[1], out)
 
 
+def test_a_huge_gray_and_alpha_image_is_refused_before_its_rgba_is_made(tiny_colorizer) -> None:
+    import tracemalloc
+
+    huge = np.broadcast_to(np.float32(0), (20_000, 20_000, 2))  # 3.2 GB as RGBA float32
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="more than 100,000,000 pixels"):
+            tiny_colorizer.colorize(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+
+
 SIZES = [(1, 1), (1, 300), (300, 1), (7, 5), (513, 257), (257, 513), (2000, 3000)]
 
 

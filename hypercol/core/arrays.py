@@ -16,6 +16,7 @@ from hypercol.core import color
 MAX_PIXELS = 100_000_000
 CHANNEL_COUNTS = (1, 3, 4)
 GRAY_ALPHA_CHANNELS = 2  # gray + alpha: taken as RGBA
+_GIVEN_CHANNEL_COUNTS = (*CHANNEL_COUNTS, GRAY_ALPHA_CHANNELS)
 _INTEGER_DTYPES = (np.uint8, np.uint16)
 
 
@@ -107,23 +108,23 @@ def as_image_batch(image, *, name: str = "image") -> ImageBatch:
     """
     image = _as_array(image, name)
     given_shape, batched = image.shape, False
-    if image.ndim in (3, 4) and image.shape[-1] == GRAY_ALPHA_CHANNELS:
-        image = np.concatenate([image[..., :1]] * 3 + [image[..., 1:]], axis=-1)
     if image.ndim == 2:
         image = image[np.newaxis, ..., np.newaxis]
-    elif image.ndim == 3 and image.shape[-1] in CHANNEL_COUNTS:
+    elif image.ndim == 3 and image.shape[-1] in _GIVEN_CHANNEL_COUNTS:
         image = image[np.newaxis]
     elif image.ndim == 3:
         image, batched = image[..., np.newaxis], True
     elif image.ndim == 4:
         batched = True
-        if image.shape[-1] not in CHANNEL_COUNTS:
+        if image.shape[-1] not in _GIVEN_CHANNEL_COUNTS:
             msg = f"{name} has {image.shape[-1]} channels; allowed: 1 (gray), 2 (gray + alpha), 3 (RGB), 4 (RGBA)"
             raise ValueError(msg)
     else:
         msg = f"{name} has shape {image.shape}; allowed: (H, W), (H, W, C), (N, H, W) or (N, H, W, C) with C in 1, 2, 3, 4"
         raise ValueError(msg)
     _check_pixel_count(image, name, given_shape)
+    if image.shape[-1] == GRAY_ALPHA_CHANNELS:  # after the count: nothing is allocated for a refused array
+        image = np.concatenate([image[..., :1]] * 3 + [image[..., 1:]], axis=-1)
     if image.dtype.kind == "f":
         finite = np.isfinite(image)
         if not finite.all():
