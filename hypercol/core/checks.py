@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["is_real_number", "is_whole_number"]
+__all__ = ["check_number", "is_real_number", "is_whole_number"]
 
 
 def is_real_number(value) -> bool:
@@ -20,3 +20,11 @@ def is_real_number(value) -> bool:
 def is_whole_number(value) -> bool:
     """An integer (Python's or numpy's), not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_number(value, name: str, allowed: str, holds) -> None:
+    """ValueError "``name`` must be ``allowed``, got ``value``" unless ``value`` is a real number (not a bool)
+    for which ``holds(value)`` is true (NaN holds no comparison)."""
+    if not is_real_number(value) or not holds(value):
+        msg = f"{name} must be {allowed}, got {value!r}"
+        raise ValueError(msg)

@@ -52,7 +52,7 @@ from scipy.linalg import solveh_banded
 
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, as_image_batch
-from hypercol.core.checks import is_real_number, is_whole_number
+from hypercol.core.checks import check_number, is_whole_number
 from hypercol.inference.network import ChromaNetwork, fitted_shape, lightness_batches
 
 __all__ = [
@@ -114,9 +114,13 @@ class GuidanceSettings:
         # system stays positive definite, so its Cholesky solve never fails. Scales and temperatures
         # divide: 0 or infinity would turn a call's colors into NaN, so every number is checked here.
         for name in _POSITIVE:
-            _check_number(self, name, "a finite number > 0", lambda value: 0 < value < np.inf)
+            check_number(
+                getattr(self, name), f"GuidanceSettings.{name}", "a finite number > 0", lambda v: 0 < v < np.inf
+            )
         for name in _NON_NEGATIVE:
-            _check_number(self, name, "a finite number >= 0", lambda value: 0 <= value < np.inf)
+            check_number(
+                getattr(self, name), f"GuidanceSettings.{name}", "a finite number >= 0", lambda v: 0 <= v < np.inf
+            )
         for name in _COUNTS:
             value = getattr(self, name)
             if not is_whole_number(value) or value < 1:
@@ -124,7 +128,7 @@ class GuidanceSettings:
                 raise ValueError(msg)
         for name in ("confidence_low", "confidence_high"):
             if getattr(self, name) is not None:
-                _check_number(self, name, "None or a finite number", np.isfinite)
+                check_number(getattr(self, name), f"GuidanceSettings.{name}", "None or a finite number", np.isfinite)
         low, high = self.confidence_low, self.confidence_high
         if low is not None and high is not None and not high > low:
             msg = f"GuidanceSettings.confidence_high must be above confidence_low, got {high!r} and {low!r}"
@@ -152,14 +156,6 @@ _POSITIVE = (
 )
 _NON_NEGATIVE = ("smoothness", "reference_smoothness", "hint", "attraction", "selectivity")
 _COUNTS = ("reference_size", "reference_stride", "top_k", "match_stride")
-
-
-def _check_number(settings: GuidanceSettings, name: str, allowed: str, holds) -> None:
-    """A ValueError naming the field unless ``getattr(settings, name)`` is a real number that ``holds``."""
-    value = getattr(settings, name)
-    if not is_real_number(value) or not holds(value):  # NaN holds nothing
-        msg = f"GuidanceSettings.{name} must be {allowed}, got {value!r}"
-        raise ValueError(msg)
 
 
 DEFAULT_SETTINGS = GuidanceSettings()

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypercol.core.checks import is_real_number
+from hypercol.core.checks import check_number
 from hypercol.models.shipped import DEFAULT_BACKBONE
 
 __all__ = ["CROP_SCALES_OF", "DEFAULT_STEPS", "TrainConfig"]
@@ -85,14 +85,8 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, got {getattr(self, name)}"
                 raise ValueError(msg)
-        for name, holds, allowed in (
-            ("learning_rate", lambda value: 0 < value < math.inf, "a finite number > 0"),
-            ("weight_decay", lambda value: 0 <= value < math.inf, "a finite number >= 0"),
-        ):
-            value = getattr(self, name)
-            if not is_real_number(value) or not holds(value):  # NaN holds nothing
-                msg = f"{name} must be {allowed}, got {value!r}"
-                raise ValueError(msg)
+        check_number(self.learning_rate, "learning_rate", "a finite number > 0", lambda value: 0 < value < math.inf)
+        check_number(self.weight_decay, "weight_decay", "a finite number >= 0", lambda value: 0 <= value < math.inf)
 
     def card_training(self, data: Sequence, *, loss: str, data_counts: dict, steps_done: int, session: dict) -> dict:
         """The card's ``training`` field: these settings, what the data says of itself and what the session measured.
