@@ -529,7 +529,8 @@ def _add_train(subparsers) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="feature cache: train on the crops of every N-th photo of each set only (a learning curve; default: all)",
+        help="feature cache: train on the crops of every N-th photo of each set only, counted among the photos the cache "
+        "kept (a learning curve; default: all)",
     )
     _add_head_shape(parser)
     parser.add_argument(

@@ -337,7 +337,9 @@ class CachedData:
     examples), then uniformly within the set; a pure function of (seed, i).
     Validation comes from the first cache (every cache holds the same centred crops).
     ``every_nth_photo`` > 1 trains on the crops of every n-th photo of each set only
-    (a learning curve: how accuracy grows with the number of photos).
+    (a learning curve: how accuracy grows with the number of photos), counted among the
+    photos the cache kept: an unreadable or near-gray photo leaves no rows, so it shifts
+    which listed photos are held out.
     """
 
     head_output_stride = CLASSIFICATION_OUTPUT_STRIDE  # the cache holds taps of stride >= 4 and the chroma at stride 4
@@ -391,7 +393,7 @@ class CachedData:
         return stacked
 
     def _rows_of_every_nth_photo(self, counts_per_cache: list[dict[str, int]]) -> list[np.ndarray]:
-        """Per part: the stacked rows of every ``every_nth_photo``-th photo of each cache (its first, n+1-th, ...)."""
+        """Per part: the stacked rows of every ``every_nth_photo``-th kept photo of each cache (its first, n+1-th, ...)."""
         if self.every_nth_photo < 1:
             msg = f"every_nth_photo must be at least 1, got {self.every_nth_photo}"
             raise ValueError(msg)
