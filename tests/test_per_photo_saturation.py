@@ -1,0 +1,43 @@
+"""examples/per_photo_saturation.py: the choices at the colorfulness bar and the ridge fit, on made-up curves."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from per_photo_saturation import leave_one_out, multiplier_at_bar, one_for_all, ridge_fit
+
+# Two photos, three saturations: the first is best gray, the second best at the strongest saturation.
+GAIN = np.array([[0.0, -1.0, -3.0], [0.0, 1.0, 2.0]])
+COLORFUL = np.array([[0.0, 10.0, 20.0], [0.0, 10.0, 20.0]])
+TRUTH = np.array([20.0, 20.0])
+
+
+def test_one_for_all_takes_the_best_mean_among_the_saturations_reaching_the_bar() -> None:
+    assert one_for_all(GAIN, COLORFUL, TRUTH, bar=0.0) == 0  # gray: mean 0 against 0 and -0.5
+    assert one_for_all(GAIN, COLORFUL, TRUTH, bar=0.5) == 1  # 0.5x: -0.5 dB beats -3 / 2
+    assert one_for_all(GAIN, COLORFUL, TRUTH, bar=1.5) is None
+
+
+def test_the_oracle_colors_each_photo_its_own_way_and_pays_for_the_bar_with_the_cheapest_photo() -> None:
+    assert multiplier_at_bar(GAIN, COLORFUL, TRUTH, bar=0.5) == 0.0  # gray + strongest: 10 on average, enough
+    multiplier = multiplier_at_bar(GAIN, COLORFUL, TRUTH, bar=0.75)
+    chosen = np.argmax(GAIN + multiplier * COLORFUL, axis=1)
+    assert chosen.tolist() == [1, 2] and 0.0 < multiplier <= 0.11  # the first photo's step costs 1 dB for 10
+    assert multiplier_at_bar(GAIN, COLORFUL, TRUTH, bar=1.5) is None
+
+
+def test_the_ridge_fit_recovers_a_linear_curve_and_leave_one_out_never_sees_the_photo() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 3))
+    targets = features @ np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]]) + [1.0, 2.0]
+    new = rng.normal(size=(5, 3))
+    expected = new @ np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]]) + [1.0, 2.0]
+    assert np.allclose(ridge_fit(features, targets, alpha=1e-6)(new), expected, atol=1e-4)
+    noisy = targets.copy()
+    noisy[0] += 100.0  # one photo far off: a fit that sees it follows it; its leave-one-out prediction does not
+    assert ridge_fit(features, noisy)(features[:1])[0, 0] - targets[0, 0] > 1.0
+    assert abs(leave_one_out(features, noisy)[0, 0] - targets[0, 0]) < 0.2
