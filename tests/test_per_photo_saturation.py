@@ -18,7 +18,7 @@ TRUTH = np.array([20.0, 20.0])
 
 def test_one_for_all_takes_the_best_mean_among_the_saturations_reaching_the_bar() -> None:
     assert one_for_all(GAIN, COLORFUL, TRUTH, bar=0.0) == 0  # gray: mean 0 against 0 and -0.5
-    assert one_for_all(GAIN, COLORFUL, TRUTH, bar=0.5) == 1  # 0.5x: -0.5 dB beats -3 / 2
+    assert one_for_all(GAIN, COLORFUL, TRUTH, bar=0.5) == 1  # 0.5x: the middle one, 0 dB on average against -0.5
     assert one_for_all(GAIN, COLORFUL, TRUTH, bar=1.5) is None
 
 
