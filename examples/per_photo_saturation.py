@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from retrieved_reference import global_descriptor
 from ship_head import colored_photos, validation_photos
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
 from hypercol.core.metrics import colorfulness, evaluate_pair
 from hypercol.evaluation.evaluate import gray_baseline
@@ -44,7 +46,7 @@ from hypercol.training.sets import PhotoSets
 
 SATURATIONS = (0.0, 0.5, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 MULTIPLIERS = np.linspace(0.0, 0.3, 121)  # weights of colorfulness against PSNR, swept to meet the bar
-RIDGE = 10.0
+RIDGE = 10.0  # the ridge regression's alpha
 # The training sets a held-out head colors (the faces are not in the ImageNet question).
 HELD_OUT_SETS = (
     "imagenet",
@@ -102,24 +104,6 @@ def one_for_all(gain, colorful, truth_colorful, bar: float) -> int | None:
     """The saturation index of the best mean PSNR among those whose outputs reach the bar; None if none does."""
     reaching = colorful.mean(axis=0) >= bar * truth_colorful.mean()
     return int(np.argmax(np.where(reaching, gain.mean(axis=0), -np.inf))) if reaching.any() else None
-
-
-def ridge_fit(features: np.ndarray, targets: np.ndarray, alpha: float = RIDGE):
-    """A ridge regression, centred; returns the predictor of new features."""
-    feature_mean, target_mean = features.mean(axis=0), targets.mean(axis=0)
-    centred = features - feature_mean
-    weights = np.linalg.solve(
-        centred.T @ centred + alpha * np.eye(features.shape[1]), centred.T @ (targets - target_mean)
-    )
-    return lambda new: (new - feature_mean) @ weights + target_mean
-
-
-def leave_one_out(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    predicted = np.empty_like(targets)
-    for index in range(len(features)):
-        others = np.arange(len(features)) != index
-        predicted[index] = ridge_fit(features[others], targets[others])(features[index : index + 1])[0]
-    return predicted
 
 
 def held_out_photos(sets_manifest: Path, names: list[str], every_nth: int = 2) -> list[tuple[str, np.ndarray]]:
@@ -180,18 +164,15 @@ def main() -> None:
     single = one_for_all(*bar_of(data["gain"]))
     report("one for all", None if single is None else np.full(len(data["gain"]), single), data, args.validation)
     report("oracle", per_photo(data["gain"]), data, args.validation)
-    report("learned, leave-one-out", per_photo(leave_one_out(data["descriptor"], data["gain"])), data, args.validation)
+    leave_one_out = cross_val_predict(Ridge(RIDGE), data["descriptor"], data["gain"], cv=LeaveOneOut())
+    report("learned, leave-one-out", per_photo(leave_one_out), data, args.validation)
     if args.held_out_head:
         head = Colorizer(args.held_out_head)
         compute = lambda: curves(head, held_out_photos(args.sets, args.held_out_sets), knobs)
         held = as_arrays(cached_curves(args.out / f"held-out-{'-'.join(args.held_out_sets)}.json", compute))
         print(f"(fitted on {len(held['gain'])} held-out training photos)")
-        report(
-            "learned, held out",
-            per_photo(ridge_fit(held["descriptor"], held["gain"])(data["descriptor"])),
-            data,
-            args.validation,
-        )
+        predicted = Ridge(RIDGE).fit(held["descriptor"], held["gain"]).predict(data["descriptor"])
+        report("learned, held out", per_photo(predicted), data, args.validation)
 
 
 if __name__ == "__main__":
