@@ -118,6 +118,35 @@ def test_far_cells_that_look_alike_take_the_hint() -> None:
     assert np.abs(residual[:, 8:16]).max() < 2  # B keeps the automatic color
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_hint_cells_are_the_alpha_weighted_means_of_their_pixels(dtype) -> None:
+    from hypercol.inference.guidance import hint_cells
+
+    rng = np.random.default_rng(5)
+    height, width, working, cells = 37, 53, (22, 32), (6, 8)
+    levels = rng.integers(0, 256, (height, width, 4)).astype(np.uint8)
+    levels[..., 3] *= rng.random((height, width)) < 0.1  # about a tenth of the pixels hinted
+    pixels = (
+        levels.astype(np.float32) / 255
+        if dtype == np.float32
+        else levels.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    )
+    total, chroma = hint_cells(pixels, working, cells)
+
+    expected_total, expected_sums = np.zeros(cells), np.zeros((*cells, 2))
+    for row, col in zip(*np.nonzero(levels[..., 3])):
+        cell = (min(int((row + 0.5) * working[0] / (height * 4)), cells[0] - 1),
+                min(int((col + 0.5) * working[1] / (width * 4)), cells[1] - 1))  # fmt: skip
+        alpha = levels[row, col, 3] / 255
+        expected_total[cell] += alpha
+        expected_sums[cell] += alpha * lab(levels[row : row + 1, col : col + 1])[0, 0, 1:]
+    hinted = expected_total.ravel() > 0
+    np.testing.assert_allclose(total, expected_total.ravel(), rtol=1e-5)
+    means = expected_sums.reshape(-1, 2)[hinted] / expected_total.ravel()[hinted, np.newaxis]
+    np.testing.assert_allclose(chroma[hinted], means, atol=0.05)
+    assert not chroma[~hinted].any() and hinted.sum() > 10
+
+
 @pytest.mark.parametrize("shape", [(7, 11), (12, 5)])
 def test_attraction_exponents_are_the_kernel_written_out(shape) -> None:
     rng = np.random.default_rng(3)
