@@ -1,7 +1,7 @@
 """Lists the training photo sets, with their validation splits, in one manifest (nothing is copied).
 
     python examples/build_photo_sets.py --photos ../shared/photos --corpus data/corpus \
-        --stamps data/stamps --out data/sets.json
+        --stamps data/stamps [--gcompris data/gcompris] --out data/sets.json
 
 Each set names its folder (given on the command line, read in place), its files with
 their sha256, and a validation split chosen by a fixed hash of the file name
@@ -47,6 +47,7 @@ PHOTO_SETS = {
     "scenes-urban": ("scenes-urban", 0.1, 3, 1.0, "scenes"),
 }
 DEBIAN_SET = ("debian", 0.1, 10, 1.0, "scenes")
+GCOMPRIS_SET = ("gcompris", 0.1, 4, 1.0, "scenes")
 
 # Stamps that are drawings, signs or symbols rather than photographs (checked by eye
 # on contact sheets); everything else must also pass the flat-area test below.
@@ -145,6 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=Path, required=True, help="folder holding the photo set folders")
     parser.add_argument("--corpus", type=Path, help="the Debian corpus of examples/build_corpus.py")
+    parser.add_argument("--gcompris", type=Path, help="the photos of examples/build_gcompris_photos.py")
     parser.add_argument("--stamps", type=Path, help="the unpacked tuxpaint stamps folder")
     parser.add_argument("--fetch-stamps", action="store_true", help="fetch tuxpaint-stamps-default into data/stamps")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "data" / "sets.json")
@@ -159,6 +161,8 @@ def main() -> None:
     stamps = fetch_stamps(REPO_ROOT / "data" / "stamps") if args.fetch_stamps else args.stamps
     if stamps:
         sets["stamps"] = stamp_set(stamps)
+    if args.gcompris:
+        sets["gcompris"] = photo_set(args.gcompris, *GCOMPRIS_SET[1:])
     for name, entry in sets.items():
         print(f"{name}: {len(entry['train'])} train, {len(entry['validation'])} validation")
     text = manifest_text(sets, generator="examples/build_photo_sets.py")
