@@ -4,13 +4,16 @@ GCompris, the educational suite, ships its pictures inside Qt resource bundles
 (``usr/share/gcompris-qt/rcc/<activity>.rcc``). Most are drawings; the activities in
 :data:`PHOTO_ACTIVITIES` hold photographs from Wikimedia Commons (checked by eye on
 contact sheets): objects and tools, fish, monuments, windmills, solar panels, wild and
-farm animals. About 240 remain after near-duplicates are dropped, at 320x240 to 1024 px.
+farm animals: 239 of them, at 320x240 to 1024 px, once narrow strips (6) and
+near-duplicates (3) are left out.
 
     python examples/build_gcompris_photos.py --out data/gcompris
 
 Then ``build_photo_sets.py --gcompris data/gcompris`` lists them as the set "gcompris".
 The package is fetched with ``apt-get download`` into ``--work`` (``apt-get update``
-must have run once); photos are written as JPEG via a temporary name, each once.
+must have run once). Photos are written as JPEG via a temporary name (an unchanged one is
+not rewritten), with ``manifest.json`` listing what was kept and what was left out and why;
+photos of an earlier manifest that are no longer kept are removed, no other file.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from build_corpus import encode_jpeg, extract_deb, fetch_deb, load_rgb, perceptual_hash, write_atomic
+from build_corpus import encode_jpeg, extract_deb, fetch_deb, load_rgb, perceptual_hash, remove_stale, write_atomic
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -98,13 +101,17 @@ def qt_resources(blob: bytes) -> Iterator[tuple[str, bytes]]:
         raise ValueError(msg) from error
 
 
-def activity_photos(bundle: Path) -> Iterator[tuple[str, Image.Image]]:
-    """(file name to write, RGB photo) of the pictures in one activity's bundle, in bundle order."""
+def activity_photos(bundle: Path) -> Iterator[tuple[str, Image.Image | None]]:
+    """(file name to write, RGB photo, or None for a picture that cannot be read) of the pictures in one
+    activity's bundle, in bundle order."""
     for path, contents in qt_resources(bundle.read_bytes()):
         if not path.lower().endswith(PICTURE_SUFFIXES):
             continue
-        photo, _ = load_rgb(io.BytesIO(contents))  # upright sRGB, like the Debian corpus
         parts = Path(path).with_suffix("").parts
+        try:
+            photo, _ = load_rgb(io.BytesIO(contents))  # upright sRGB, like the Debian corpus
+        except (OSError, ValueError):
+            photo = None
         yield f"{bundle.stem}__{'_'.join(parts[-2:])}.jpg", photo
 
 
@@ -117,6 +124,9 @@ def build(out: Path, work: Path) -> dict:
     kept, skipped, hashes = {}, {}, []
     for activity in PHOTO_ACTIVITIES:
         for name, photo in activity_photos(root / RESOURCE_FOLDER / f"{activity}.rcc"):
+            if photo is None:
+                skipped[name] = "not a readable picture"
+                continue
             digest = perceptual_hash(photo)
             if min(photo.size) < MIN_SHORT_SIDE:
                 skipped[name] = f"too narrow ({photo.size[0]}x{photo.size[1]})"
@@ -126,7 +136,9 @@ def build(out: Path, work: Path) -> dict:
                 hashes += [digest] if digest is not None else []
                 kept[name] = f"{photo.size[0]}x{photo.size[1]}"
                 write_atomic(out / name, encode_jpeg(photo))
-    manifest = {"source": f"Debian {PACKAGE} {version}", "activities": PHOTO_ACTIVITIES, "photos": kept}
+    remove_stale(out, out / "manifest.json", set(kept))
+    photos = [{"file": name, "size": size} for name, size in kept.items()]
+    manifest = {"source": f"Debian {PACKAGE} {version}", "activities": PHOTO_ACTIVITIES, "photos": photos}
     write_atomic(out / "manifest.json", (json.dumps({**manifest, "skipped": skipped}, indent=1) + "\n").encode())
     return manifest
 

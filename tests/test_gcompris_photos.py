@@ -1,15 +1,20 @@
-"""examples/build_gcompris_photos.py: its reader of Qt resource bundles, on bundles written here."""
+"""examples/build_gcompris_photos.py: its reader of Qt resource bundles and its choice of photos, on bundles written here."""
 
 from __future__ import annotations
 
+import io
+import json
 import struct
 import sys
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import build_gcompris_photos
 from build_gcompris_photos import qt_resources
 
 
@@ -90,3 +95,44 @@ def test_a_newer_format_is_refused() -> None:
     blob[4:8] = struct.pack(">I", 9)
     with pytest.raises(ValueError, match="version 9"):
         list(qt_resources(bytes(blob)))
+
+
+def _picture(seed: int, size: tuple[int, int]) -> bytes:
+    rng = np.random.default_rng(seed)
+    smooth = rng.normal(size=(size[1] // 8 + 1, size[0] // 8 + 1, 3)).repeat(8, 0).repeat(8, 1)
+    pixels = np.clip(128 + 60 * smooth[: size[1], : size[0]], 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "WEBP", quality=95)
+    return buffer.getvalue()
+
+
+def test_build_keeps_readable_photos_once_and_says_why_the_others_are_left_out(tmp_path, monkeypatch) -> None:
+    photo = _picture(1, (320, 240))
+    folder = tmp_path / "extract" / build_gcompris_photos.RESOURCE_FOLDER
+    folder.mkdir(parents=True)
+    pictures = {
+        "fish1.webp": photo,
+        "fish2.webp": photo,  # the same photo again
+        "pencil.webp": _picture(2, (320, 120)),
+        "broken.webp": b"RIFF....WEBPVP8 not really",
+        "ActivityInfo.qml": b"import QtQuick",
+    }
+    for activity in build_gcompris_photos.PHOTO_ACTIVITIES:
+        images = {"other.webp": _picture(3 + len(activity), (400, 300))} if activity != "categorization" else pictures
+        (folder / f"{activity}.rcc").write_bytes(_bundle({"gcompris": {"images": images}}, 2))
+    monkeypatch.setattr(build_gcompris_photos, "fetch_deb", lambda package, debs: Path(f"{package}_1.0-1_all.deb"))
+    monkeypatch.setattr(build_gcompris_photos, "extract_deb", lambda deb, package, version, root: tmp_path / "extract")
+    out = tmp_path / "photos"
+    manifest = build_gcompris_photos.build(out, tmp_path / "work")
+    written = json.loads((out / "manifest.json").read_text())
+    kept = [entry["file"] for entry in written["photos"]]
+    assert kept[0] == "categorization__images_fish1.jpg"
+    assert len(kept) == 5 and sorted(path.name for path in out.glob("*.jpg")) == sorted(kept)
+    assert written["skipped"] == {
+        "categorization__images_fish2.jpg": "a near-duplicate of an earlier photo",
+        "categorization__images_pencil.jpg": "too narrow (320x120)",
+        "categorization__images_broken.jpg": "not a readable picture",
+    }
+    assert manifest["source"] == "Debian gcompris-qt-data 1.0-1"
+    with Image.open(out / kept[0]) as written_photo:
+        assert written_photo.size == (320, 240)
