@@ -27,7 +27,17 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from build_corpus import encode_jpeg, extract_deb, fetch_deb, load_rgb, perceptual_hash, remove_stale, write_atomic
+from build_corpus import (
+    PHOTO_SUFFIXES,
+    deb_field,
+    encode_jpeg,
+    extract_deb,
+    fetch_deb,
+    load_rgb,
+    perceptual_hash,
+    remove_stale,
+    write_atomic,
+)
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +52,6 @@ PHOTO_ACTIVITIES = (
     "explore_world_animals",
     "explore_farm_animals",
 )
-PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 #: Strips narrower than this (a pencil, a pair of tweezers on white) make no training crop.
 MIN_SHORT_SIDE = 150
 #: Two photos whose 64-bit perceptual hashes differ in at most this many bits are one photo.
@@ -105,7 +114,7 @@ def activity_photos(bundle: Path) -> Iterator[tuple[str, Image.Image | None]]:
     """(file name to write, RGB photo, or None for a picture that cannot be read) of the pictures in one
     activity's bundle, in bundle order."""
     for path, contents in qt_resources(bundle.read_bytes()):
-        if not path.lower().endswith(PICTURE_SUFFIXES):
+        if Path(path).suffix.lower() not in PHOTO_SUFFIXES:
             continue
         parts = Path(path).with_suffix("").parts
         try:
@@ -118,7 +127,7 @@ def activity_photos(bundle: Path) -> Iterator[tuple[str, Image.Image | None]]:
 def build(out: Path, work: Path) -> dict:
     """Writes the photos of :data:`PHOTO_ACTIVITIES` into ``out``; returns the manifest written beside them."""
     deb = fetch_deb(PACKAGE, work / "debs")
-    version = deb.name.split("_")[1]
+    version = deb_field(deb, "Version")
     root = extract_deb(deb, PACKAGE, version, work / "extract")
     out.mkdir(parents=True, exist_ok=True)
     kept, skipped, hashes = {}, {}, []

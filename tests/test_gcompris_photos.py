@@ -121,6 +121,7 @@ def test_build_keeps_readable_photos_once_and_says_why_the_others_are_left_out(t
         images = {"other.webp": _picture(3 + len(activity), (400, 300))} if activity != "categorization" else pictures
         (folder / f"{activity}.rcc").write_bytes(_bundle({"gcompris": {"images": images}}, 2))
     monkeypatch.setattr(build_gcompris_photos, "fetch_deb", lambda package, debs: Path(f"{package}_1.0-1_all.deb"))
+    monkeypatch.setattr(build_gcompris_photos, "deb_field", lambda deb, name: deb.name.split("_")[1])
     monkeypatch.setattr(build_gcompris_photos, "extract_deb", lambda deb, package, version, root: tmp_path / "extract")
     out = tmp_path / "photos"
     manifest = build_gcompris_photos.build(out, tmp_path / "work")
