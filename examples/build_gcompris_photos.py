@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from build_corpus import (
+    PHASH_MAX_DISTANCE,
     PHOTO_SUFFIXES,
     deb_field,
     encode_jpeg,
@@ -54,8 +55,6 @@ PHOTO_ACTIVITIES = (
 )
 #: Strips narrower than this (a pencil, a pair of tweezers on white) make no training crop.
 MIN_SHORT_SIDE = 150
-#: Two photos whose 64-bit perceptual hashes differ in at most this many bits are one photo.
-DUPLICATE_BITS = 8
 
 _COMPRESSED, _DIRECTORY, _COMPRESSED_ZSTD = 0x01, 0x02, 0x04
 
@@ -136,10 +135,11 @@ def build(out: Path, work: Path) -> dict:
             if photo is None:
                 skipped[name] = "not a readable picture"
                 continue
-            digest = perceptual_hash(photo)
             if min(photo.size) < MIN_SHORT_SIDE:
                 skipped[name] = f"too narrow ({photo.size[0]}x{photo.size[1]})"
-            elif digest is not None and any((digest ^ other).bit_count() <= DUPLICATE_BITS for other in hashes):
+                continue
+            digest = perceptual_hash(photo)  # near-duplicates by the Debian corpus's hash and distance
+            if digest is not None and any((digest ^ other).bit_count() <= PHASH_MAX_DISTANCE for other in hashes):
                 skipped[name] = "a near-duplicate of an earlier photo"
             else:
                 hashes += [digest] if digest is not None else []
