@@ -90,10 +90,10 @@ def as_arrays(rows: dict) -> dict:
     return {key: np.asarray(value) for key, value in rows.items()}
 
 
-def multiplier_at_bar(scores, colorful, truth_colorful, bar: float) -> float | None:
-    """The smallest swept m for which each photo's saturation maximising ``scores`` + m x colorfulness gives
-    outputs reaching ``bar`` x the truth's mean colorfulness; None if none does."""
-    for multiplier in MULTIPLIERS:
+def multiplier_at_bar(scores, colorful, truth_colorful, bar: float, multipliers=MULTIPLIERS) -> float | None:
+    """The smallest of the swept ``multipliers`` m for which each photo's saturation maximising ``scores`` + m x
+    colorfulness gives outputs reaching ``bar`` x the truth's mean colorfulness; None if none does."""
+    for multiplier in multipliers:
         chosen = np.argmax(scores + multiplier * colorful, axis=1)
         if colorful[np.arange(len(chosen)), chosen].mean() >= bar * truth_colorful.mean():
             return float(multiplier)
