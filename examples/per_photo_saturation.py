@@ -61,18 +61,20 @@ HELD_OUT_SETS = (
 )
 
 
-def curves(colorizer: Colorizer, named_photos, knobs: dict) -> dict:
-    """Per photo: its set, the PSNR over gray and the colorfulness at each saturation, the truth's colorfulness,
-    the descriptor."""
-    rows = {"set": [], "gain": [], "colorfulness": [], "truth_colorfulness": [], "descriptor": []}
+def curves(colorizer: Colorizer, named_photos, knobs: dict, saturations=SATURATIONS, describe: bool = True) -> dict:
+    """Per photo: its set, the PSNR and AuC over gray and the colorfulness at each saturation, the truth's
+    colorfulness and (``describe``) the descriptor."""
+    rows = {"set": [], "gain": [], "auc_gain": [], "colorfulness": [], "truth_colorfulness": [], "descriptor": []}
     for set_name, truth in named_photos:
-        gray = evaluate_pair(truth, gray_baseline(truth))["psnr"]
-        outputs = [colorizer.colorize(truth, saturation=s, **knobs) for s in SATURATIONS]
+        gray = evaluate_pair(truth, gray_baseline(truth))
+        scores = [evaluate_pair(truth, colorizer.colorize(truth, saturation=s, **knobs)) for s in saturations]
         rows["set"].append(set_name)
-        rows["gain"].append([evaluate_pair(truth, output)["psnr"] - gray for output in outputs])
-        rows["colorfulness"].append([colorfulness(output) for output in outputs])
+        rows["gain"].append([score["psnr"] - gray["psnr"] for score in scores])
+        rows["auc_gain"].append([score["auc"] - gray["auc"] for score in scores])
+        rows["colorfulness"].append([score["colorfulness"] for score in scores])
         rows["truth_colorfulness"].append(colorfulness(truth))
-        rows["descriptor"].append(global_descriptor(colorizer, truth).tolist())
+        if describe:
+            rows["descriptor"].append(global_descriptor(colorizer, truth).tolist())
     return rows
 
 

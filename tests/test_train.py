@@ -76,6 +76,20 @@ def test_validation_split_is_deterministic_and_disjoint(photos) -> None:
     assert 1 <= len(validation) <= 4
 
 
+def test_the_folds_of_a_split_hold_out_every_photo_exactly_once() -> None:
+    paths = [f"folder/photo{i:03d}.jpg" for i in range(50)]
+    held_out = [split_validation(paths, 0.2, fold)[1] for fold in range(5)]
+    assert sorted(p for fold in held_out for p in fold) == paths  # disjoint, and together all of them
+    uneven = [split_validation(paths[:21], 0.25, fold)[1] for fold in range(4)]
+    assert sorted(p for fold in uneven for p in fold) == paths[:21] and len(uneven[-1]) == 6  # 5, 5, 5, 6
+    assert held_out[0] == split_validation(paths, 0.2)[1]  # fold 0 is the usual split
+    train, validation = split_validation(paths, 0.2, 3)
+    assert set(train) == set(paths) - set(validation) and len(validation) == 10
+    for fold in (5, -1):
+        with pytest.raises(ValueError, match="folds of fraction"):
+            split_validation(paths, 0.2, fold)
+
+
 def test_reader_skips_corrupt_and_gray_and_is_deterministic(photos) -> None:
     paths = find_images([photos])
     reader = ExampleReader(paths, 24, seed=3)

@@ -67,10 +67,19 @@ def find_images(sources: Iterable[str | Path]) -> list[str]:
     return sorted(found)
 
 
-def split_validation(paths: Sequence[str], fraction: float = 0.1) -> tuple[list[str], list[str]]:
-    """Deterministic split by a hash of each file name; both sides non-empty when possible."""
+def split_validation(paths: Sequence[str], fraction: float = 0.1, fold: int = 0) -> tuple[list[str], list[str]]:
+    """Deterministic split by a hash of each file name; both sides non-empty when possible.
+
+    The photos are ranked by the hash; validation is the ``fold``-th run of ``fraction`` of
+    them (fold 0: the lowest hashes, the usual split). Folds 0 .. 1/fraction - 1 of one
+    fraction are disjoint, and with fraction 1/k they hold out every photo once (k-fold;
+    the last fold takes what the rounding left).
+    """
     if not 0.0 <= fraction < 1.0:
         msg = f"validation fraction must be in [0, 1), got {fraction}"
+        raise ValueError(msg)
+    if fold < 0 or (fold and fold * fraction >= 1.0):
+        msg = f"fold {fold} is not one of the {int(1 / fraction) if fraction else 0} folds of fraction {fraction}"
         raise ValueError(msg)
 
     def bucket(path: str) -> float:
@@ -80,7 +89,8 @@ def split_validation(paths: Sequence[str], fraction: float = 0.1) -> tuple[list[
     count = round(len(paths) * fraction)
     if fraction > 0 and len(paths) >= 2:
         count = min(max(count, 1), len(paths) - 1)
-    validation = set(ranked[:count])
+    last_fold = (fold + 1) * fraction > 1.0 - 1e-9  # takes the photos the rounding of the others left
+    validation = set(ranked[fold * count : None if last_fold else (fold + 1) * count])
     return [p for p in paths if p not in validation], [p for p in paths if p in validation]
 
 
