@@ -134,17 +134,21 @@ def at_saturation(values: np.ndarray, position: float) -> np.ndarray:
     return (1 - weight) * values[:, low] + weight * values[:, low + 1]
 
 
-def report_pattern(pattern: str, data: dict, set_name: str, people: list[str], bar: float) -> None:
-    """One pattern's figures at the saturation where the held-out set reaches the bar."""
-    if not data:
-        print(f"{pattern}: no head of any fold yet")
-        return
+def position_at_bar(data: dict, set_name: str, bar: float) -> float | None:
+    """The fractional index into SATURATIONS where the set's photos reach ``bar`` x the truth's colorfulness."""
     held = data["set"] == set_name
     ratio = data["colorfulness"][held].mean(axis=0) / data["truth_colorfulness"][held].mean()
-    if not ratio[0] <= bar <= ratio[-1]:
-        print(f"{pattern}: colorfulness {ratio[0]:.2f}-{ratio[-1]:.2f}x over the saturations, not {bar}x")
-        return
-    position = float(np.interp(bar, ratio, np.arange(len(SATURATIONS))))
+    return float(np.interp(bar, ratio, np.arange(len(SATURATIONS)))) if ratio[0] <= bar <= ratio[-1] else None
+
+
+def report_pattern(pattern: str, data: dict, set_name: str, people: list[str], bar: float) -> np.ndarray | None:
+    """Prints one pattern's figures at the saturation where the held-out set reaches the bar; returns each photo's
+    PSNR gain there (None if the bar is not reached)."""
+    position = position_at_bar(data, set_name, bar) if data else None
+    if position is None:
+        print(f"{pattern}: {'does not reach ' + str(bar) + 'x' if data else 'no head of any fold yet'}")
+        return None
+    held = data["set"] == set_name
     saturation = float(np.interp(position, np.arange(len(SATURATIONS)), SATURATIONS))
     gain, auc = at_saturation(data["gain"], position), at_saturation(data["auc_gain"], position)
     folds = " ".join(f"{k}: {gain[held & (data['fold'] == k)].mean():+.2f}" for k in np.unique(data["fold"]))
@@ -157,6 +161,21 @@ def report_pattern(pattern: str, data: dict, set_name: str, people: list[str], b
         mask = data["set"] == name
         colorful = at_saturation(data["colorfulness"], position)[mask].mean() / data["truth_colorfulness"][mask].mean()
         print(f"  {name}: {gain[mask].mean():+.2f} dB, AuC {auc[mask].mean():+.2f}, {colorful:.2f}x (each fold's head)")
+    return gain
+
+
+def report_difference(pattern: str, gain: np.ndarray, first: np.ndarray, data: dict, names: list[str]) -> None:
+    """Prints ``pattern``'s PSNR gain at the bar minus the first pattern's, photo by photo: mean, standard error
+    over the photos, and per fold for the first set."""
+    print("  against the first pattern, photo by photo:")
+    for index, name in enumerate(names):
+        mask = data["set"] == name
+        difference = gain[mask] - first[mask]
+        line = f"    {name}: {difference.mean():+.3f} dB +- {difference.std(ddof=1) / np.sqrt(mask.sum()):.3f}"
+        if index == 0:
+            folds = data["fold"][mask]
+            line += " (folds " + " ".join(f"{difference[folds == k].mean():+.2f}" for k in np.unique(folds)) + ")"
+        print(line)
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -164,8 +183,17 @@ def evaluate(args: argparse.Namespace) -> None:
     args.count = len(list(args.folds.glob("sets-*.json")))
     shipped = Colorizer().card
     knobs = {"temperature": shipped.temperature, "fallback": shipped.uncertainty_fallback}
+    first = None
     for pattern in args.heads:
-        report_pattern(pattern, pattern_curves(pattern, args, knobs), args.set, args.people, args.bar)
+        data = pattern_curves(pattern, args, knobs)
+        gain = report_pattern(pattern, data, args.set, args.people, args.bar)
+        if gain is None:
+            continue
+        photos = (data["fold"].tolist(), data["set"].tolist(), data["truth_colorfulness"].tolist())
+        if first is None:
+            first = (photos, gain)
+        elif photos == first[0]:  # the same folds of the same photos: paired
+            report_difference(pattern, gain, first[1], data, [args.set, *args.people])
 
 
 def main() -> None:

@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from imagenet_folds import SATURATIONS, at_saturation, fold_manifest_text, link_other_parts
+from imagenet_folds import (
+    SATURATIONS,
+    at_saturation,
+    fold_manifest_text,
+    link_other_parts,
+    position_at_bar,
+    report_difference,
+    report_pattern,
+)
 
 from hypercol.training.cache import CACHE_FILE
 from hypercol.training.sets import PhotoSets, manifest_text
@@ -78,3 +86,33 @@ def test_values_are_interpolated_between_the_saturations() -> None:
     np.testing.assert_allclose(at_saturation(values, 0.0), 2.0 * SATURATIONS[0])
     np.testing.assert_allclose(at_saturation(values, 1.5), SATURATIONS[1] + SATURATIONS[2])
     np.testing.assert_allclose(at_saturation(values, len(SATURATIONS) - 1.0), 2.0 * SATURATIONS[-1])
+
+
+def _made_up_data(gain_per_saturation: float) -> dict:
+    """Two folds of two ImageNet photos and one people photo; colorfulness 10 x the saturation, truth 25."""
+    saturations = np.asarray(SATURATIONS)
+    count = 6
+    return {
+        "set": np.array(["imagenet", "imagenet", "people-scenes"] * 2),
+        "fold": np.array([0, 0, 0, 1, 1, 1]),
+        "gain": np.tile(gain_per_saturation * saturations, (count, 1)) + np.arange(count)[:, None] * 0.1,
+        "auc_gain": np.ones((count, len(SATURATIONS))),
+        "colorfulness": np.tile(10.0 * saturations, (count, 1)),
+        "truth_colorfulness": np.full(count, 25.0),
+    }
+
+
+def test_the_bar_is_met_at_the_interpolated_saturation_and_the_heads_are_compared_photo_by_photo(capsys) -> None:
+    data = _made_up_data(-0.5)
+    position = position_at_bar(data, "imagenet", 0.6)  # colorfulness 15 = 0.6 x 25: saturation 1.5
+    assert SATURATIONS[round(position)] == 1.5 and abs(position - round(position)) < 1e-9
+    assert position_at_bar(data, "imagenet", 1.5) is None  # 37.5 is past the strongest saturation's 25
+    gain = report_pattern("a/{fold}", data, "imagenet", ["people-scenes"], 0.6)
+    np.testing.assert_allclose(gain, -0.75 + np.arange(6) * 0.1)
+    better = report_pattern("b/{fold}", _made_up_data(-0.1), "imagenet", ["people-scenes"], 0.6)
+    report_difference("b/{fold}", better, gain, data, ["imagenet", "people-scenes"])
+    printed = capsys.readouterr().out
+    assert "saturation 1.50 for 0.6x" in printed
+    assert "imagenet: -0.55 dB, AuC +1.00, beats gray 0% (4 photos; folds 0: -0.70 1: -0.40)" in printed
+    assert "imagenet: +0.05 dB, AuC +1.00, beats gray 50%" in printed  # -0.15, -0.05, +0.15, +0.25
+    assert "imagenet: +0.600 dB +- 0.000 (folds +0.60 +0.60)" in printed
