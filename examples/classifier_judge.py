@@ -9,12 +9,12 @@ Lite2 classifier was trained on 1.28 million color photos of the 1000 classes, t
 our head never saw among them: it may know that a goldfinch is yellow and not care what color
 a mug is. Here it classifies each validation photo colorized at each saturation of
 ``SATURATIONS``; a photo's score at a saturation is the log-probability, on that output, of
-the class the classifier gives its gray version (``--truth-class``: of its true class, read
-from the file name, a diagnostic of what the judge could do knowing the class). Each photo
+the class the classifier gives its gray version (also printed: of its true class, read from
+the file name, a diagnostic of what the judge could do knowing the class). Each photo
 then takes the saturation maximising score + m x colorfulness, with the one multiplier m for
 all photos that brings the first set to the colorfulness bar, as the oracle does with PSNR.
 Since the scores rise or fall with saturation almost monotonically, those picks go to the
-ends (gray or the most saturated); ``--split`` also prints the best two-level rule: photos
+ends (gray or the most saturated); so the best two-level rule is printed too: photos
 whose judged change from gray to the default's saturation is above the median one
 saturation, the others another, both chosen (on the reported photos themselves, so an
 optimistic figure) for the best mean PSNR at the bar.

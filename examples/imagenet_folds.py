@@ -2,7 +2,7 @@
 
     python examples/imagenet_folds.py prepare --sets data/sets.json --cache data/cache-lite2 --out data/folds
     for fold in 0 1 2 3 4; do
-        hypercol train data/folds/cache-$fold --out runs/folds-default-$fold <the recipe> --seed $fold
+        hypercol train data/folds/cache-$fold --out runs/folds-default-$fold <the recipe> --seed $((fold + 1))
     done
     python examples/imagenet_folds.py evaluate --folds data/folds \\
         --heads 'runs/folds-default-{fold}/head.weights.h5' [more patterns] --out runs/folds
