@@ -120,9 +120,7 @@ def main() -> None:
         split = two_level_split(signal, data, first, args.bar)
         if split is not None:
             report(f"split: {name} {split[1]}", split[0], data, args.validation)
-    true_class = np.array(
-        [imagenet_class_of(path.name) if imagenet_class_of(path.name) is not None else -1 for path in paths]
-    )
+    true_class = np.array([-1 if (label := imagenet_class_of(path.name)) is None else label for path in paths])
     known = true_class >= 0
     if known.any():
         scores = np.where(known[:, None], judged[rows, :, np.maximum(true_class, 0)], judged[rows, :, gray_class])

@@ -83,13 +83,13 @@ def prepare(args: argparse.Namespace) -> None:
     if meta["sets_manifest_sha256"] != base.sha256:
         msg = f"{args.cache} was built from another manifest than {args.sets}"
         raise SystemExit(msg)
+    settings = {key: meta[key] for key in ("backbone", "crop_size", "output_stride", "seed", "paste_probability")}
     args.out.mkdir(parents=True, exist_ok=True)
     for fold in range(args.folds):
         text = fold_manifest_text(base, args.set, args.folds, fold)
         manifest = args.out / f"sets-{fold}.json"
         write_atomically(manifest, lambda temporary, text=text: temporary.write_text(text))
         link_other_parts(args.cache, args.out / f"cache-{fold}", args.set, PhotoSets.read(manifest).sha256)
-        settings = {key: meta[key] for key in ("backbone", "crop_size", "output_stride", "seed", "paste_probability")}
         build_feature_cache(
             manifest,
             args.out / f"cache-{fold}",
@@ -102,9 +102,9 @@ def prepare(args: argparse.Namespace) -> None:
 
 def fold_photos(manifest: Path, names: list[str]) -> list[tuple[str, np.ndarray]]:
     """(set, photo) of the named sets' validation photos in the fold's manifest, black-and-white ones left out."""
-    named = []
+    sets, named = PhotoSets.read(manifest), []
     for name in names:
-        named += [(name, photo) for photo in colored_photos(PhotoSets.read(manifest).paths([name], "validation"))[1]]
+        named += [(name, photo) for photo in colored_photos(sets.paths([name], "validation"))[1]]
     return named
 
 
