@@ -112,6 +112,7 @@ def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
     """The curves of every fold's head of ``pattern`` on its fold's photos, one after another, with a 'fold' row."""
     slug = pattern.replace("/", "_").replace("{fold}", "F").removesuffix(".weights.h5")
     joined: dict[str, list] = {}
+    grid = {"saturations": list(SATURATIONS)}
     for fold in range(args.count):
         manifest, weights = args.folds / f"sets-{fold}.json", Path(pattern.format(fold=fold))
         if not weights.exists():  # not trained yet: the folds there are
@@ -120,11 +121,14 @@ def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
         compute = lambda head=head, manifest=manifest: curves(
             head, fold_photos(manifest, [args.set, *args.people]), knobs, SATURATIONS, describe=False
         )
-        rows = cached_curves(args.out / f"{slug}-fold{fold}.json", compute)
+        rows = cached_curves(args.out / f"{slug}-fold{fold}.json", lambda compute=compute: compute() | grid)
+        if rows.get("saturations", grid["saturations"]) != grid["saturations"]:
+            msg = f"{args.out} holds curves at other saturations than {SATURATIONS}: choose another --out"
+            raise SystemExit(msg)
         rows["fold"] = [fold] * len(rows["set"])
         for key, values in rows.items():
             joined.setdefault(key, []).extend(values)
-    return as_arrays({key: values for key, values in joined.items() if key != "descriptor"})
+    return as_arrays({key: values for key, values in joined.items() if key not in ("descriptor", "saturations")})
 
 
 def at_saturation(values: np.ndarray, position: float) -> np.ndarray:
