@@ -30,8 +30,8 @@ from per_photo_saturation import (
     SATURATIONS,
     as_arrays,
     cached_curves,
+    choose_per_photo,
     curves,
-    multiplier_at_bar,
     one_for_all,
     report,
 )
@@ -103,10 +103,7 @@ def main() -> None:
     gray_class = judged[:, 0].argmax(-1)  # saturation 0: the gray photo
     rows = np.arange(len(judged))
 
-    def per_photo(scores: np.ndarray) -> np.ndarray | None:
-        bar = (scores[first], data["colorfulness"][first], data["truth_colorfulness"][first], args.bar)
-        multiplier = multiplier_at_bar(*bar, multipliers=JUDGED_MULTIPLIERS)
-        return None if multiplier is None else np.argmax(scores + multiplier * data["colorfulness"], axis=1)
+    per_photo = lambda scores: choose_per_photo(scores, data, first, args.bar, JUDGED_MULTIPLIERS)
 
     single = one_for_all(data["gain"][first], data["colorfulness"][first], data["truth_colorfulness"][first], args.bar)
     report("one for all", None if single is None else np.full(len(rows), single), data, args.validation)

@@ -112,23 +112,26 @@ def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
     """The curves of every fold's head of ``pattern`` on its fold's photos, one after another, with a 'fold' row."""
     slug = pattern.replace("/", "_").replace("{fold}", "F").removesuffix(".weights.h5")
     joined: dict[str, list] = {}
-    grid = {"saturations": list(SATURATIONS)}
+    grid = list(SATURATIONS)
     for fold in range(args.count):
         manifest, weights = args.folds / f"sets-{fold}.json", Path(pattern.format(fold=fold))
         if not weights.exists():  # not trained yet: the folds there are
             continue
-        head = Colorizer(weights)
-        compute = lambda head=head, manifest=manifest: curves(
-            head, fold_photos(manifest, [args.set, *args.people]), knobs, SATURATIONS, describe=False
-        )
-        rows = cached_curves(args.out / f"{slug}-fold{fold}.json", lambda compute=compute: compute() | grid)
-        if rows.get("saturations", grid["saturations"]) != grid["saturations"]:
+        compute = lambda weights=weights, manifest=manifest: (
+            curves(
+                Colorizer(weights), fold_photos(manifest, [args.set, *args.people]), knobs, SATURATIONS, describe=False
+            )
+            | {"saturations": grid}
+        )  # the head is loaded only when its curves are not stored yet
+        rows = cached_curves(args.out / f"{slug}-fold{fold}.json", compute)
+        if rows.pop("saturations", grid) != grid:
             msg = f"{args.out} holds curves at other saturations than {SATURATIONS}: choose another --out"
             raise SystemExit(msg)
+        rows.pop("descriptor", None)
         rows["fold"] = [fold] * len(rows["set"])
         for key, values in rows.items():
             joined.setdefault(key, []).extend(values)
-    return as_arrays({key: values for key, values in joined.items() if key not in ("descriptor", "saturations")})
+    return as_arrays(joined)
 
 
 def at_saturation(values: np.ndarray, position: float) -> np.ndarray:

@@ -108,6 +108,14 @@ def one_for_all(gain, colorful, truth_colorful, bar: float) -> int | None:
     return int(np.argmax(np.where(reaching, gain.mean(axis=0), -np.inf))) if reaching.any() else None
 
 
+def choose_per_photo(scores, data: dict, first, bar: float, multipliers=MULTIPLIERS) -> np.ndarray | None:
+    """Each photo's saturation index maximising ``scores`` + m x colorfulness, with the m of ``multiplier_at_bar`` on
+    the photos ``first`` (a mask); None if no swept m reaches the bar."""
+    colorful, truth_colorful = data["colorfulness"], data["truth_colorfulness"]
+    multiplier = multiplier_at_bar(scores[first], colorful[first], truth_colorful[first], bar, multipliers)
+    return None if multiplier is None else np.argmax(scores + multiplier * colorful, axis=1)
+
+
 def held_out_photos(sets_manifest: Path, names: list[str], every_nth: int = 2) -> list[tuple[str, np.ndarray]]:
     """(set, photo) of the training photos a head trained with ``--every-nth-photo`` never saw: of the photos the
     cache kept (readable and colorful, in the listed order), all but every ``every_nth``-th."""
@@ -157,13 +165,8 @@ def main() -> None:
 
     data = as_arrays(cached_curves(args.out / f"validation-{'-'.join(args.validation)}.json", validation))
     first = data["set"] == args.validation[0]
-    bar_of = lambda values: (values[first], data["colorfulness"][first], data["truth_colorfulness"][first], args.bar)
-
-    def per_photo(scores: np.ndarray) -> np.ndarray | None:
-        multiplier = multiplier_at_bar(*bar_of(scores))
-        return None if multiplier is None else np.argmax(scores + multiplier * data["colorfulness"], axis=1)
-
-    single = one_for_all(*bar_of(data["gain"]))
+    per_photo = lambda scores: choose_per_photo(scores, data, first, args.bar)
+    single = one_for_all(data["gain"][first], data["colorfulness"][first], data["truth_colorfulness"][first], args.bar)
     report("one for all", None if single is None else np.full(len(data["gain"]), single), data, args.validation)
     report("oracle", per_photo(data["gain"]), data, args.validation)
     leave_one_out = cross_val_predict(Ridge(RIDGE), data["descriptor"], data["gain"], cv=LeaveOneOut())
