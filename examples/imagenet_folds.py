@@ -108,9 +108,15 @@ def fold_photos(manifest: Path, names: list[str]) -> list[tuple[str, np.ndarray]
     return named
 
 
+def curves_file(out: Path, pattern: str, fold: int) -> Path:
+    """Where the curves of fold ``fold``'s head of ``pattern`` are stored: a name made of the pattern, never a
+    hidden one (a pattern may start with ../)."""
+    slug = pattern.replace("/", "_").replace("{fold}", "F").removesuffix(".weights.h5").lstrip("._")
+    return out / f"{slug}-fold{fold}.json"
+
+
 def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
     """The curves of every fold's head of ``pattern`` on its fold's photos, one after another, with a 'fold' row."""
-    slug = pattern.replace("/", "_").replace("{fold}", "F").removesuffix(".weights.h5")
     joined: dict[str, list] = {}
     grid = list(SATURATIONS)
     for fold in range(args.count):
@@ -123,7 +129,7 @@ def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
             )
             | {"saturations": grid}
         )  # the head is loaded only when its curves are not stored yet
-        rows = cached_curves(args.out / f"{slug}-fold{fold}.json", compute)
+        rows = cached_curves(curves_file(args.out, pattern, fold), compute)
         if rows.pop("saturations", grid) != grid:
             msg = f"{args.out} holds curves at other saturations than {SATURATIONS}: choose another --out"
             raise SystemExit(msg)
@@ -134,18 +140,22 @@ def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
     return as_arrays(joined)
 
 
-def at_saturation(values: np.ndarray, position: float) -> np.ndarray:
-    """Per photo, ``values`` (photos, saturations) interpolated at a fractional index into SATURATIONS."""
-    low = min(int(np.floor(position)), len(SATURATIONS) - 2)
-    weight = position - low
-    return (1 - weight) * values[:, low] + weight * values[:, low + 1]
+def at_saturation(values: np.ndarray, position) -> np.ndarray:
+    """Per photo, ``values`` (photos, saturations) interpolated at a fractional index into their saturations: one
+    ``position`` for all, or an array of each photo's own."""
+    positions = np.broadcast_to(np.asarray(position, dtype=float), (len(values),))
+    low = np.minimum(np.floor(positions).astype(int), values.shape[1] - 2)
+    weight = positions - low
+    rows = np.arange(len(values))
+    return (1 - weight) * values[rows, low] + weight * values[rows, low + 1]
 
 
 def position_at_bar(data: dict, set_name: str, bar: float) -> float | None:
-    """The fractional index into SATURATIONS where the set's photos reach ``bar`` x the truth's colorfulness."""
+    """The fractional index into the curves' saturations where the set's photos reach ``bar`` x the truth's
+    colorfulness; None if they do not reach it there."""
     held = data["set"] == set_name
     ratio = data["colorfulness"][held].mean(axis=0) / data["truth_colorfulness"][held].mean()
-    return float(np.interp(bar, ratio, np.arange(len(SATURATIONS)))) if ratio[0] <= bar <= ratio[-1] else None
+    return float(np.interp(bar, ratio, np.arange(len(ratio)))) if ratio[0] <= bar <= ratio[-1] else None
 
 
 def report_pattern(pattern: str, data: dict, set_name: str, people: list[str], bar: float) -> np.ndarray | None:

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from imagenet_folds import at_saturation, position_at_bar
 from per_photo_saturation import HELD_OUT_SETS, as_arrays, cached_curves, curves
+from retrieved_reference import photo_part
 from ship_head import colored_photos
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
@@ -49,14 +51,6 @@ DESCRIBED_SETS = HELD_OUT_SETS  # every set of photos but the faces
 RIDGE_ALPHAS = np.logspace(0, 5, 11)
 
 
-def at_positions(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Per photo, its row of ``values`` (photos, saturations) interpolated at its fractional index in ``positions``."""
-    low = np.clip(np.floor(positions).astype(int), 0, values.shape[1] - 2)
-    weight = np.clip(positions - low, 0.0, 1.0)
-    rows = np.arange(len(values))
-    return (1 - weight) * values[rows, low] + weight * values[rows, low + 1]
-
-
 def positions_for_colorfulness(colorful: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per photo, the fractional saturation index where its output's colorfulness reaches its target (the running
     maximum of its curve, so a dip does not fold it back; clamped to the grid's ends)."""
@@ -65,21 +59,12 @@ def positions_for_colorfulness(colorful: np.ndarray, targets: np.ndarray) -> np.
     return np.array([np.interp(target, curve, index) for curve, target in zip(rising, targets)])
 
 
-def one_position(data: dict, first: np.ndarray, bar: float) -> np.ndarray | None:
-    """One saturation for all: the fractional index where the ``first`` photos together reach the bar, for every
-    photo; None if the grid does not reach it."""
-    ratio = data["colorfulness"][first].mean(axis=0) / data["truth_colorfulness"][first].mean()
-    if not ratio[0] <= bar <= ratio[-1]:
-        return None
-    return np.full(len(first), float(np.interp(bar, ratio, np.arange(len(ratio)))))
-
-
 def proportional_positions(data: dict, values: np.ndarray, first: np.ndarray, bar: float, power: float):
     """Each photo's fractional index where its output's colorfulness is k x ``values`` ** ``power``, with the one k
     (by bisection of its log) that brings the ``first`` photos to the bar; None if even the grid's top misses it."""
     target_mean = bar * data["truth_colorfulness"][first].mean()
     positions = lambda k: positions_for_colorfulness(data["colorfulness"], k * values**power)
-    reached = lambda k: at_positions(data["colorfulness"], positions(k))[first].mean() >= target_mean
+    reached = lambda k: at_saturation(data["colorfulness"], positions(k))[first].mean() >= target_mean
     low, high = -12.0, 12.0
     if not reached(np.exp(high)):
         return None
@@ -89,10 +74,10 @@ def proportional_positions(data: dict, values: np.ndarray, first: np.ndarray, ba
     return positions(np.exp(high))
 
 
-def by_quarter(data: dict, first: np.ndarray, positions: np.ndarray) -> list[str]:
-    """Lines of the ``first`` photos' figures at ``positions``, by quarter of the truth's colorfulness."""
+def by_quarter(data: dict, first: np.ndarray, positions) -> list[str]:
+    """Lines of the ``first`` photos' figures at ``positions`` (one for all, or each photo's own), by quarter of the truth's colorfulness."""
     truth = data["truth_colorfulness"]
-    gain, colorful = at_positions(data["gain"], positions), at_positions(data["colorfulness"], positions)
+    gain, colorful = at_saturation(data["gain"], positions), at_saturation(data["colorfulness"], positions)
     edges = np.quantile(truth[first], [0.0, 0.25, 0.5, 0.75, 1.0])
     quarter = np.searchsorted(edges[1:-1], truth, side="right")  # 0-3, each photo in exactly one
     lines = []
@@ -105,15 +90,15 @@ def by_quarter(data: dict, first: np.ndarray, positions: np.ndarray) -> list[str
     return lines
 
 
-def summary(data: dict, positions: np.ndarray | None) -> str:
+def summary(data: dict, positions) -> str:
     """PSNR over gray, AuC over gray, colorfulness x the truth's and share beating gray, per evaluated set."""
     if positions is None:
         return "does not reach the bar"
     parts = []
     for name in np.unique(data["set"]):
         mask = data["set"] == name
-        gain, auc = (at_positions(data[key], positions)[mask] for key in ("gain", "auc_gain"))
-        colorful = at_positions(data["colorfulness"], positions)[mask].mean() / data["truth_colorfulness"][mask].mean()
+        gain, auc = (at_saturation(data[key], positions)[mask] for key in ("gain", "auc_gain"))
+        colorful = at_saturation(data["colorfulness"], positions)[mask].mean() / data["truth_colorfulness"][mask].mean()
         parts.append(f"{name} {gain.mean():+.2f} dB, AuC {auc.mean():+.2f}, {colorful:.2f}x, {np.mean(gain > 0):.0%}")
     return " | ".join(parts)
 
@@ -124,12 +109,9 @@ def pooled_taps(colorizer: Colorizer, rgb: np.ndarray) -> np.ndarray:
     lightness = np.asarray(color.rgb_to_lab(rgb.astype(np.float32) / 255.0))[np.newaxis, ..., 0]
     _, small, features = colorizer.network.canvas_and_features(tf.constant(lightness, tf.float32))
     parts = []
-    for value in features.values():
-        value = tf.cast(value, tf.float32)[0].numpy()
-        stride = colorizer.working_size // value.shape[0]
-        rows, cols = (-(-extent // stride) for extent in small.shape[1:3])
-        inside = value[:rows, :cols].reshape(-1, value.shape[-1])
-        parts += [inside.mean(axis=0), inside.std(axis=0)]
+    for tap in features.values():
+        inside = photo_part(tap, small, colorizer.working_size)
+        parts += [inside.mean(axis=(0, 1)), inside.std(axis=(0, 1))]
     parts.append(np.array([lightness.mean(), lightness.std(), *np.percentile(lightness, [5, 95])]))
     return np.concatenate(parts).astype(np.float32)
 
@@ -207,7 +189,7 @@ def all_folds(args: argparse.Namespace, knobs: dict) -> dict:
 
 def report(data: dict, bar: float) -> None:
     first = data["set"] == EVALUATED_SETS[0]
-    single = one_position(data, first, bar)
+    single = position_at_bar(data, EVALUATED_SETS[0], bar)
     print(f"one saturation for all: {summary(data, single)}")
     if single is not None:
         print("\n".join(f"  {line}" for line in by_quarter(data, first, single)))

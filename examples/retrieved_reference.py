@@ -34,14 +34,20 @@ from hypercol.training.sets import PhotoSets
 HEAD_TAP = "head"  # the backbone's deepest tap: what the photo shows, more than where
 
 
+def photo_part(tap: tf.Tensor, small_lightness: tf.Tensor, working_size: int) -> np.ndarray:
+    """(rows, cols, channels) of one photo's (1, h, w, channels) tap over the photo's part of the working canvas
+    (``small_lightness``: its (1, h, w) lightness there), the edge padding left out."""
+    values = tf.cast(tap, tf.float32)[0].numpy()
+    stride = working_size // values.shape[0]
+    rows, cols = (-(-extent // stride) for extent in small_lightness.shape[1:3])
+    return values[:rows, :cols]
+
+
 def global_descriptor(colorizer: Colorizer, rgb: np.ndarray) -> np.ndarray:
     """The unit mean of the deepest tap over the photo's part of the working canvas, seen on its lightness."""
     lightness = color.rgb_to_lab(rgb.astype(np.float32) / 255.0)[np.newaxis, ..., 0]
     _, small_lightness, features = colorizer.network.canvas_and_features(tf.constant(lightness, tf.float32))
-    deepest = tf.cast(features[HEAD_TAP], tf.float32)[0].numpy()
-    stride = colorizer.working_size // deepest.shape[0]
-    rows, cols = (-(-extent // stride) for extent in small_lightness.shape[1:3])
-    mean = deepest[:rows, :cols].mean(axis=(0, 1))
+    mean = photo_part(features[HEAD_TAP], small_lightness, colorizer.working_size).mean(axis=(0, 1))
     return mean / np.linalg.norm(mean)
 
 

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from imagenet_folds import (
     SATURATIONS,
     at_saturation,
+    curves_file,
     fold_manifest_text,
     link_other_parts,
     position_at_bar,
@@ -86,6 +87,20 @@ def test_values_are_interpolated_between_the_saturations() -> None:
     np.testing.assert_allclose(at_saturation(values, 0.0), 2.0 * SATURATIONS[0])
     np.testing.assert_allclose(at_saturation(values, 1.5), SATURATIONS[1] + SATURATIONS[2])
     np.testing.assert_allclose(at_saturation(values, len(SATURATIONS) - 1.0), 2.0 * SATURATIONS[-1])
+
+
+def test_each_photo_may_have_its_own_position_on_a_grid_of_any_length() -> None:
+    values = np.array([[0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0], np.arange(7) * -1.0])
+    np.testing.assert_allclose(at_saturation(values, np.array([1.5, 0.25])), [15.0, -0.25])
+    np.testing.assert_allclose(at_saturation(values, np.array([0.0, 6.0])), [0.0, -6.0])  # the grid's ends
+    np.testing.assert_allclose(at_saturation(values, 6.0), [60.0, -6.0])  # one position for all
+
+
+def test_the_curves_of_a_pattern_are_stored_under_a_name_that_is_not_hidden(tmp_path) -> None:
+    stored = curves_file(tmp_path, "../runs/folds-default-{fold}/head.weights.h5", 3)
+    assert stored == tmp_path / "runs_folds-default-F_head-fold3.json"
+    other = curves_file(tmp_path, "runs/folds-default-{fold}/head.weights.h5", 3)
+    assert other == stored  # the same heads named from another folder share their curves
 
 
 def _made_up_data(gain_per_saturation: float) -> dict:

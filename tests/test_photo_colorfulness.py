@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from imagenet_folds import at_saturation, position_at_bar
 from photo_colorfulness import (
     GRID,
-    at_positions,
     by_quarter,
     fold_curves,
     guessed_colorfulness,
-    one_position,
     pooled_taps,
     positions_for_colorfulness,
     proportional_positions,
@@ -26,12 +25,6 @@ from photo_colorfulness import (
 from hypercol.training.sets import manifest_text
 
 LEVELS = len(GRID)
-
-
-def test_values_are_interpolated_per_photo_and_held_at_the_grid_ends() -> None:
-    values = np.array([[0.0, 10.0, 20.0] + [30.0] * (LEVELS - 3), np.arange(LEVELS) * -1.0])
-    np.testing.assert_allclose(at_positions(values, np.array([1.5, 0.25])), [15.0, -0.25])
-    np.testing.assert_allclose(at_positions(values, np.array([0.0, LEVELS - 1.0])), [0.0, -(LEVELS - 1.0)])
 
 
 def test_each_photo_reaches_its_own_target_colorfulness_and_a_dip_does_not_fold_it_back() -> None:
@@ -62,16 +55,16 @@ def made_up_photos() -> dict:
 def test_knowing_each_photos_colorfulness_beats_one_saturation_for_all_at_the_same_bar() -> None:
     data = made_up_photos()
     first = np.ones(4, dtype=bool)
-    single = one_position(data, first, bar=0.6)
+    single = position_at_bar(data, "imagenet", bar=0.6)
     proportional = proportional_positions(data, data["truth_colorfulness"], first, bar=0.6, power=1.0)
-    colorful = lambda positions: at_positions(data["colorfulness"], positions).mean()
+    colorful = lambda positions: at_saturation(data["colorfulness"], positions).mean()
     assert colorful(single) == pytest.approx(0.6 * 38.0)
     assert colorful(proportional) >= 0.6 * 38.0 - 1e-6
-    assert at_positions(data["gain"], proportional).mean() > at_positions(data["gain"], single).mean()
+    assert at_saturation(data["gain"], proportional).mean() > at_saturation(data["gain"], single).mean()
     assert summary(data, proportional).startswith(
         "imagenet -0.52 dB, AuC -0.52, 0.60x, 50%"
     )  # (0.6 + 0.52 - 1.4 - 1.8) / 4
-    assert one_position(data, first, bar=5.0) is None
+    assert position_at_bar(data, "imagenet", bar=5.0) is None
     assert proportional_positions(data, data["truth_colorfulness"], first, bar=5.0, power=1.0) is None
     assert summary(data, None) == "does not reach the bar"
 
