@@ -118,22 +118,14 @@ def curves_file(out: Path, pattern: str, fold: int) -> Path:
 def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
     """The curves of every fold's head of ``pattern`` on its fold's photos, one after another, with a 'fold' row."""
     joined: dict[str, list] = {}
-    grid = list(SATURATIONS)
     for fold in range(args.count):
         manifest, weights = args.folds / f"sets-{fold}.json", Path(pattern.format(fold=fold))
         if not weights.exists():  # not trained yet: the folds there are
             continue
-        compute = lambda weights=weights, manifest=manifest: (
-            curves(
-                Colorizer(weights), fold_photos(manifest, [args.set, *args.people]), knobs, SATURATIONS, describe=False
-            )
-            | {"saturations": grid}
+        compute = lambda weights=weights, manifest=manifest: curves(
+            Colorizer(weights), fold_photos(manifest, [args.set, *args.people]), knobs, SATURATIONS, describe=False
         )  # the head is loaded only when its curves are not stored yet
-        rows = cached_curves(curves_file(args.out, pattern, fold), compute)
-        if rows.pop("saturations", grid) != grid:
-            msg = f"{args.out} holds curves at other saturations than {SATURATIONS}: choose another --out"
-            raise SystemExit(msg)
-        rows.pop("descriptor", None)
+        rows = cached_curves(curves_file(args.out, pattern, fold), compute, SATURATIONS)
         rows["fold"] = [fold] * len(rows["set"])
         for key, values in rows.items():
             joined.setdefault(key, []).extend(values)

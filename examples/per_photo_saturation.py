@@ -64,7 +64,8 @@ HELD_OUT_SETS = (
 def curves(colorizer: Colorizer, named_photos, knobs: dict, saturations=SATURATIONS, describe: bool = True) -> dict:
     """Per photo: its set, the PSNR and AuC over gray and the colorfulness at each saturation, the truth's
     colorfulness and (``describe``) the descriptor."""
-    rows = {"set": [], "gain": [], "auc_gain": [], "colorfulness": [], "truth_colorfulness": [], "descriptor": []}
+    rows = {"set": [], "gain": [], "auc_gain": [], "colorfulness": [], "truth_colorfulness": []}
+    rows |= {"descriptor": []} if describe else {}
     for set_name, truth in named_photos:
         gray = evaluate_pair(truth, gray_baseline(truth))
         scores = [evaluate_pair(truth, colorizer.colorize(truth, saturation=s, **knobs)) for s in saturations]
@@ -78,13 +79,18 @@ def curves(colorizer: Colorizer, named_photos, knobs: dict, saturations=SATURATI
     return rows
 
 
-def cached_curves(path: Path, compute) -> dict:
-    """The curves stored at ``path``, or computed and stored there (atomically)."""
+def cached_curves(path: Path, compute, saturations=None) -> dict:
+    """The curves stored at ``path``, or computed and stored there (atomically). With ``saturations``, their grid is
+    stored beside them, and stored curves of another grid are refused (SystemExit)."""
     if path.exists():
-        return json.loads(path.read_text())
-    rows = compute()
-    text = json.dumps(rows)
-    write_atomically(path, lambda temporary: temporary.write_text(text))
+        rows = json.loads(path.read_text())
+    else:
+        rows = compute() | ({"saturations": list(saturations)} if saturations is not None else {})
+        text = json.dumps(rows)
+        write_atomically(path, lambda temporary: temporary.write_text(text))
+    if saturations is not None and rows.pop("saturations", list(saturations)) != list(saturations):
+        msg = f"{path.parent} holds curves at other saturations than {tuple(saturations)}: choose another --out"
+        raise SystemExit(msg)
     return rows
 
 

@@ -159,17 +159,9 @@ def fold_curves(folds: Path, fold: int, weights: Path, out: Path, knobs: dict) -
             kept, photos = colored_photos(sets.paths([name], "validation"))
             named += [(name, photo) for photo in photos]
             paths += [str(path) for path in kept]
-        return curves(Colorizer(weights), named, knobs, GRID, describe=False) | {
-            "path": paths,
-            "saturations": list(GRID),
-        }
+        return curves(Colorizer(weights), named, knobs, GRID, describe=False) | {"path": paths}
 
-    rows = cached_curves(out / f"curves-fold{fold}.json", compute)
-    if rows.pop("saturations") != list(GRID):
-        msg = f"{out} holds curves at other saturations than {GRID}: choose another --out"
-        raise SystemExit(msg)
-    rows.pop("descriptor", None)
-    return rows
+    return cached_curves(out / f"curves-fold{fold}.json", compute, GRID)
 
 
 def all_folds(args: argparse.Namespace, knobs: dict) -> dict:
