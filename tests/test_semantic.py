@@ -49,3 +49,13 @@ def test_evaluate_reports_top1_of_model_gray_and_truth(tiny_colorizer, tmp_path)
     assert "ImageNet top-1 % (efficientnet_lite2, 2 photos)" in format_table(result)
     assert evaluate_images(paths, tiny_colorizer, semantic=False)["semantic"] is None
     assert evaluate_images([tmp_path / "unlabelled.png"], tiny_colorizer)["semantic"] is None
+
+
+def test_the_classifier_shows_photos_at_its_own_size_or_the_one_asked() -> None:
+    """Lite0's own size is 224; shown at 160 instead, the cat is still a cat."""
+    from hypercol.evaluation.semantic import ImageNetClassifier
+
+    own, working = ImageNetClassifier("efficientnet_lite0"), ImageNetClassifier("efficientnet_lite0", size=160)
+    assert (own.size, working.size) == (224, 160)
+    assert working._square(data.chelsea()).shape == (160, 160, 3)
+    assert working.top1([data.chelsea()])[0] in range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat

@@ -42,12 +42,13 @@ def imagenet_class_of(file_name: str) -> int | None:
 class ImageNetClassifier:
     """Top-1 ImageNet class of uint8 RGB photos: centre crop, resized (bicubic) to the classifier's own size."""
 
-    def __init__(self, backbone: str = CLASSIFIER_BACKBONE) -> None:
+    def __init__(self, backbone: str = CLASSIFIER_BACKBONE, size: int | None = None) -> None:
+        """``size``: the square the photos are shown at; by default the classifier's own (its ImageNet size)."""
         from hub_models.efficientnet_lite import NATIVE_SIZE
         from hypercol.models.backbones import load_backbone
 
         self._backbone = load_backbone(backbone)
-        self.size = NATIVE_SIZE[backbone.removeprefix("efficientnet_")]
+        self.size = size or NATIVE_SIZE[backbone.removeprefix("efficientnet_")]
         self._lock = threading.Lock()
 
     def _square(self, rgb: np.ndarray) -> np.ndarray:

