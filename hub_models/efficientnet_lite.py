@@ -64,13 +64,6 @@ HYPERCOLUMN_TAPS = {
         ("stride16_expanded", 672, 16),
         ("head", 1280, 32),
     ),
-    "lite1": (
-        ("stride2_expanded", 96, 2),
-        ("stride4_expanded", 144, 4),
-        ("stride8_expanded", 240, 8),
-        ("stride16_expanded", 672, 16),
-        ("head", 1280, 32),
-    ),
     "lite2": (
         ("stride2_expanded", 96, 2),
         ("stride4_expanded", 144, 4),
@@ -79,6 +72,7 @@ HYPERCOLUMN_TAPS = {
         ("head", 1280, 32),
     ),
 }
+HYPERCOLUMN_TAPS["lite1"] = HYPERCOLUMN_TAPS["lite0"]  # Lite1 is Lite0 deepened: the same widths
 
 _STORAGE_DTYPES = {
     "FloatStorage": np.float32,
