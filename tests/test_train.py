@@ -227,6 +227,25 @@ def test_a_folder_without_a_usable_photo_is_refused_before_anything_is_written(t
     assert not (tmp_path / "cli").exists()
 
 
+def test_a_backbone_that_cannot_load_is_refused_before_anything_is_written(
+    photos, tiny_spec, tmp_path, monkeypatch, capsys
+) -> None:
+    """As an optional backbone whose wheel is not installed: the error, and no run folder."""
+    from dataclasses import replace
+
+    from hypercol.models import backbones
+
+    gone = replace(tiny_spec, name="gone_vgg", handle=str(tmp_path / "no_saved_model_here"))
+    monkeypatch.setitem(backbones._REGISTRY, "gone_vgg", gone)
+    with pytest.raises(ValueError, match="no_saved_model_here"):
+        train([photos], out=tmp_path / "run", backbone="gone_vgg", steps=1, batch_size=2, crop_size=32)
+    assert not (tmp_path / "run").exists()
+    argv = ["train", str(photos), "--out", str(tmp_path / "cli"), "--backbone", "gone_vgg", "--steps", "1"]
+    assert cli_main(argv) == 2
+    assert capsys.readouterr().err.startswith("hypercol train: error:")
+    assert not (tmp_path / "cli").exists()
+
+
 def test_unreadable_photos_in_a_row_end_training_with_one_error_and_no_hang(photos, tmp_path) -> None:
     """The reader's error inside tf.data used to leave the pipeline's threads to the interpreter's exit, where the
     process hung (1 run in 3, SIGTERM ignored by then); it is a TrainingDataError, and the process ends."""

@@ -109,7 +109,6 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
     out = _run_folder(config)
     active_precision = configure_precision(config.precision)
     source = open_training_data(data, config)
-    out.mkdir(parents=True, exist_ok=True)  # only once the data is known usable: a refused run leaves no folder
     strategy = pick_strategy(config.devices)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -121,6 +120,8 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
         frozen: Backbone = load_backbone(config.backbone, taps=source.tap_keys or config.taps)
         head = build_head(frozen.spec.taps, **goal.head_config)
         optimizer = make_optimizer(head, config.learning_rate, config.steps, config.weight_decay)
+    # Only once the data and the backbone are known usable: a refused run leaves no folder.
+    out.mkdir(parents=True, exist_ok=True)
     manager = open_checkpoints(out / "checkpoints", config.resume, head=head, optimizer=optimizer)
     state = _run_session(config, source, strategy, frozen, head, optimizer, goal, manager)
     session = {
