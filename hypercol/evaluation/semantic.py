@@ -40,7 +40,8 @@ def imagenet_class_of(file_name: str) -> int | None:
 
 
 class ImageNetClassifier:
-    """Top-1 ImageNet class of uint8 RGB photos: centre crop, resized (bicubic) to the classifier's own size."""
+    """Top-1 ImageNet class of uint8 RGB photos: centre crop, resized (bicubic) to the classifier's own size or
+    the one given."""
 
     def __init__(self, backbone: str = CLASSIFIER_BACKBONE, size: int | None = None) -> None:
         """``size``: the square the photos are shown at; by default the classifier's own (its ImageNet size)."""
