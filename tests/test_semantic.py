@@ -59,3 +59,10 @@ def test_the_classifier_shows_photos_at_its_own_size_or_the_one_asked() -> None:
     assert (own.size, working.size) == (224, 160)
     assert working._square(data.chelsea()).shape == (160, 160, 3)
     assert working.top1([data.chelsea()])[0] in range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+def test_a_pair_of_classifiers_has_no_size_of_its_own() -> None:
+    from hypercol.evaluation.semantic import ImageNetClassifier
+
+    with pytest.raises(ValueError, match="no ImageNet size of its own"):
+        ImageNetClassifier("efficientnet_lite0_lite2")

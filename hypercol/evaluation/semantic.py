@@ -48,8 +48,12 @@ class ImageNetClassifier:
         from hub_models.efficientnet_lite import NATIVE_SIZE
         from hypercol.models.backbones import load_backbone
 
+        own_size = NATIVE_SIZE.get(backbone.removeprefix("efficientnet_"))
+        if size is None and own_size is None:
+            msg = f"{backbone!r} has no ImageNet size of its own (a pair's networks were trained at two); give size="
+            raise ValueError(msg)
         self._backbone = load_backbone(backbone)
-        self.size = size or NATIVE_SIZE[backbone.removeprefix("efficientnet_")]
+        self.size = size or own_size
         self._lock = threading.Lock()
 
     def _square(self, rgb: np.ndarray) -> np.ndarray:
