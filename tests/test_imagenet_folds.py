@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import imagenet_folds
 from imagenet_folds import (
     SATURATIONS,
     at_saturation,
@@ -16,6 +18,7 @@ from imagenet_folds import (
     fold_manifest_text,
     link_other_parts,
     position_at_bar,
+    prepare,
     report_difference,
     report_pattern,
 )
@@ -131,3 +134,20 @@ def test_the_bar_is_met_at_the_interpolated_saturation_and_the_heads_are_compare
     assert "imagenet: -0.55 dB, AuC +1.00, beats gray 0% (4 photos; folds 0: -0.70 1: -0.40)" in printed
     assert "imagenet: +0.05 dB, AuC +1.00, beats gray 50%" in printed  # -0.15, -0.05, +0.15, +0.25
     assert "imagenet: +0.600 dB +- 0.000 (folds +0.60 +0.60)" in printed
+
+
+def test_prepare_makes_one_fold_when_asked_and_every_fold_otherwise(tmp_path, monkeypatch) -> None:
+    """One fold at a time keeps the disk to one held-out set's features (with two backbones' taps, five do not fit)."""
+    base = _base(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    settings = {"backbone": "b", "crop_size": 8, "output_stride": 4, "seed": 0, "paste_probability": 0.0}
+    (cache / CACHE_FILE).write_text(json.dumps({**settings, "sets_manifest_sha256": base.sha256, "parts": {}}))
+    built = []
+    monkeypatch.setattr(imagenet_folds, "build_feature_cache", lambda manifest, out, **_: built.append(out.name))
+    arguments = {"sets": tmp_path / "sets.json", "cache": cache, "folds": 4, "set": "imagenet"}
+    prepare(argparse.Namespace(out=tmp_path / "one", fold=2, **arguments))
+    assert built == ["cache-2"] and [f.name for f in (tmp_path / "one").glob("sets-*.json")] == ["sets-2.json"]
+    prepare(argparse.Namespace(out=tmp_path / "all", fold=None, **arguments))
+    assert built[1:] == ["cache-0", "cache-1", "cache-2", "cache-3"]
+    assert (tmp_path / "one" / "sets-2.json").read_text() == (tmp_path / "all" / "sets-2.json").read_text()
