@@ -160,7 +160,7 @@ def test_exported_savedmodel_agrees_with_numpy(lite0_weights, photos) -> None:
     assert logits[0].argmax() in CAT_CLASSES and logits[1].argmax() == ESPRESSO
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite2"])
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite2", "efficientnet_lite0_lite2"])
 def test_registered_taps_match_the_export(name) -> None:
     spec = get_spec(name)
     outputs = load_backbone(name)(tf.zeros([1, 64, 96, 1]))
