@@ -1,6 +1,7 @@
 """Times the training step from photos of head variants against the VGG16 default's, in one process.
 
     python examples/head_step_speed.py base_width=128 output_stride=8 base_width=128,output_stride=8
+    python examples/head_step_speed.py --heads runs/pair-w128/head.weights.h5
 
 Each variant is the default head's card (its backbone, taps, bins and head options) with the
 options given changed; the step is the one `hypercol train` runs and `benchmarks/bench_train.py`
@@ -9,6 +10,8 @@ machine's precision). The heads are freshly built: only speed is measured here, 
 needs training and a sweep (docs/measurements/heads.md). The VGG16 default's step, the default
 head's and every variant's run in turn, round after round, so all of them see the same load;
 medians of the rounds are printed in milliseconds an example, and as the VGG16 step's multiple.
+``--heads`` adds the heads that trained weights' cards describe, each on its card's backbone
+(for a head on another backbone than the default's).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("variants", nargs="*", type=variant, help="head options changed from the default head's")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps-per-round", type=int, default=3)
+    parser.add_argument("--heads", nargs="*", type=Path, default=[], help="weights whose cards' heads to add")
     args = parser.parse_args()
 
     import bench_train
@@ -45,14 +49,16 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
 
-    def head_step(changes: dict):
-        run, head = bench_train.head_photo_step(rng, head_changes=changes)
+    def head_step(changes: dict, weights=bench_train.DEFAULT_WEIGHTS):
+        run, head = bench_train.head_photo_step(rng, weights, head_changes=changes)
         return run, head.count_params()
 
     steps = {"VGG16 default": (bench_train.photo_step(rng, bench_train.EARLIER_DEFAULT), None)}
     steps["default head"] = head_step({})
     for changes in args.variants:
         steps[",".join(f"{k}={v}" for k, v in changes.items())] = head_step(changes)
+    for weights in args.heads:
+        steps[str(weights)] = head_step({}, weights)
     for run, _ in steps.values():
         run()  # traced outside the timing
     times = {name: [] for name in steps}
