@@ -77,11 +77,13 @@ HYPERCOLUMN_TAPS["lite1"] = HYPERCOLUMN_TAPS["lite0"]  # Lite1 is Lite0 deepened
 # variant's first): the two know partly different things (on gray photos their averaged
 # softmax names the object 2.5 points more often than either alone; docs/measurements/heads.md).
 PAIRS = {"lite0_lite2": ("lite0", "lite2")}
-for _pair, (_first, _second) in PAIRS.items():
-    HYPERCOLUMN_TAPS[_pair] = tuple(
+HYPERCOLUMN_TAPS |= {
+    pair: tuple(
         (key, channels + other_channels, stride)
-        for (key, channels, stride), (_, other_channels, _) in zip(HYPERCOLUMN_TAPS[_first], HYPERCOLUMN_TAPS[_second])
+        for (key, channels, stride), (_, other_channels, _) in zip(HYPERCOLUMN_TAPS[first], HYPERCOLUMN_TAPS[second])
     )
+    for pair, (first, second) in PAIRS.items()
+}
 
 _STORAGE_DTYPES = {
     "FloatStorage": np.float32,
