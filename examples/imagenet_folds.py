@@ -7,6 +7,7 @@
     done
     python examples/imagenet_folds.py evaluate --folds data/folds \\
         --heads 'runs/folds-default-{fold}/head.weights.h5' [more patterns] --out runs/folds
+        [--working-sizes 224 256: every head on each of these canvases instead of its card's]
 
 The ImageNet validation split holds 94 colorful photos, each of a class with no training
 photo, and three trainings of one recipe that differ only in their seed land 0.1 dB apart
@@ -37,6 +38,7 @@ from ship_head import colored_photos
 
 from hypercol.inference.colorizer import Colorizer
 from hypercol.io.files import write_atomically
+from hypercol.models.card import ModelCard, card_path
 from hypercol.training.cache import CACHE_FILE, build_feature_cache
 from hypercol.training.photos import split_validation
 from hypercol.training.sets import PhotoSets, manifest_text
@@ -109,24 +111,41 @@ def fold_photos(manifest: Path, names: list[str]) -> list[tuple[str, np.ndarray]
     return named
 
 
-def curves_file(out: Path, pattern: str, fold: int) -> Path:
-    """Where the curves of fold ``fold``'s head of ``pattern`` are stored: a name made of the pattern, never a
-    hidden one (a pattern may start with ../)."""
+def curves_file(out: Path, pattern: str, fold: int, working_size: int | None = None) -> Path:
+    """Where the curves of fold ``fold``'s head of ``pattern`` (on a canvas of ``working_size``, None: its card's)
+    are stored: a name made of the pattern, never a hidden one (a pattern may start with ../)."""
     slug = pattern.replace("/", "_").replace("{fold}", "F").removesuffix(".weights.h5").lstrip("._")
-    return out / f"{slug}-fold{fold}.json"
+    canvas = "" if working_size is None else f"-canvas{working_size}"
+    return out / f"{slug}{canvas}-fold{fold}.json"
 
 
-def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict) -> dict:
-    """The curves of every fold's head of ``pattern`` on its fold's photos, one after another, with a 'fold' row."""
+def fold_colorizer(weights: Path, working_size: int | None) -> Colorizer:
+    """The head of ``weights`` on its card's canvas, or on one of ``working_size`` pixels."""
+    if working_size is None:
+        return Colorizer(weights)
+    card = ModelCard.load(card_path(weights))
+    card.working_size = working_size
+    return Colorizer(weights, card=card, small_canvas=False)
+
+
+def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict, working_size: int | None = None) -> dict:
+    """The curves of every fold's head of ``pattern`` (on a canvas of ``working_size``, None: its card's) on its
+    fold's photos, one after another, with a 'fold' row."""
     joined: dict[str, list] = {}
     for fold in range(args.count):
         manifest, weights = args.folds / f"sets-{fold}.json", Path(pattern.format(fold=fold))
         if not weights.exists():  # not trained yet: the folds there are
             continue
-        compute = lambda weights=weights, manifest=manifest: curves(
-            Colorizer(weights), fold_photos(manifest, [args.set, *args.people]), knobs, SATURATIONS, describe=False
+        # The card's own canvas named as such: its curves are those stored without a canvas.
+        size = None if working_size == ModelCard.load(card_path(weights)).working_size else working_size
+        compute = lambda weights=weights, manifest=manifest, size=size: curves(
+            fold_colorizer(weights, size),
+            fold_photos(manifest, [args.set, *args.people]),
+            knobs,
+            SATURATIONS,
+            describe=False,
         )  # the head is loaded only when its curves are not stored yet
-        rows = cached_curves(curves_file(args.out, pattern, fold), compute, SATURATIONS)
+        rows = cached_curves(curves_file(args.out, pattern, fold, size), compute, SATURATIONS)
         rows["fold"] = [fold] * len(rows["set"])
         for key, values in rows.items():
             joined.setdefault(key, []).extend(values)
@@ -194,9 +213,10 @@ def evaluate(args: argparse.Namespace) -> None:
     shipped = Colorizer().card
     knobs = {"temperature": shipped.temperature, "fallback": shipped.uncertainty_fallback}
     first = None
-    for pattern in args.heads:
-        data = pattern_curves(pattern, args, knobs)
-        gain = report_pattern(pattern, data, args.set, args.people, args.bar)
+    for pattern, size in [(pattern, size) for pattern in args.heads for size in args.working_sizes or [None]]:
+        data = pattern_curves(pattern, args, knobs, size)
+        label = pattern if size is None else f"{pattern} on a {size}-pixel canvas"
+        gain = report_pattern(label, data, args.set, args.people, args.bar)
         if gain is None:
             continue
         photos = (data["fold"].tolist(), data["set"].tolist(), data["truth_colorfulness"].tolist())
@@ -223,6 +243,9 @@ def main() -> None:
     judge.add_argument("--out", type=Path, required=True, help="folder for the curves (reused when present)")
     judge.add_argument("--people", nargs="*", default=list(PEOPLE_SETS))
     judge.add_argument("--bar", type=float, default=0.6, help="colorfulness, x the truth's, on the held-out set")
+    judge.add_argument(
+        "--working-sizes", type=int, nargs="+", help="every head on each of these canvases (pixels), not its card's"
+    )
     for command in (make, judge):
         command.add_argument("--set", default="imagenet", help="the set split into folds")
     args = parser.parse_args()

@@ -15,6 +15,7 @@ from imagenet_folds import (
     SATURATIONS,
     at_saturation,
     curves_file,
+    fold_colorizer,
     fold_manifest_text,
     link_other_parts,
     position_at_bar,
@@ -104,6 +105,16 @@ def test_the_curves_of_a_pattern_are_stored_under_a_name_that_is_not_hidden(tmp_
     assert stored == tmp_path / "runs_folds-default-F_head-fold3.json"
     other = curves_file(tmp_path, "runs/folds-default-{fold}/head.weights.h5", 3)
     assert other == stored  # the same heads named from another folder share their curves
+    on_a_canvas = curves_file(tmp_path, "runs/folds-default-{fold}/head.weights.h5", 3, 256)
+    assert on_a_canvas == tmp_path / "runs_folds-default-F_head-canvas256-fold3.json"
+
+
+def test_a_fold_head_runs_on_the_canvas_asked_for_or_its_cards(tiny_weights) -> None:
+    assert fold_colorizer(tiny_weights, None).working_size == 64  # the card's
+    larger = fold_colorizer(tiny_weights, 96)
+    assert larger.working_size == 96
+    photo = np.random.default_rng(0).integers(0, 256, (40, 52), dtype=np.uint8)
+    assert larger.colorize(photo).shape == (40, 52, 3)
 
 
 def _made_up_data(gain_per_saturation: float) -> dict:
