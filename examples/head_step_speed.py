@@ -1,7 +1,7 @@
 """Times the training step from photos of head variants against the VGG16 default's, in one process.
 
     python examples/head_step_speed.py base_width=128 output_stride=8 base_width=128,output_stride=8
-    python examples/head_step_speed.py --heads runs/pair-w128/head.weights.h5
+    python examples/head_step_speed.py --heads runs/my-head/head.weights.h5
 
 Each variant is the default head's card (its backbone, taps, bins and head options) with the
 options given changed; the step is the one `hypercol train` runs and `benchmarks/bench_train.py`
