@@ -159,9 +159,9 @@ def test_the_shipped_small_canvas_is_smaller_and_within_the_quality_bound() -> N
         assert row["auc_drop"] <= 0.3, name
 
 
-def test_the_default_network_batch_holds_the_pixels_of_16_canvases_of_224(tiny_weights, tiny_card) -> None:
+def test_the_default_network_batch_holds_the_pixels_of_16_canvases_of_256(tiny_weights, tiny_card) -> None:
     card = replace(tiny_card, working_size=320, small_canvas_defaults={"working_size": 224})
-    assert Colorizer(tiny_weights, card=card, small_canvas=False).batch_size == 8  # 320^2 * 8 ~ 224^2 * 16
+    assert Colorizer(tiny_weights, card=card, small_canvas=False).batch_size == 10  # 320^2 * 10 ~ 256^2 * 16
     assert Colorizer(tiny_weights, card=card, small_canvas=True).batch_size == 16
     small = replace(card, small_canvas_defaults={"working_size": 160})
     assert Colorizer(tiny_weights, card=small, small_canvas=True).batch_size == 16  # at most 16

@@ -28,10 +28,11 @@ from hypercol.models.shipped import DEFAULT_WEIGHTS
 
 __all__ = ["Colorizer", "colorize", "get_colorizer"]
 
-# Default network batch: 16 canvases of 224 pixels' worth of activations (at most 16 images).
+# Default network batch: 16 canvases of 256 pixels' worth of activations (at most 16 images).
 # With the EfficientNet-Lite0 head (the default before Lite2), 16 images a call are 10-14% faster per image than 8 (bf16,
-# float32 and float32 held to AVX2 on a 2-core EPYC, 2026-12-03); larger canvases take fewer.
-DEFAULT_BATCH_PIXELS = 16 * 224**2
+# float32 and float32 held to AVX2 on a 2-core EPYC, 2026-12-03); on the default's 256-pixel canvas 16 x 256 took 0.95x
+# the time of 12 + 4 (float32, 2-core AMD EPYC, 2026-12-06); larger canvases take fewer.
+DEFAULT_BATCH_PIXELS = 16 * 256**2
 MAX_DEFAULT_BATCH = 16
 
 
@@ -52,7 +53,7 @@ class Colorizer:
     ``Colorizer(weights)`` loads ``weights`` (a ``.weights.h5`` with its ``.json``
     card, or the ``card`` given); the default is the shipped default head (EfficientNet-Lite2).
     ``edge_aware=False`` upsamples the chroma bilinearly instead of with the guided filter.
-    ``batch_size``: images per network call; by default 16 on a canvas of 224 or less, 8 on one of 320.
+    ``batch_size``: images per network call; by default 16 on a canvas of 256 or less, 10 on one of 320.
     ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default
     $HYPERCOL_CANVAS decides ("small", "full"; unset or "auto": where the backbone is slow,
     :func:`hypercol.core.precision.backbone_is_fast`: float32, or bf16 without AMX). The shipped
