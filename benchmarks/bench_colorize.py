@@ -1,11 +1,12 @@
 """hypercol end to end: colorize at the seed-001 sizes, single and batched (the rows the peers
 are compared with), against a plain float32 Keras VGG16 forward and 2048x2048 against 256x256;
-hypercolumn extraction."""
+the ensemble against the default head; hypercolumn extraction."""
 
 import pytest
 import tensorflow as tf
 from cases import (
     COLORIZE_2048_VS_256_ROUNDS,
+    ENSEMBLE_ROUNDS,
     HYPERCOL_BATCHED,
     HYPERCOL_SINGLE,
     HYPERCOLUMN_SIZES,
@@ -89,6 +90,32 @@ def test_colorize_2048_vs_256(measure, colorizer):
         batch=1,
         reference_size=256,
         precision=HYPERCOL_PRECISION,
+    )
+
+
+def test_ensemble_vs_default(measure, colorizer):
+    """colorize 16 x 256 x 256 with the shipped ensemble against the default head, alternating round by round."""
+    import numpy as np
+
+    from hypercol.inference.colorizer import Colorizer
+    from hypercol.models.shipped import SHIPPED_HEADS
+
+    ensemble = Colorizer(SHIPPED_HEADS["ensemble"])
+    ensemble.colorize(np.zeros((256, 256), np.uint8))  # traced and compiled outside the timing
+    batch, size = VGG16_BATCH
+    images = gray_images(batch, size)
+    measure(
+        lambda: ensemble.colorize(images),
+        images=batch,
+        rounds=ENSEMBLE_ROUNDS,
+        group="colorize vs yardstick",
+        reference=lambda: colorizer.colorize(images),
+        kind="ensemble_vs_default",
+        name="colorize with head='ensemble' vs the default head",
+        size=size,
+        batch=batch,
+        precision=HYPERCOL_PRECISION,
+        path=ensemble.description,
     )
 
 

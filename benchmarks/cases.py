@@ -84,6 +84,10 @@ PUBLISHED_SEED001 = {
 # Targets of the yardstick checks above (VGG16_BATCH; 2048 x 2048 against 256 x 256).
 TARGET_VS_VGG16 = 0.35
 TARGET_2048_VS_256 = 4.0
+# The ensemble (head="ensemble": two heads on two backbones) against the default head on the same
+# 16 x 256 x 256 batch: its documented price is about twice the time.
+ENSEMBLE_ROUNDS = 5
+TARGET_ENSEMBLE_VS_DEFAULT = 2.0
 
 # Guidance: a colorize call steered by hints or a reference photo against the automatic
 # call of the same image, alternating round by round. Hints: 100 random 3 x 3 dots (the

@@ -24,6 +24,7 @@ from cases import (
     PUBLISHED_SEED001,
     SIZES,
     TARGET_2048_VS_256,
+    TARGET_ENSEMBLE_VS_DEFAULT,
     TARGET_GUIDANCE,
     TARGET_TRAINING_SPEEDUP,
     TARGET_VIDEO_COST,
@@ -200,7 +201,8 @@ def _title(results: Results) -> list[str]:
 
 
 def _yardstick_targets(results: Results) -> list[str]:
-    """colorize against a Keras VGG16 forward and 2048x2048 against 256x256, in the benchmark process."""
+    """colorize against a Keras VGG16 forward, 2048x2048 against 256x256 and the ensemble against the default
+    head, in the benchmark process."""
     checks = (
         (
             "colorize_batch_vs_vgg16",
@@ -212,6 +214,12 @@ def _yardstick_targets(results: Results) -> list[str]:
             "",
         ),
         ("colorize_2048_vs_256", "`colorize` of one 2048x2048 image vs one 256x256 image", TARGET_2048_VS_256, "x"),
+        (
+            "ensemble_vs_default",
+            "`colorize` of 16 uint8 256x256 images with `head='ensemble'` vs the default head, per image",
+            TARGET_ENSEMBLE_VS_DEFAULT,
+            "x",
+        ),
     )
     rows = []
     for kind, title, target, unit in checks:

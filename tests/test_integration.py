@@ -7,7 +7,7 @@ import pytest
 from skimage import color as skcolor
 from skimage import data
 
-from hypercol.models.card import card_path
+from hypercol.models.card import card_path, is_ensemble_card
 from hypercol.models.shipped import SHIPPED_HEADS
 
 
@@ -15,7 +15,8 @@ from hypercol.models.shipped import SHIPPED_HEADS
 def test_shipped_head_colorizes_a_photograph(head) -> None:
     from hypercol import colorize
 
-    assert SHIPPED_HEADS[head].exists() and card_path(SHIPPED_HEADS[head]).exists()
+    path = SHIPPED_HEADS[head]
+    assert path.exists() and (is_ensemble_card(path) or card_path(path).exists())
     gray = data.camera()
     rgb = colorize(gray, head=head)
     assert rgb.shape == (*gray.shape, 3) and rgb.dtype == np.uint8
@@ -49,11 +50,12 @@ def test_both_shipped_heads_run_through_the_filter_and_the_cli(tmp_path) -> None
     assert (tmp_path / "out" / "camera_color.png").exists() and (tmp_path / "out2" / "camera_color.png").exists()
 
 
-def test_default_head_beats_gray_on_color_photos_it_never_saw() -> None:
+@pytest.mark.parametrize("head", ["classification", "ensemble"])
+def test_default_head_and_ensemble_beat_gray_on_color_photos_they_never_saw(head) -> None:
     """scikit-image's color photos are reserved for evaluation: never trained on, never used to choose defaults.
 
     The default head's mean PSNR over them must beat leaving the photos gray, and its
-    colors must be visible (colorfulness at least a third of the truth's).
+    colors must be visible (colorfulness at least a third of the truth's); the same for the ensemble.
     """
     from hypercol import colorize
     from hypercol.core.metrics import colorfulness, psnr
@@ -61,7 +63,7 @@ def test_default_head_beats_gray_on_color_photos_it_never_saw() -> None:
 
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
     photos = [photo[:: max(1, max(photo.shape[:2]) // 256), :: max(1, max(photo.shape[:2]) // 256)] for photo in photos]
-    model = [colorize(photo) for photo in photos]
+    model = [colorize(photo, head=head) for photo in photos]
     model_psnr = np.mean([psnr(truth, output) for truth, output in zip(photos, model)])
     gray_psnr = np.mean([psnr(truth, gray_baseline(truth)) for truth in photos])
     assert model_psnr > gray_psnr

@@ -53,6 +53,7 @@ from scipy.linalg import solveh_banded
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, as_image_batch
 from hypercol.core.checks import check_number, is_whole_number
+from hypercol.inference.ensemble import GUIDANCE_REFUSED, EnsembleNetwork
 from hypercol.inference.network import ChromaNetwork, fitted_shape, lightness_batches
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "Reference",
     "ReferencePhoto",
     "prepare_reference",
+    "refuse_ensemble",
     "prepare_guide",
     "Guide",
 ]
@@ -600,10 +602,17 @@ class ReferencePhoto:
         return Reference(self.backbone, cell_lightness.numpy().ravel(), chroma, features)
 
 
+def refuse_ensemble(colorizer) -> None:
+    """ValueError when ``colorizer`` averages several heads: guidance steers one head's chroma."""
+    if isinstance(getattr(colorizer, "network", None), EnsembleNetwork):
+        raise ValueError(GUIDANCE_REFUSED)  # noqa: TRY004 -- the call asks what this colorizer cannot do
+
+
 def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None) -> Reference:
     """Runs the backbone once on ``photo``'s lightness; the result serves every later call with it."""
     if isinstance(photo, Reference):
         return photo
+    refuse_ensemble(colorizer)
     if not isinstance(getattr(colorizer, "network", None), ChromaNetwork):
         msg = f"prepare_reference needs a Colorizer (hypercol.Colorizer() or get_colorizer()), got {colorizer!r}"
         raise TypeError(msg)
@@ -819,6 +828,7 @@ def prepare_guide(
     """
     if hints is None and reference is None:
         return None
+    refuse_ensemble(colorizer)
     settings = settings or DEFAULT_SETTINGS
     checked = check_hints(hints, batch) if hints is not None else None
     guide = Guide(colorizer, checked, _references(colorizer, reference, len(batch.pixels), settings), settings)

@@ -41,6 +41,7 @@ from hypercol.inference.guidance import (
     hint_cells,
     prepare_reference,
     propagate_hints,
+    refuse_ensemble,
     transfer_reference,
     upsampled_groups,
 )
@@ -238,6 +239,8 @@ def colorize_frames(
     The knobs and the reference are checked at the call; each frame when it is reached.
     """
     knobs = colorizer.knobs(temperature, saturation)
+    if hints is not None or reference is not None:
+        refuse_ensemble(colorizer)
     key_hints = _key_hints(hints)
     prepared = None if reference is None else prepare_reference(colorizer, reference)
     return _colorized(colorizer, iter(frames), knobs, key_hints, prepared, settings)

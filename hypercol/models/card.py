@@ -1,4 +1,5 @@
-"""The model card: what a head was trained with and how it decodes, stored as JSON beside its weights.
+"""The model card: what a head was trained with and how it decodes, stored as JSON beside its weights;
+and the ensemble card (``NAME.ensemble.json``): heads whose chroma is averaged.
 
 Plain data, without TensorFlow: the command, the Beam launcher and the Pillow filter check a
 head and its knobs (:func:`check_head`) before any model is loaded.
@@ -25,6 +26,10 @@ __all__ = [
     "card_settings",
     "resolve_weights",
     "check_head",
+    "ENSEMBLE_SUFFIX",
+    "EnsembleCard",
+    "is_ensemble_card",
+    "summary_card",
 ]
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -185,9 +190,103 @@ def check_head(
     """The weights file and card of a head choice, with its knobs checked against the card: every error
     that loading the model would raise for the choice itself, without loading it (ValueError/TypeError)."""
     path = resolve_weights(weights, head)
-    card = ModelCard.load(card_path(path))
-    if not path.is_file():
-        msg = f"head weights {str(path)!r} not found"
-        raise ValueError(msg)
+    if is_ensemble_card(path):
+        card = EnsembleCard.load(path).summary_card()
+    else:
+        card = ModelCard.load(card_path(path))
+        if not path.is_file():
+            msg = f"head weights {str(path)!r} not found"
+            raise ValueError(msg)
     card_settings(card, temperature, saturation)
     return path, card
+
+
+# --- the ensemble card ---------------------------------------------------------------------
+
+# Each member is a head (``.weights.h5`` with its model card), named relative to the ensemble card's
+# folder. A call runs every member on the photo at its own card's canvas, temperature and uncertainty
+# fallback, at saturation 1; the members' chroma is averaged and scaled by the ensemble's ``saturation``
+# (:class:`hypercol.inference.ensemble.EnsembleNetwork`).
+ENSEMBLE_SUFFIX = ".ensemble.json"
+ENSEMBLE_FIELDS = ("members", "saturation", "temperature", "uncertainty_fallback", "description", "metrics")
+
+
+def is_ensemble_card(path: str | Path) -> bool:
+    """Whether ``path`` names an ensemble card (``NAME.ensemble.json``) rather than one head's weights."""
+    return Path(path).name.endswith(ENSEMBLE_SUFFIX)
+
+
+@dataclass
+class EnsembleCard:
+    """Which heads an ensemble averages and the saturation of their mean, with how well it does."""
+
+    members: list[str]  # head weights files, relative to the card's folder
+    saturation: float = 1.0
+    # For every classification member; None: each member's own card's.
+    temperature: float | None = None
+    uncertainty_fallback: float | None = None
+    description: str = ""
+    metrics: dict = field(default_factory=dict)
+    folder: Path = field(default=Path(), repr=False, compare=False)  # where the card is; not stored
+
+    @classmethod
+    def load(cls, path: str | Path) -> EnsembleCard:
+        path = Path(path)
+        where = f"ensemble card {str(path)!r}"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            msg = f"{where} not found"
+            raise ValueError(msg) from None
+        except json.JSONDecodeError as error:
+            msg = f"{where} is not valid JSON: {error}"
+            raise ValueError(msg) from None
+        if not isinstance(data, dict) or "members" not in data:
+            msg = f"{where} must be a JSON object with a list of 'members'"
+            raise ValueError(msg)
+        known = {key: value for key, value in data.items() if key in ENSEMBLE_FIELDS}
+        card = cls(**known, folder=path.parent)
+        card.check(where)
+        return card
+
+    def check(self, where: str = "ensemble card") -> None:
+        """ValueError unless there are at least two members, named by weights files, and the knobs are valid."""
+        members = self.members
+        if not isinstance(members, list) or len(members) < 2 or not all(isinstance(m, str) for m in members):
+            msg = f"{where}: 'members' must list at least two head weights files, got {members!r}"
+            raise ValueError(msg)
+        for member in members:
+            card_path(member)  # ValueError unless a '.weights.h5' name
+        try:
+            check_knobs(self.temperature, self.saturation, self.uncertainty_fallback)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
+
+    def member_paths(self) -> list[Path]:
+        """The members' weights files, each checked to exist (their cards are checked when loaded)."""
+        paths = [self.folder / member for member in self.members]
+        for path in paths:
+            if not path.is_file():
+                msg = f"ensemble member {str(path)!r} not found"
+                raise ValueError(msg)
+        return paths
+
+    def member_cards(self) -> list[ModelCard]:
+        return [ModelCard.load(card_path(path)) for path in self.member_paths()]
+
+    def summary_card(self) -> ModelCard:
+        """What stands for the ensemble where one card is asked for (checks, reports): see :func:`summary_card`."""
+        return summary_card(self.member_cards(), self.saturation, self.temperature)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("folder")
+        return json.dumps(data, indent=2, sort_keys=True)
+
+
+def summary_card(cards: list[ModelCard], saturation: float, temperature: float | None = None) -> ModelCard:
+    """The first classification member's card (else the first member's) at the ensemble's ``saturation`` (and
+    ``temperature`` when it sets one): a temperature is checked against it, and a report gives its knobs."""
+    chosen = next((card for card in cards if card.is_classification), cards[0])
+    chosen = replace(chosen, saturation=float(saturation))
+    return chosen if temperature is None or not chosen.is_classification else replace(chosen, temperature=temperature)

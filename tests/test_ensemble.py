@@ -1,0 +1,201 @@
+"""Ensembles of heads on the tiny backbone: the averaged chroma, the card, and what is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY_BACKBONE, randomize
+from PIL import Image
+from skimage import color as skcolor
+from skimage import data
+
+from hypercol import Colorizer, colorize, colorize_video
+from hypercol.core.arrays import as_image_batch, lightness
+from hypercol.core.bins import grid_centres
+from hypercol.models.card import EnsembleCard, ModelCard, check_head, is_ensemble_card
+from hypercol.models.head import build_head
+
+CAMERA = data.camera()[::4, ::4]  # 128 x 128
+
+
+@pytest.fixture(scope="module")
+def heads(tiny_spec, tiny_weights, tmp_path_factory):
+    """A folder with the tiny regression head ``a`` and a random classification head ``b`` (its own card: a
+    96-pixel canvas, its own temperature and fallback)."""
+    folder = tmp_path_factory.mktemp("ensemble")
+    shutil.copyfile(tiny_weights, folder / "a.weights.h5")
+    shutil.copyfile(tiny_weights.with_name("tiny.json"), folder / "a.json")
+    centres = grid_centres()
+    centres = centres[np.hypot(centres[:, 0], centres[:, 1]) <= 60]
+    config = {"base_width": 16, "min_width": 8, "outputs": len(centres), "output_stride": 4}
+    head = build_head(tiny_spec.taps, **config)
+    randomize(head, seed=7)
+    head.save_weights(str(folder / "b.weights.h5"))
+    card = ModelCard(
+        backbone=TINY_BACKBONE,
+        taps=[tap.key for tap in tiny_spec.taps],
+        working_size=96,
+        head_config=config,
+        head_type="classification",
+        bins=centres.tolist(),
+        temperature=0.5,
+        uncertainty_fallback=0.25,
+    )
+    (folder / "b.json").write_text(card.to_json())
+    return folder
+
+
+def write_ensemble(folder, members, saturation=1.0, name="pair"):
+    path = folder / f"{name}.ensemble.json"
+    path.write_text(EnsembleCard(members=members, saturation=saturation).to_json())
+    return path
+
+
+def test_the_same_head_twice_is_that_head(heads) -> None:
+    """Averaging a head with itself changes nothing: the ensemble's output is the head's, at any saturation."""
+    twice = Colorizer(write_ensemble(heads, ["a.weights.h5", "a.weights.h5"], saturation=1.5, name="twice"))
+    alone = Colorizer(heads / "a.weights.h5")
+    np.testing.assert_array_equal(twice.colorize(CAMERA), alone.colorize(CAMERA, saturation=1.5))
+    np.testing.assert_array_equal(twice.colorize(CAMERA, saturation=0.5), alone.colorize(CAMERA, saturation=0.5))
+
+
+def test_the_chroma_is_the_members_mean_times_the_saturation(heads) -> None:
+    """Each member at saturation 1 on its own canvas, brought to the first's working shape, averaged, scaled."""
+    ensemble = Colorizer(write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], saturation=2.0))
+    network = ensemble.network
+    stacked = tf.constant(lightness(as_image_batch(CAMERA), 0)[np.newaxis])
+    chroma, small = network.chroma(stacked, *ensemble.knobs())
+    first, second = network.members
+
+    def at_saturation_one(member):
+        temperature, _, fallback = member.knobs(None, None, None)
+        return member.chroma(stacked, temperature, tf.constant(1.0), fallback)
+
+    (a, small_a), (b, _) = at_saturation_one(first), at_saturation_one(second)
+    assert first.working_size == 64 and second.working_size == 96 and b.shape[1:3] != a.shape[1:3]
+    expected = 2.0 * (a + tf.image.resize(b, a.shape[1:3], method="bilinear")) / 2
+    np.testing.assert_allclose(chroma.numpy(), expected.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(small.numpy(), small_a.numpy())
+    assert np.abs(a.numpy() - b.numpy()[:, : a.shape[1], : a.shape[2]]).mean() > 1  # two different heads
+
+
+def test_an_ensemble_colorizes_like_one_head(heads) -> None:
+    path = write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], saturation=1.0)
+    batch = np.stack([CAMERA, CAMERA[::-1]])
+    out = colorize(batch, weights=path)
+    assert out.shape == (2, 128, 128, 3) and out.dtype == np.uint8
+    gray = skcolor.rgb2lab(np.dstack([CAMERA] * 3))[..., 0]
+    lab = skcolor.rgb2lab(out[0])
+    assert np.abs(lab[..., 0] - gray).max() <= 1.0
+    assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 2
+    np.testing.assert_array_equal(out[1], colorize(CAMERA[::-1], weights=path))  # batching changes nothing
+    colored = Image.fromarray(CAMERA).filter(__import__("hypercol").ColorizeFilter(weights=path))
+    np.testing.assert_array_equal(np.asarray(colored), out[0])
+    frames = list(colorize_video([CAMERA, CAMERA], weights=path))
+    np.testing.assert_array_equal(frames[0], out[0])
+    colorizer = Colorizer(path)
+    assert colorizer.is_ensemble and "2 heads averaged" in colorizer.description
+    assert colorizer.settings() == (0.5, 1.0)  # the classification member's temperature
+    with pytest.raises(AttributeError, match="one head per member"):
+        colorizer.head  # noqa: B018
+
+
+def test_guidance_is_refused_before_any_work(heads) -> None:
+    path = write_ensemble(heads, ["a.weights.h5", "b.weights.h5"])
+    hints = np.zeros((128, 128, 4), np.uint8)
+    hints[10, 10] = (255, 0, 0, 255)
+    with pytest.raises(ValueError, match="steer one head"):
+        colorize(CAMERA, weights=path, hints=hints)
+    with pytest.raises(ValueError, match="steer one head"):
+        colorize(CAMERA, weights=path, reference=data.astronaut()[::4, ::4])
+    with pytest.raises(ValueError, match="steer one head"):
+        colorize_video([CAMERA], weights=path, hints=hints)
+
+
+def test_knobs_apply_to_every_member_and_are_checked(heads) -> None:
+    colorizer = Colorizer(write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], saturation=1.25))
+    temperatures, saturation, fallbacks = colorizer.knobs(None, None, None)
+    cards = [member.card for member in colorizer.network.members]
+    np.testing.assert_allclose(temperatures.numpy(), [card.temperature for card in cards])
+    np.testing.assert_allclose(fallbacks.numpy(), [card.uncertainty_fallback for card in cards])
+    assert float(saturation) == 1.25
+    assert cards[1].temperature == 0.5 and cards[1].uncertainty_fallback == 0.25
+    temperatures, saturation, fallbacks = colorizer.knobs(0.6, 2.0, 0.3)
+    # The temperature sets the classification member's; a regression member has none.
+    np.testing.assert_allclose(temperatures.numpy(), [cards[0].temperature, 0.6])
+    np.testing.assert_allclose(fallbacks.numpy(), [0.3, 0.3])
+    assert float(saturation) == 2.0
+    card = EnsembleCard(members=["a.weights.h5", "b.weights.h5"], temperature=0.7, uncertainty_fallback=0.1)
+    (heads / "knobs.ensemble.json").write_text(card.to_json())
+    own_knobs = Colorizer(heads / "knobs.ensemble.json")
+    temperatures, _, fallbacks = own_knobs.knobs(None, None, None)
+    np.testing.assert_allclose(temperatures.numpy(), [cards[0].temperature, 0.7])  # the card's, for classification
+    np.testing.assert_allclose(fallbacks.numpy(), [0.1, 0.1])
+    assert own_knobs.settings() == (0.7, 1.0)
+    np.testing.assert_allclose(own_knobs.knobs(0.9, None, 0.0)[0].numpy(), [cards[0].temperature, 0.9])
+    regression_only = Colorizer(write_ensemble(heads, ["a.weights.h5", "a.weights.h5"], name="regression"))
+    with pytest.raises(ValueError, match="temperature applies to classification heads"):
+        regression_only.colorize(CAMERA, temperature=0.6)
+    for bad in (float("nan"), -1.0):
+        with pytest.raises(ValueError, match="saturation"):
+            colorizer.colorize(CAMERA, saturation=bad)
+    with pytest.raises(TypeError, match="temperature"):
+        colorizer.colorize(CAMERA, temperature="warm")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[]", "list of 'members'"),
+        (json.dumps({"members": ["a.weights.h5"]}), "at least two"),
+        (json.dumps({"members": ["a.weights.h5", "b.h5"]}), "weights.h5"),
+        (json.dumps({"members": ["a.weights.h5", "b.weights.h5"], "saturation": -1}), "saturation"),
+        (json.dumps({"members": ["a.weights.h5", "b.weights.h5"], "saturation": "vivid"}), "saturation"),
+        (json.dumps({"members": ["a.weights.h5", "b.weights.h5"], "temperature": 0}), "temperature"),
+        (json.dumps({"members": ["a.weights.h5", "b.weights.h5"], "uncertainty_fallback": -1}), "fallback"),
+        (json.dumps({"members": ["a.weights.h5", "gone.weights.h5"]}), "not found"),
+    ],
+)
+def test_a_bad_ensemble_card_is_refused_clearly(heads, content, message) -> None:
+    path = heads / "bad.ensemble.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        check_head(path)
+    with pytest.raises(ValueError, match=message):
+        Colorizer(path)
+
+
+def test_check_head_and_card_options(heads, tiny_weights) -> None:
+    path = write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], saturation=1.5)
+    assert is_ensemble_card(path) and not is_ensemble_card(tiny_weights)
+    checked_path, card = check_head(path, temperature=0.5)
+    assert checked_path == path and card.saturation == 1.5 and card.backbone == TINY_BACKBONE
+    with pytest.raises(ValueError, match="describes one head"):
+        Colorizer(path, card=ModelCard.load(heads / "a.json"))
+    with pytest.raises(ValueError, match="not found"):
+        check_head(heads / "missing.ensemble.json")
+    loaded = EnsembleCard.load(path)
+    assert loaded.members == ["a.weights.h5", "b.weights.h5"] and loaded.folder == heads
+
+
+def test_the_command_colorizes_with_an_ensemble_and_refuses_its_reference(heads, tmp_path, capsys) -> None:
+    from hypercol.cli import main
+
+    path = write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], saturation=1.25, name="command")
+    source, reference = tmp_path / "camera.png", tmp_path / "reference.png"
+    Image.fromarray(CAMERA).save(source)
+    Image.fromarray(data.astronaut()[::4, ::4]).save(reference)
+    assert main(["colorize", str(source), "-o", str(tmp_path / "out"), "--weights", str(path)]) == 0
+    written = np.asarray(Image.open(tmp_path / "out" / "camera_color.png"))
+    np.testing.assert_array_equal(written, colorize(CAMERA, weights=path))
+    capsys.readouterr()
+    code = main(
+        ["colorize", str(source), "-o", str(tmp_path / "ref"), "--weights", str(path), "--reference", str(reference)]
+    )
+    assert code != 0 and "steer one head" in capsys.readouterr().err
+    assert not (tmp_path / "ref" / "camera_color.png").exists()
