@@ -13,7 +13,7 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import data
 
-from hypercol import Colorizer, colorize, colorize_video
+from hypercol import ColorizeFilter, Colorizer, colorize, colorize_video
 from hypercol.core.arrays import as_image_batch, lightness
 from hypercol.core.bins import grid_centres
 from hypercol.models.card import EnsembleCard, ModelCard, check_head, is_ensemble_card
@@ -93,7 +93,7 @@ def test_an_ensemble_colorizes_like_one_head(heads) -> None:
     assert np.abs(lab[..., 0] - gray).max() <= 1.0
     assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 2
     np.testing.assert_array_equal(out[1], colorize(CAMERA[::-1], weights=path))  # batching changes nothing
-    colored = Image.fromarray(CAMERA).filter(__import__("hypercol").ColorizeFilter(weights=path))
+    colored = Image.fromarray(CAMERA).filter(ColorizeFilter(weights=path))
     np.testing.assert_array_equal(np.asarray(colored), out[0])
     frames = list(colorize_video([CAMERA, CAMERA], weights=path))
     np.testing.assert_array_equal(frames[0], out[0])
@@ -114,6 +114,11 @@ def test_guidance_is_refused_before_any_work(heads) -> None:
         colorize(CAMERA, weights=path, reference=data.astronaut()[::4, ::4])
     with pytest.raises(ValueError, match="steer one head"):
         colorize_video([CAMERA], weights=path, hints=hints)
+    with pytest.raises(ValueError, match="steer one head"):  # when the filter is made, not at its first use
+        ColorizeFilter(weights=path, hints=Image.fromarray(hints))
+    with pytest.raises(ValueError, match="steer one head"):
+        check_head(path, guided=True)
+    assert check_head(path, guided=False)[0] == path
 
 
 def test_knobs_apply_to_every_member_and_are_checked(heads) -> None:

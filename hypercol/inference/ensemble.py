@@ -20,14 +20,9 @@ from collections.abc import Callable
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol.models.card import card_settings, check_knobs, summary_card
+from hypercol.models.card import GUIDANCE_REFUSED, card_settings, check_knobs, summary_card
 
-__all__ = ["EnsembleNetwork", "GUIDANCE_REFUSED", "mean_chroma"]
-
-GUIDANCE_REFUSED = (
-    "hints and reference photos steer one head's colors; this colorizer averages several heads (an ensemble): "
-    "use a single head for guided calls (e.g. head='classification')"
-)
+__all__ = ["EnsembleNetwork", "mean_chroma"]
 
 
 class EnsembleNetwork:

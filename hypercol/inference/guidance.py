@@ -53,8 +53,9 @@ from scipy.linalg import solveh_banded
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, as_image_batch
 from hypercol.core.checks import check_number, is_whole_number
-from hypercol.inference.ensemble import GUIDANCE_REFUSED, EnsembleNetwork
+from hypercol.inference.ensemble import EnsembleNetwork
 from hypercol.inference.network import ChromaNetwork, fitted_shape, lightness_batches
+from hypercol.models.card import GUIDANCE_REFUSED
 
 __all__ = [
     "CELL",
