@@ -204,3 +204,34 @@ def test_the_command_colorizes_with_an_ensemble_and_refuses_its_reference(heads,
     )
     assert code != 0 and "steer one head" in capsys.readouterr().err
     assert not (tmp_path / "ref" / "camera_color.png").exists()
+
+
+def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:
+    """examples/ship_ensemble.py decodes each member's stored head output at every setting; the setting it
+    chooses must mean what a call with the ensemble card's knobs does."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from ship_ensemble import sweep
+
+    from hypercol.core.metrics import colorfulness, psnr
+
+    photos = [data.astronaut()[::4, ::4], data.coffee()[::4, ::4]]
+    colorizer = Colorizer(write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], name="sweep"))
+    rows = sweep(colorizer, photos, saturations=[1.0, 1.5], temperatures=[0.4, 0.8], fallbacks=[0.0, 0.5])
+    assert len(rows) == 8 and {(r["temperature"], r["fallback"], r["saturation"]) for r in rows} == {
+        (t, f, s) for t in (0.4, 0.8) for f in (0.0, 0.5) for s in (1.0, 1.5)
+    }
+    for row in rows[::3]:
+        card = EnsembleCard(
+            members=["a.weights.h5", "b.weights.h5"],
+            saturation=row["saturation"],
+            temperature=row["temperature"],
+            uncertainty_fallback=row["fallback"],
+        )
+        (heads / "chosen.ensemble.json").write_text(card.to_json())
+        outputs = [Colorizer(heads / "chosen.ensemble.json").colorize(photo) for photo in photos]
+        np.testing.assert_allclose(row["psnr_per_image"], [psnr(t, o) for t, o in zip(photos, outputs)], atol=1e-6)
+        np.testing.assert_allclose(row["colorfulness_per_image"], [colorfulness(o) for o in outputs], atol=1e-6)
+    assert len({round(row["psnr"], 6) for row in rows}) > 4  # the knobs change the colors
