@@ -2,12 +2,12 @@
 
     python examples/gallery.py --sets data/sets.json --set imagenet --count 12 --out docs/gallery_imagenet.jpg
     python examples/gallery.py --sets data/sets.json --set imagenet scenes-corel people-scenes --count 18 \
-        --out docs/gallery.jpg [--weights OTHER.weights.h5]
+        --out docs/gallery.jpg [--weights OTHER.weights.h5 hypercol/weights/lite2_lite1.ensemble.json]
     python examples/gallery.py --folder ../shared/photos/bw-portraits --count 12 --out docs/portraits.jpg
 
 Photos are the first ``--count`` of the sets' validation splits (chosen by a hash of the
 file name, see examples/build_photo_sets.py; several sets take turns), each shown at
-``--height`` pixels, colorized by the default head or ``--weights``. With
+``--height`` pixels, colorized by the default head or by each of ``--weights`` (a column each). With
 ``--folder`` (genuine black-and-white photos, no color truth) rows are input | hypercol.
 """
 
@@ -24,13 +24,14 @@ from hypercol.evaluation.evaluate import gray_baseline, validation_split
 from hypercol.io.files import is_image_name
 
 
-def row(photo: np.ndarray, height: int, with_truth: bool, weights: Path | None) -> np.ndarray:
+def row(photo: np.ndarray, height: int, with_truth: bool, weights: list[Path | None]) -> np.ndarray:
+    """gray | one colorized column per head of ``weights`` (None: the default) | truth (``with_truth``)."""
     width = round(photo.shape[1] * height / photo.shape[0])
     photo = np.asarray(Image.fromarray(photo).resize((width, height), Image.LANCZOS))
     gap = np.full((height, 6, 3), 255, np.uint8)
-    gray = gray_baseline(photo)
-    colored = colorize(photo, weights=weights)
-    return np.concatenate([gray, gap, colored, *((gap, photo) if with_truth else ())], axis=1)
+    columns = [gray_baseline(photo)] + [colorize(photo, weights=each) for each in weights]
+    columns += [photo] if with_truth else []
+    return np.concatenate([part for column in columns for part in (gap, column)][1:], axis=1)
 
 
 def interleaved(manifest: Path, sets: list[str]) -> list[Path]:
@@ -44,7 +45,13 @@ def main() -> None:
     parser.add_argument("--sets", type=Path, help="photo-set manifest")
     parser.add_argument("--folder", type=Path, help="black-and-white photos to show instead (no truth)")
     parser.add_argument("--set", nargs="+", default=["imagenet"], help="photo sets (several take turns)")
-    parser.add_argument("--weights", type=Path, help="head weights (default: the shipped default head)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        nargs="+",
+        default=[None],
+        help="head weights or ensemble cards, one column each (default: the shipped default head)",
+    )
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--height", type=int, default=160)
     parser.add_argument("--columns", type=int, default=2)
