@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from ship_head import Rule, baseline, choose, photo_sets_of, report, validation_photos
+from ship_head import Rule, baseline, choose, floor_of, photo_sets_of, report, sweep_row, validation_photos
 from skimage.color import rgb2lab
 
 from hypercol.core.arrays import as_image_batch, lightness
@@ -115,24 +115,11 @@ def sweep(colorizer: Colorizer, photos: list[np.ndarray], saturations, temperatu
                 )
         if (index + 1) % 50 == 0:
             print(f"  {index + 1}/{len(photos)} photos", flush=True)
-    rows = []
-    for knob, (temperature, fallback) in enumerate(grid):
-        for saturation, score in zip(saturations, scores[knob]):
-            mean = score.mean(axis=0)
-            rows.append(
-                {
-                    "working_size": colorizer.working_size,
-                    "temperature": temperature,
-                    "saturation": saturation,
-                    "fallback": fallback,
-                    "psnr": mean[0],
-                    "auc": mean[1],
-                    "colorfulness": mean[2],
-                    "psnr_per_image": score[:, 0].tolist(),
-                    "colorfulness_per_image": score[:, 2].tolist(),
-                }
-            )
-    return rows
+    return [
+        sweep_row(colorizer.working_size, temperature, saturation, fallback, score)
+        for (temperature, fallback), by_saturation in zip(grid, scores)
+        for saturation, score in zip(saturations, by_saturation)
+    ]
 
 
 def load_or_sweep(path: Path | None, colorizer: Colorizer, sets: Path, names: list[str], knobs: dict) -> tuple:
@@ -184,7 +171,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reserved", type=Path, help="folder written by examples/reserved_photos.py")
     parser.add_argument("--min-colorfulness", type=float, default=0.6, help="x the truth's colorfulness")
     parser.add_argument("--colorfulness-on", nargs="+", metavar="SET", help="measure the bar on these sets only")
-    parser.add_argument("--floor", type=_floor, action="append", default=[], metavar="SET=DB")
+    parser.add_argument("--floor", type=floor_of, action="append", default=[], metavar="SET=DB")
     parser.add_argument("--saturations", type=float, nargs="+", default=list(SATURATIONS))
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES), help="for every member")
     parser.add_argument("--fallbacks", type=float, nargs="+", default=list(FALLBACKS), help="for every member")
@@ -193,14 +180,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--floor-sweep-file", type=Path, help="the same for the --floor sets")
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     return parser.parse_args()
-
-
-def _floor(text: str) -> tuple[str, float]:
-    name, _, value = text.partition("=")
-    try:
-        return name, float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected SET=DB, got {text!r}") from None
 
 
 def chosen_knobs(row: dict) -> dict:

@@ -128,22 +128,25 @@ def sweep(
                 predicted = compose(full, coefficients, as_uint8=True)
                 predicted_ab = rgb2lab(predicted)[..., 1:]
                 scores[setting, index] = psnr(truth, predicted), auc(truth_ab, predicted_ab), colorfulness(predicted)
-        for (temperature, saturation, fallback), score in zip(grid, scores):
-            mean = score.mean(axis=0)
-            rows.append(
-                {
-                    "working_size": size,
-                    "temperature": temperature,
-                    "saturation": saturation,
-                    "fallback": fallback,
-                    "psnr": mean[0],
-                    "auc": mean[1],
-                    "colorfulness": mean[2],
-                    "psnr_per_image": score[:, 0].tolist(),
-                    "colorfulness_per_image": score[:, 2].tolist(),
-                }
-            )
+        rows += [sweep_row(size, *knobs, score) for knobs, score in zip(grid, scores)]
     return rows
+
+
+def sweep_row(working_size: int, temperature, saturation: float, fallback, score: np.ndarray) -> dict:
+    """One setting's row of a sweep: its knobs, mean PSNR, AuC and colorfulness, and the per-photo PSNR and
+    colorfulness (``score``: (photos, 3))."""
+    mean = score.mean(axis=0)
+    return {
+        "working_size": working_size,
+        "temperature": temperature,
+        "saturation": saturation,
+        "fallback": fallback,
+        "psnr": mean[0],
+        "auc": mean[1],
+        "colorfulness": mean[2],
+        "psnr_per_image": score[:, 0].tolist(),
+        "colorfulness_per_image": score[:, 2].tolist(),
+    }
 
 
 def baseline(photos: list[np.ndarray], photo_sets: list[str] | None = None) -> dict:
@@ -309,7 +312,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--floor",
-        type=_floor,
+        type=floor_of,
         action="append",
         default=[],
         metavar="SET=DB",
@@ -322,7 +325,8 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def _floor(text: str) -> tuple[str, float]:
+def floor_of(text: str) -> tuple[str, float]:
+    """``SET=DB`` of ``--floor`` as (set, dB)."""
     name, _, value = text.partition("=")
     try:
         return name, float(value)

@@ -156,7 +156,8 @@ def test_knobs_apply_to_every_member_and_are_checked(heads) -> None:
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
-        ("[]", "list of 'members'"),
+        ("[]", "must be a JSON object"),
+        ("{}", "list its 'members'"),
         (json.dumps({"members": ["a.weights.h5"]}), "at least two"),
         (json.dumps({"members": ["a.weights.h5", "b.h5"]}), "weights.h5"),
         (json.dumps({"members": ["a.weights.h5", "b.weights.h5"], "saturation": -1}), "saturation"),

@@ -42,6 +42,22 @@ MAX_SATURATION = 100.0
 SMALL_CANVAS_FIELDS = ("working_size", "temperature", "saturation", "uncertainty_fallback")
 
 
+def _json_object(path: str | Path, where: str, if_missing: str = "") -> dict:
+    """The JSON object in ``path``; ValueError naming ``where`` if it is missing, not JSON, or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        msg = f"{where} not found{if_missing}"
+        raise ValueError(msg) from None
+    except json.JSONDecodeError as error:
+        msg = f"{where} is not valid JSON: {error}"
+        raise ValueError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{where} must be a JSON object, got a {type(data).__name__}"
+        raise ValueError(msg)  # noqa: TRY004 -- the file's content is wrong, not the caller's argument
+    return data
+
+
 def card_path(weights: str | Path) -> Path:
     """The model card beside a head weights file: ``x.weights.h5`` -> ``x.json``."""
     weights = Path(weights)
@@ -97,20 +113,8 @@ class ModelCard:
 
     @classmethod
     def load(cls, path: str | Path) -> ModelCard:
-        path = Path(path)
         where = f"model card {str(path)!r}"
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            msg = f"{where} not found (it must sit beside the head weights)"
-            raise ValueError(msg) from None
-        except json.JSONDecodeError as error:
-            msg = f"{where} is not valid JSON: {error}"
-            raise ValueError(msg) from None
-        if not isinstance(data, dict):
-            msg = f"{where} must be a JSON object, got a {type(data).__name__}"
-            raise ValueError(msg)  # noqa: TRY004 -- the file's content is wrong, not the caller's argument
-        return cls.from_json_object(data, where)
+        return cls.from_json_object(_json_object(path, where, " (it must sit beside the head weights)"), where)
 
     @classmethod
     def from_json_object(cls, data: dict, where: str = "model card") -> ModelCard:
@@ -243,16 +247,9 @@ class EnsembleCard:
     def load(cls, path: str | Path) -> EnsembleCard:
         path = Path(path)
         where = f"ensemble card {str(path)!r}"
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            msg = f"{where} not found"
-            raise ValueError(msg) from None
-        except json.JSONDecodeError as error:
-            msg = f"{where} is not valid JSON: {error}"
-            raise ValueError(msg) from None
-        if not isinstance(data, dict) or "members" not in data:
-            msg = f"{where} must be a JSON object with a list of 'members'"
+        data = _json_object(path, where)
+        if "members" not in data:
+            msg = f"{where} must list its 'members'"
             raise ValueError(msg)
         known = {key: value for key, value in data.items() if key in ENSEMBLE_FIELDS}
         card = cls(**known, folder=path.parent)
