@@ -5,9 +5,10 @@ between trainings), but heads on different backbones see partly different things
 photo: over five folds of the ImageNet photos, the default's Lite2 head averaged with a Lite1
 head colored 0.20 +- 0.05 dB closer to the truth than the Lite2 head alone, at about twice its
 time (docs/measurements/heads.md). :class:`EnsembleNetwork` runs each member's own network pass
-(its canvas, temperature and uncertainty fallback, at saturation 1), brings each chroma to the
-first member's working shape, averages them and scales the mean by the ensemble's saturation;
-the first member's guided upsampling then carries it to full resolution, as for one head.
+(on its own card's canvas; at the ensemble card's temperature and uncertainty fallback, else its
+own card's; at saturation 1), brings each chroma to the first member's working shape, averages
+them and scales the mean by the ensemble's saturation; the first member's guided upsampling then
+carries it to full resolution, as for one head.
 
 It serves the automatic chroma (``colorize``, the Pillow filter, the command, video without
 guidance). Hints and reference photos steer one head's chroma and are refused here.
