@@ -58,7 +58,7 @@ def add_head_and_knobs(parser) -> None:
     parser.add_argument(
         "--head",
         choices=sorted(SHIPPED_HEADS),
-        help=f"a shipped head (default: {DEFAULT_HEAD}); 'ensemble' averages two heads: closer colors, twice the time",
+        help=f"a shipped head (default: {DEFAULT_HEAD}); 'ensemble' averages two heads: closer colors, ~1.7x the time",
     )
     parser.add_argument(
         "--temperature", type=float, help="classification heads: annealed-mean temperature (1 = mean, small = vivid)"

@@ -234,7 +234,7 @@ def colorize(
     ``head`` picks a shipped head (a name of :data:`SHIPPED_HEADS`; default
     :data:`DEFAULT_HEAD`); ``weights`` loads your own ``.weights.h5`` instead.
     ``head="ensemble"`` averages the default head with an EfficientNet-Lite1 head: a little
-    closer to the truth on objects, about twice the time; automatic calls only (no hints or reference).
+    closer to the truth on objects, about 1.7x the time; automatic calls only (no hints or reference).
     ``temperature`` (classification heads): annealed-mean temperature, 1 = the mean
     (safe, desaturated), small = towards the mode (vivid); default from the model card.
     ``saturation`` scales the predicted chroma (1 = as predicted, 0 = gray; default

@@ -3,7 +3,7 @@
 Heads trained apart share most of their errors (a bias of the training photos, not a variance
 between trainings), but heads on different backbones see partly different things in a gray
 photo: over five folds of the ImageNet photos, the default's Lite2 head averaged with a Lite1
-head colored 0.20 +- 0.05 dB closer to the truth than the Lite2 head alone, at about twice its
+head colored 0.20 +- 0.05 dB closer to the truth than the Lite2 head alone, at about 1.7x its
 time (docs/measurements/heads.md). :class:`EnsembleNetwork` runs each member's own network pass
 (on its own card's canvas; at the ensemble card's temperature and uncertainty fallback, else its
 own card's; at saturation 1), brings each chroma to the first member's working shape, averages
