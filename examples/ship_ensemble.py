@@ -144,15 +144,15 @@ def against_default(ensemble: dict, default: dict) -> dict:
 
 def evaluate(args: argparse.Namespace, colorizer: Colorizer) -> dict:
     """``report`` of every --report set and the reserved photos, with the default head beside it photo by photo
-    (both evaluated again for that, without the semantic test)."""
+    (without the semantic test)."""
     default = Colorizer(DEFAULT_WEIGHTS, small_canvas=False)
     named = {name: validation_photos(args.sets, [name])[0] for name in args.report}
     if args.reserved:
         named["reserved"] = [Path(p) for p in find_images([args.reserved])]
     evaluations = {}
     for name, paths in named.items():
-        evaluations[name] = report(colorizer, name, paths)
-        mine, theirs = (evaluate_images(paths, each, semantic=False) for each in (colorizer, default))
+        mine, theirs = evaluate_images(paths, colorizer), evaluate_images(paths, default, semantic=False)
+        evaluations[name] = report(colorizer, name, paths, mine)
         evaluations[name]["against_default"] = against_default(mine, theirs)
         print(f"{name}: against the default head {evaluations[name]['against_default']}")
         print(format_table(theirs))

@@ -259,8 +259,9 @@ def face_colors(colorizer: Colorizer, paths: list[Path]) -> dict:
     return {name: {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]} for name, rows in sides.items()}
 
 
-def report(colorizer: Colorizer, name: str, paths: list[Path]) -> dict:
-    result = evaluate_images(paths, colorizer)
+def report(colorizer: Colorizer, name: str, paths: list[Path], result: dict | None = None) -> dict:
+    """The card's summary of ``colorizer`` on ``paths`` (printed): ``result`` of ``evaluate_images`` if the caller has it."""
+    result = result or evaluate_images(paths, colorizer)
     beats = np.mean([row["model"]["psnr"] > row["gray"]["psnr"] for row in result["per_image"]])
     print(f"\n{name}: {len(paths)} photos, model beats gray on PSNR for {100 * beats:.0f}%\n{format_table(result)}")
     summary = {"photos": len(paths), "mean": result["mean"], "beats_gray_psnr_fraction": float(beats)}
