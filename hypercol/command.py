@@ -86,8 +86,7 @@ def load_colorizer(args):
     from hypercol.inference.colorizer import get_colorizer
 
     try:
-        guided = getattr(args, "hints", None) is not None or getattr(args, "reference", None) is not None
-        check_head(args.weights, args.head, args.temperature, args.saturation, guided=guided)  # before TensorFlow
+        check_head(args.weights, args.head, args.temperature, args.saturation)  # before TensorFlow loads
         check_environment()
         colorizer = get_colorizer(args.weights, args.head)
     except (ValueError, TypeError, OSError) as error:

@@ -104,21 +104,42 @@ def test_an_ensemble_colorizes_like_one_head(heads) -> None:
         colorizer.head  # noqa: B018
 
 
-def test_guidance_is_refused_before_any_work(heads) -> None:
-    path = write_ensemble(heads, ["a.weights.h5", "b.weights.h5"])
+def hint_dots() -> np.ndarray:
     hints = np.zeros((128, 128, 4), np.uint8)
-    hints[10, 10] = (255, 0, 0, 255)
-    with pytest.raises(ValueError, match="steer one head"):
-        colorize(CAMERA, weights=path, hints=hints)
-    with pytest.raises(ValueError, match="steer one head"):
-        colorize(CAMERA, weights=path, reference=data.astronaut()[::4, ::4])
-    with pytest.raises(ValueError, match="steer one head"):
-        colorize_video([CAMERA], weights=path, hints=hints)
-    with pytest.raises(ValueError, match="steer one head"):  # when the filter is made, not at its first use
-        ColorizeFilter(weights=path, hints=Image.fromarray(hints))
-    with pytest.raises(ValueError, match="steer one head"):
-        check_head(path, guided=True)
-    assert check_head(path, guided=False)[0] == path
+    hints[20:24, 20:24] = (255, 0, 0, 255)
+    hints[90:94, 60:64] = (0, 0, 255, 255)
+    return hints
+
+
+def test_hints_and_references_steer_an_ensemble_as_they_steer_its_head(heads) -> None:
+    """The same head twice, steered, is that head steered: in colorize, the filter and video. Placing hints and
+    matching references is the first member's backbone's work; the chroma they steer is the members' mean."""
+    twice = write_ensemble(heads, ["a.weights.h5", "a.weights.h5"], saturation=1.5, name="steered")
+    alone = heads / "a.weights.h5"
+    hints, reference = hint_dots(), data.astronaut()[::4, ::4]
+    for guidance in ({"hints": hints}, {"reference": reference}, {"hints": hints, "reference": reference}):
+        expected = colorize(CAMERA, weights=alone, saturation=1.5, **guidance)
+        np.testing.assert_array_equal(colorize(CAMERA, weights=twice, **guidance), expected)
+        assert not np.array_equal(expected, colorize(CAMERA, weights=alone, saturation=1.5))
+    np.testing.assert_array_equal(
+        list(colorize_video([CAMERA, CAMERA], weights=twice, hints=hints))[1],
+        list(colorize_video([CAMERA, CAMERA], weights=alone, saturation=1.5, hints=hints))[1],
+    )
+    steered = Image.fromarray(CAMERA).filter(ColorizeFilter(weights=twice, reference=Image.fromarray(reference)))
+    np.testing.assert_array_equal(
+        np.asarray(steered), colorize(CAMERA, weights=alone, saturation=1.5, reference=reference)
+    )
+
+
+def test_hinted_pixels_of_an_ensemble_of_different_heads_get_the_hint(heads) -> None:
+    from test_hints import RED, ab_distance, chroma_of, dots, stripes
+
+    path = write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], name="hinted")
+    image = stripes()  # the hint's color has about its region's lightness: its chroma fits in the gamut there
+    out, automatic = colorize(image, weights=path, hints=dots(image.shape, [(20, 10)])), colorize(image, weights=path)
+    window = (slice(20, 23), slice(10, 13))
+    assert ab_distance(out[window], chroma_of(RED)).max() < 8
+    assert ab_distance(automatic[window], chroma_of(RED)).min() > 30
 
 
 def test_knobs_apply_to_every_member_and_are_checked(heads) -> None:
@@ -189,7 +210,7 @@ def test_check_head_and_card_options(heads, tiny_weights) -> None:
     assert loaded.members == ["a.weights.h5", "b.weights.h5"] and loaded.folder == heads
 
 
-def test_the_command_colorizes_with_an_ensemble_and_refuses_its_reference(heads, tmp_path, capsys) -> None:
+def test_the_command_colorizes_with_an_ensemble_and_its_reference(heads, tmp_path) -> None:
     from hypercol.cli import main
 
     path = write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], saturation=1.25, name="command")
@@ -199,12 +220,19 @@ def test_the_command_colorizes_with_an_ensemble_and_refuses_its_reference(heads,
     assert main(["colorize", str(source), "-o", str(tmp_path / "out"), "--weights", str(path)]) == 0
     written = np.asarray(Image.open(tmp_path / "out" / "camera_color.png"))
     np.testing.assert_array_equal(written, colorize(CAMERA, weights=path))
-    capsys.readouterr()
-    code = main(
-        ["colorize", str(source), "-o", str(tmp_path / "ref"), "--weights", str(path), "--reference", str(reference)]
-    )
-    assert code != 0 and "steer one head" in capsys.readouterr().err
-    assert not (tmp_path / "ref" / "camera_color.png").exists()
+    command = [
+        "colorize",
+        str(source),
+        "-o",
+        str(tmp_path / "ref"),
+        "--weights",
+        str(path),
+        "--reference",
+        str(reference),
+    ]
+    assert main(command) == 0
+    steered = np.asarray(Image.open(tmp_path / "ref" / "camera_color.png"))
+    np.testing.assert_array_equal(steered, colorize(CAMERA, weights=path, reference=np.asarray(Image.open(reference))))
 
 
 def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:

@@ -71,7 +71,7 @@ class Colorizer:
     card, or the ``card`` given); the default is the shipped default head (EfficientNet-Lite2).
     ``weights`` may instead be an ensemble card, ``NAME.ensemble.json`` (:mod:`hypercol.models.card`):
     several heads colorize each photo and their chroma is averaged (:mod:`hypercol.inference.ensemble`;
-    the shipped one is ``head="ensemble"``), for automatic calls: hints and references need one head.
+    the shipped one is ``head="ensemble"``); hints and references steer the averaged chroma.
     ``edge_aware=False`` upsamples the chroma bilinearly instead of with the guided filter.
     ``batch_size``: images per network call; by default 16 on a canvas of 256 or less, 10 on one of 320.
     ``small_canvas``: whether the card's ``small_canvas_defaults`` apply; by default
@@ -234,7 +234,7 @@ def colorize(
     ``head`` picks a shipped head (a name of :data:`SHIPPED_HEADS`; default
     :data:`DEFAULT_HEAD`); ``weights`` loads your own ``.weights.h5`` instead.
     ``head="ensemble"`` averages the default head with an EfficientNet-Lite1 head: a little
-    closer to the truth on objects, about 1.7x the time; automatic calls only (no hints or reference).
+    closer to the truth on objects, about 1.7x the time.
     ``temperature`` (classification heads): annealed-mean temperature, 1 = the mean
     (safe, desaturated), small = towards the mode (vivid); default from the model card.
     ``saturation`` scales the predicted chroma (1 = as predicted, 0 = gray; default

@@ -10,8 +10,9 @@ own card's; at saturation 1), brings each chroma to the first member's working s
 them and scales the mean by the ensemble's saturation; the first member's guided upsampling then
 carries it to full resolution, as for one head.
 
-It serves the automatic chroma (``colorize``, the Pillow filter, the command, video without
-guidance). Hints and reference photos steer one head's chroma and are refused here.
+It serves every path of one head: ``colorize``, the Pillow filter, the command, video. Hints and
+reference photos steer the averaged chroma; the first member's backbone places them
+(:func:`hypercol.inference.guidance.chroma_and_cells`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol.models.card import GUIDANCE_REFUSED, card_settings, check_knobs, summary_card
+from hypercol.models.card import card_settings, check_knobs, summary_card
 
 __all__ = ["EnsembleNetwork", "mean_chroma"]
 
@@ -56,9 +57,7 @@ class EnsembleNetwork:
         self._one = tf.constant(1.0, tf.float32)
 
     def added_graphs(self, owner: str, build: Callable[[EnsembleNetwork], object]):
-        """As :meth:`hypercol.inference.network.ChromaNetwork.added_graphs`; guidance is refused."""
-        if owner == "guidance":
-            raise ValueError(GUIDANCE_REFUSED)
+        """As :meth:`hypercol.inference.network.ChromaNetwork.added_graphs` (guidance uses the first member's)."""
         graphs = self._added_graphs.get(owner)
         if graphs is None:
             graphs = self._added_graphs.setdefault(owner, build(self))
@@ -86,13 +85,24 @@ class EnsembleNetwork:
             tf.constant(fallbacks, tf.float32),
         )
 
-    def chroma(self, lightness: tf.Tensor, temperatures, saturation, fallbacks) -> tuple[tf.Tensor, tf.Tensor]:
+    def member_knobs(self, knobs, index: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Member ``index``'s (temperature, saturation 1, fallback) from the ensemble's knobs."""
+        temperatures, _, fallbacks = knobs
+        return temperatures[index], self._one, fallbacks[index]
+
+    def chroma(self, lightness: tf.Tensor, *knobs) -> tuple[tf.Tensor, tf.Tensor]:
         """(N, H, W) CIE L -> ((N, h, w, 2) averaged chroma, (N, h, w) CIE L) at the first member's working shape."""
-        passes = [
-            member.chroma(lightness, temperatures[index], self._one, fallbacks[index])
-            for index, member in enumerate(self.members)
+        first, small_lightness = self.members[0].chroma(lightness, *self.member_knobs(knobs, 0))
+        return self.averaged_with(first, lightness, knobs), small_lightness
+
+    def averaged_with(self, first_chroma: tf.Tensor, lightness: tf.Tensor, knobs) -> tf.Tensor:
+        """The first member's chroma of ``lightness`` (at saturation 1, computed by the caller) averaged with the
+        other members', times the ensemble's saturation."""
+        others = [
+            member.chroma(lightness, *self.member_knobs(knobs, index))[0]
+            for index, member in enumerate(self.members[1:], 1)
         ]
-        return saturation * mean_chroma([chroma for chroma, _ in passes]), passes[0][1]
+        return knobs[1] * mean_chroma([first_chroma, *others])
 
     def coefficients(self, small_lightness: tf.Tensor, chroma: tf.Tensor) -> tf.Tensor:
         """As :meth:`hypercol.inference.network.ChromaNetwork.coefficients`, the first member's (traced)."""

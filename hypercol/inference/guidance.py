@@ -55,7 +55,6 @@ from hypercol.core.arrays import ImageBatch, as_image_batch
 from hypercol.core.checks import check_number, is_whole_number
 from hypercol.inference.ensemble import EnsembleNetwork
 from hypercol.inference.network import ChromaNetwork, fitted_shape, lightness_batches
-from hypercol.models.card import GUIDANCE_REFUSED
 
 __all__ = [
     "CELL",
@@ -65,7 +64,8 @@ __all__ = [
     "Reference",
     "ReferencePhoto",
     "prepare_reference",
-    "refuse_ensemble",
+    "guiding_network",
+    "chroma_and_cells",
     "prepare_guide",
     "Guide",
 ]
@@ -353,9 +353,36 @@ def _gray_and_lab(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return color.gray_from_lightness(lab[..., :1]), lab
 
 
-def graphs_for(network: ChromaNetwork) -> _Graphs:
-    """The guidance graphs of ``network``, built once."""
-    return network.added_graphs("guidance", _Graphs)
+def guiding_network(network) -> ChromaNetwork:
+    """The network whose backbone places hints and matches references: ``network``, or an ensemble's first member."""
+    return network.members[0] if isinstance(network, EnsembleNetwork) else network
+
+
+def graphs_for(network) -> _Graphs:
+    """The guidance graphs of ``network`` (of an ensemble: its first member's), built once."""
+    return guiding_network(network).added_graphs("guidance", _Graphs)
+
+
+def chroma_and_cells(network, stacked: tf.Tensor, knobs: Sequence[tf.Tensor], waiting: ReferencePhoto | None = None):
+    """(automatic chroma, lightness at the working shape, cell lightness, cell chroma, descriptors) of ``stacked``
+    (N, H, W) CIE L, and the outputs of ``waiting``'s reference pass beside it (None without one).
+
+    For an ensemble the guiding network is its first member: its pass gives the cells and descriptors (and the
+    reference's pass), and its chroma is averaged with the other members' as :class:`EnsembleNetwork` does.
+    """
+    graphs = graphs_for(network)
+    ensemble = isinstance(network, EnsembleNetwork)
+    own_knobs = network.member_knobs(knobs, 0) if ensemble else knobs
+    if waiting is None:
+        cells, reference = graphs.chroma_and_cells(stacked, *own_knobs), None
+    else:
+        pass_with_reference = graphs.chroma_cells_and_reference(waiting.size, waiting.stride, waiting.rgb.dtype)
+        cells, reference = pass_with_reference(stacked, *own_knobs, waiting.rgb)
+    if ensemble:
+        first_chroma, small_lightness, cell_lightness, _, descriptors = cells
+        chroma = network.averaged_with(first_chroma, stacked, knobs)
+        cells = chroma, small_lightness, cell_lightness, pool_cells(chroma), descriptors
+    return cells, reference
 
 
 # --- the grid and the residual solve ---------------------------------------------------
@@ -589,9 +616,10 @@ class ReferencePhoto:
     @classmethod
     def of(cls, colorizer, photo, settings: GuidanceSettings) -> ReferencePhoto:
         rgb = check_reference(photo)
-        stride = colorizer.backbone.spec.max_stride
-        size = max(1, round(min(settings.reference_size, colorizer.working_size) / stride)) * stride
-        return cls(colorizer.card.backbone, tf.constant(rgb[np.newaxis]), size, int(settings.reference_stride))
+        network = guiding_network(colorizer.network)
+        stride = network.backbone.spec.max_stride
+        size = max(1, round(min(settings.reference_size, network.working_size) / stride)) * stride
+        return cls(network.card.backbone, tf.constant(rgb[np.newaxis]), size, int(settings.reference_stride))
 
     def prepared(self, cell_lightness: tf.Tensor, chroma: tf.Tensor, features: tf.Tensor) -> Reference:
         """The reference pass's outputs -> the :class:`Reference`; a photo without color is refused here."""
@@ -603,18 +631,11 @@ class ReferencePhoto:
         return Reference(self.backbone, cell_lightness.numpy().ravel(), chroma, features)
 
 
-def refuse_ensemble(colorizer) -> None:
-    """ValueError when ``colorizer`` averages several heads: guidance steers one head's chroma."""
-    if isinstance(getattr(colorizer, "network", None), EnsembleNetwork):
-        raise ValueError(GUIDANCE_REFUSED)  # noqa: TRY004 -- the call asks what this colorizer cannot do
-
-
 def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None) -> Reference:
     """Runs the backbone once on ``photo``'s lightness; the result serves every later call with it."""
     if isinstance(photo, Reference):
         return photo
-    refuse_ensemble(colorizer)
-    if not isinstance(getattr(colorizer, "network", None), ChromaNetwork):
+    if not isinstance(getattr(colorizer, "network", None), ChromaNetwork | EnsembleNetwork):
         msg = f"prepare_reference needs a Colorizer (hypercol.Colorizer() or get_colorizer()), got {colorizer!r}"
         raise TypeError(msg)
     waiting = ReferencePhoto.of(colorizer, photo, settings or DEFAULT_SETTINGS)
@@ -763,15 +784,16 @@ class Guide:
     """The validated hints and references of one colorize call (a new photo is prepared with the first images)."""
 
     def __init__(self, colorizer, hints: ImageBatch | None, references: list, settings: GuidanceSettings) -> None:
+        guiding = guiding_network(colorizer.network)
         for prepared in references:
-            if prepared is not None and prepared.backbone != colorizer.card.backbone:
-                msg = f"reference was prepared for backbone {prepared.backbone!r}, this head runs on {colorizer.card.backbone!r}"
+            if prepared is not None and prepared.backbone != guiding.card.backbone:
+                msg = f"reference was prepared for backbone {prepared.backbone!r}, this head runs on {guiding.card.backbone!r}"
                 raise ValueError(msg)
         self.network = colorizer.network
-        self.graphs = graphs_for(colorizer.network)
+        self.graphs = graphs_for(guiding)
         self.hints = hints
         self.references = references
-        self.settings = settings.for_backbone(colorizer.backbone.spec)
+        self.settings = settings.for_backbone(guiding.backbone.spec)
         hinted = [hints is not None and bool(np.any(hints.pixels[index][..., 3])) for index in range(len(references))]
         self.guided = [flag or prepared is not None for flag, prepared in zip(hinted, references)]
         self.hinted = hinted
@@ -791,12 +813,8 @@ class Guide:
         waiting = next(
             (self.references[index] for index in indices if isinstance(self.references[index], ReferencePhoto)), None
         )
-        if waiting is None:
-            cells = self.graphs.chroma_and_cells(stacked, *knobs)
-        else:
-            cells, reference = self.graphs.chroma_cells_and_reference(waiting.size, waiting.stride, waiting.rgb.dtype)(
-                stacked, *knobs, waiting.rgb
-            )
+        cells, reference = chroma_and_cells(self.network, stacked, knobs, waiting)
+        if waiting is not None:
             prepared = waiting.prepared(*reference)
             self.references = [prepared if each is waiting else each for each in self.references]
         chroma, small_lightness, *per_cell = cells
@@ -829,7 +847,6 @@ def prepare_guide(
     """
     if hints is None and reference is None:
         return None
-    refuse_ensemble(colorizer)
     settings = settings or DEFAULT_SETTINGS
     checked = check_hints(hints, batch) if hints is not None else None
     guide = Guide(colorizer, checked, _references(colorizer, reference, len(batch.pixels), settings), settings)

@@ -37,11 +37,10 @@ from hypercol.inference.guidance import (
     DEFAULT_SETTINGS,
     Grid,
     check_hints,
-    graphs_for,
+    chroma_and_cells,
     hint_cells,
     prepare_reference,
     propagate_hints,
-    refuse_ensemble,
     transfer_reference,
     upsampled_groups,
 )
@@ -170,8 +169,8 @@ def _check_frame(frame, index: int, size: tuple[int, int] | None):
 def _guided_chroma(colorizer: Colorizer, stacked: tf.Tensor, knobs, reference, hints):
     """Like :meth:`_Graphs._chroma` plus the reference's transfer; and the residual of ``hints`` (an
     ImageBatch, or None) on top of it, kept apart so that it can be carried to the next frames."""
-    graphs = graphs_for(colorizer.network)
-    chroma, small_lightness, cell_lightness, cell_chroma, features = graphs.chroma_and_cells(stacked, *knobs)
+    cells, _ = chroma_and_cells(colorizer.network, stacked, knobs)
+    chroma, small_lightness, cell_lightness, cell_chroma, features = cells
     grid = Grid(cell_lightness[0].numpy(), cell_chroma[0].numpy(), features[0].numpy())
     settings = DEFAULT_SETTINGS.for_backbone(colorizer.backbone.spec)
     shape = tuple(small_lightness.shape[1:3])
@@ -239,8 +238,6 @@ def colorize_frames(
     The knobs and the reference are checked at the call; each frame when it is reached.
     """
     knobs = colorizer.knobs(temperature, saturation)
-    if hints is not None or reference is not None:
-        refuse_ensemble(colorizer)
     key_hints = _key_hints(hints)
     prepared = None if reference is None else prepare_reference(colorizer, reference)
     return _colorized(colorizer, iter(frames), knobs, key_hints, prepared, settings)

@@ -60,8 +60,7 @@ class ColorizeFilter(ImageFilter.MultibandFilter):
         hints: Image.Image | None = None,
         reference: Image.Image | None = None,
     ) -> None:
-        guided = hints is not None or reference is not None
-        check_head(weights, head, temperature, saturation, guided=guided)  # checked now, loaded at the first use
+        check_head(weights, head, temperature, saturation)  # the choice checked now, loaded at the first use
         self.weights = weights
         self.head = head
         self.temperature = temperature

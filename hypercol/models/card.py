@@ -27,7 +27,6 @@ __all__ = [
     "resolve_weights",
     "check_head",
     "ENSEMBLE_SUFFIX",
-    "GUIDANCE_REFUSED",
     "EnsembleCard",
     "is_ensemble_card",
     "summary_card",
@@ -191,16 +190,11 @@ def check_head(
     head: str | None = None,
     temperature: float | None = None,
     saturation: float | None = None,
-    *,
-    guided: bool = False,
 ) -> tuple[Path, ModelCard]:
     """The weights file and card of a head choice, with its knobs checked against the card: every error
-    that loading the model would raise for the choice itself, without loading it (ValueError/TypeError).
-    ``guided``: the calls will bring hints or a reference photo, which an ensemble refuses."""
+    that loading the model would raise for the choice itself, without loading it (ValueError/TypeError)."""
     path = resolve_weights(weights, head)
     if is_ensemble_card(path):
-        if guided:
-            raise ValueError(GUIDANCE_REFUSED)
         card = EnsembleCard.load(path).summary_card()
     else:
         card = ModelCard.load(card_path(path))
@@ -218,10 +212,6 @@ def check_head(
 # fallback, at saturation 1; the members' chroma is averaged and scaled by the ensemble's ``saturation``
 # (:class:`hypercol.inference.ensemble.EnsembleNetwork`).
 ENSEMBLE_SUFFIX = ".ensemble.json"
-GUIDANCE_REFUSED = (
-    "hints and reference photos steer one head's colors; this colorizer averages several heads (an ensemble): "
-    "use a single head for guided calls (e.g. head='classification')"
-)
 ENSEMBLE_FIELDS = ("members", "saturation", "temperature", "uncertainty_fallback", "description", "metrics")
 
 
