@@ -208,9 +208,9 @@ def check_head(
 # --- the ensemble card ---------------------------------------------------------------------
 
 # Each member is a head (``.weights.h5`` with its model card), named relative to the ensemble card's
-# folder. A call runs every member on the photo at its own card's canvas, temperature and uncertainty
-# fallback, at saturation 1; the members' chroma is averaged and scaled by the ensemble's ``saturation``
-# (:class:`hypercol.inference.ensemble.EnsembleNetwork`).
+# folder. A call runs every member on the photo on its own card's canvas, at the ensemble's temperature
+# and uncertainty fallback (unset: the member card's), at saturation 1; the members' chroma is averaged
+# and scaled by the ensemble's ``saturation`` (:class:`hypercol.inference.ensemble.EnsembleNetwork`).
 ENSEMBLE_SUFFIX = ".ensemble.json"
 ENSEMBLE_FIELDS = ("members", "saturation", "temperature", "uncertainty_fallback", "description", "metrics")
 
