@@ -31,10 +31,10 @@ class EnsembleNetwork:
     """The members' :class:`~hypercol.inference.network.ChromaNetwork` passes, their chroma averaged.
 
     Quacks like a ChromaNetwork where the automatic chroma and video need it (:meth:`knobs`, :meth:`chroma`,
-    :meth:`coefficients`, :meth:`predict_coefficients`, :attr:`batch_size`); guidance works on its first member
-    (:func:`hypercol.inference.guidance.guiding_network`) and averages with :meth:`averaged_with`. ``card``: the first classification
-    member's card with the ensemble's saturation (:func:`hypercol.models.card.summary_card`), for what checks
-    and reports a call's settings.
+    :meth:`coefficients`, :meth:`predict_coefficients`, :attr:`batch_size`); guidance works on its first
+    member (:func:`hypercol.inference.guidance.guiding_network`) and averages with :meth:`averaged_with`.
+    ``card``: the first classification member's card with the ensemble's saturation
+    (:func:`hypercol.models.card.summary_card`), for what checks and reports a call's settings.
     """
 
     def __init__(
