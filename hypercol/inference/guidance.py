@@ -643,37 +643,18 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
     return waiting.prepared(*reference_pass(waiting.rgb))
 
 
-MATCH_BLOCK = 16  # reference cells per block of the two-stage top-k
-
-
 def best_matches(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest cosines of each query (unit rows) with the candidates, best first, and which candidates.
 
-    Exactly a top-k, in two stages that each cost less than one over every candidate: the
-    candidates are dealt into blocks of :data:`MATCH_BLOCK` (block ``j`` holds candidates
-    ``j``, ``j + blocks``, ...), the ``k`` blocks with the largest maxima are kept, and the
-    top ``k`` is taken among their cells. No cell of the top ``k`` is lost: at most
-    ``k - 1`` cells are larger than it, so at most ``k - 1`` blocks have a larger maximum
-    than its own. Dealt rather than cut in runs, a block's maximum is a reduction across
-    rows of the similarity, which numpy vectorises (over a short last axis it cost 8x more).
+    Two eager TensorFlow ops in float32 (eager: a traced graph's product would be rewritten
+    to bf16 on AMX). TensorFlow's top-k over the whole similarity took 3.9 ms of a 512 x 512
+    call with a new reference (1,024 queries, 784 candidates; 2-core AMD EPYC), where an exact
+    numpy top-k in two stages (over blocks of candidates, then cells) took 5.5.
     """
-    count, total = len(queries), len(candidates)
-    k = min(k, total)
-    blocks = -(-total // MATCH_BLOCK)
-    padded = np.zeros((blocks * MATCH_BLOCK, candidates.shape[1]), np.float32)
-    padded[:total] = candidates
-    similarity = matrix_product(queries, padded.T)
-    similarity[:, total:] = -np.inf
-    dealt = similarity.reshape(count, MATCH_BLOCK, blocks)
-    keep = min(k, blocks)
-    kept = np.argpartition(dealt.max(axis=1), blocks - keep, axis=1)[:, blocks - keep :]
-    cells = np.take_along_axis(dealt, kept[:, np.newaxis, :], axis=2).reshape(count, MATCH_BLOCK * keep)
-    where = np.argpartition(cells, cells.shape[1] - k, axis=1)[:, cells.shape[1] - k :]
-    cosines = np.take_along_axis(cells, where, axis=1)
-    order = np.argsort(-cosines, axis=1)
-    where = np.take_along_axis(where, order, axis=1)
-    best = (where // keep) * blocks + np.take_along_axis(kept, where % keep, axis=1)
-    return np.take_along_axis(cosines, order, axis=1), best
+    k = min(k, len(candidates))
+    similarity = tf.matmul(np.asarray(queries, np.float32), np.asarray(candidates, np.float32), transpose_b=True)
+    cosines, best = tf.math.top_k(similarity, k)
+    return cosines.numpy(), best.numpy()
 
 
 def transfer_reference(grid: Grid, reference: Reference, settings: GuidanceSettings) -> np.ndarray:
