@@ -164,7 +164,7 @@ def test_attraction_exponents_are_the_kernel_written_out(shape) -> None:
     ) / settings.attraction_scale
     expected += (light[:, None] - light[hints]) ** 2 / (2 * settings.attraction_lightness_sigma**2)
     expected += ((rows[:, None] - rows[hints]) ** 2 + (cols[:, None] - cols[hints]) ** 2) / (2 * reach)
-    found = attraction_exponents(grid, descriptors, hints, settings)
+    found = attraction_exponents(grid, descriptors, hints, settings).numpy()
     assert found.dtype == np.float32
     np.testing.assert_allclose(found, expected, atol=2e-3)
 
@@ -244,9 +244,16 @@ def _reference_photo() -> np.ndarray:
     return (skcolor.lab2rgb(lab_image) * 255).round().astype(np.uint8)
 
 
-def test_reference_colors_matching_places(tiny_colorizer) -> None:
+def test_reference_colors_matching_places(tiny_weights) -> None:
+    """The tiny head's 64-pixel canvas has 16 cells across: there single cells are matched, as groups of 4 x 4
+    (the default ``match_stride``) are on the 64 cells across the shipped head's 256-pixel canvas."""
+    from dataclasses import replace
+
+    from hypercol import Colorizer
+
+    colorizer = Colorizer(tiny_weights, guidance=replace(DEFAULT_SETTINGS, match_stride=1))
     image = stripes()
-    out = lab(tiny_colorizer.colorize(image, reference=_reference_photo()))
+    out = lab(colorizer.colorize(image, reference=_reference_photo()))
     dark, bright = out[:, :40], out[:, 56:88]
     assert dark[..., 2].mean() < -25  # blue, from the dark part of the reference
     assert bright[..., 2].mean() > 35  # yellow, from the bright part

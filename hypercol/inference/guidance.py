@@ -94,13 +94,15 @@ class GuidanceSettings:
     attraction_distance: float = 0.5  # distance (share of the grid's long side) at which it falls to exp(-1/2)
     # Reference photos.
     # The reference's canvas (long side, pixels; rounded to the backbone's stride, at most the working
-    # size): by default the working size of every shipped head, so the reference is seen at the input's
-    # scale (backbone features change with scale) and its backbone pass joins the input's batch. A fixed
-    # size, not a share of the working size (docs/measurements/guidance.md).
-    reference_size: int = 224
+    # size): a fixed size, not a share of the working size, as backbone features change with scale. 192
+    # and cells matched in groups of 4 x 4 keep a new reference each call within 1.5x an automatic call
+    # on float32 CPUs (1.38-1.44x at 512 x 512 on a 2-core AMD EPYC, against 1.58-1.61x at 224 and 2 x 2)
+    # for 0.5-0.7 dB of the same-photo gain (+3.28 / +3.18 against +3.99 / +3.65; the bar is +2):
+    # GuidanceSettings(reference_size=224, match_stride=2) for those (docs/measurements/guidance.md).
+    reference_size: int = 192
     reference_stride: int = 2  # the reference's cells pooled in groups of this many on a side (4x fewer to match)
     top_k: int = 8
-    match_stride: int = 2  # cells matched in groups of this many on a side (4x fewer matches at 2)
+    match_stride: int = 4  # cells matched in groups of this many on a side (16x fewer matches at 4)
     match_temperature: float = 0.05  # softmax temperature over the top-k cosines
     # Top-k mean cosine with confidence 0 (automatic) and 1 (transferred); None: the backbone's own
     # (BackboneSpec.reference_confidence), as cosines spread differently from backbone to backbone.
