@@ -403,17 +403,6 @@ class Grid:
         return self.lightness.shape
 
 
-def matrix_product(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """``first @ second`` in float32, by TensorFlow's eager matmul rather than numpy's.
-
-    Numpy's BLAS threads keep spinning for a while after a product: on a 2-core Xeon the
-    network pass after it ran up to half again as long (an automatic call after a hinted one:
-    61-76 against 48-57 ms), and so did the rest of the call. Eager, not traced: a traced graph
-    would be rewritten to bf16.
-    """
-    return tf.matmul(np.asarray(first, np.float32), np.asarray(second, np.float32)).numpy()
-
-
 def tap_weights(taps) -> np.ndarray:
     """Weight of each backbone tap in the descriptors: none below the cell's stride, half at it, full above."""
     return np.array([0.0 if tap.stride < CELL else 0.5 if tap.stride == CELL else 1.0 for tap in taps], np.float32)
@@ -650,10 +639,12 @@ def prepare_reference(colorizer, photo, settings: GuidanceSettings | None = None
 def best_matches(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest cosines of each query (unit rows) with the candidates, best first, and which candidates.
 
-    Two eager TensorFlow ops in float32 (eager: a traced graph's product would be rewritten
-    to bf16 on AMX). TensorFlow's top-k over the whole similarity took 3.9 ms of a 512 x 512
-    call with a new reference (1,024 queries, 784 candidates; 2-core AMD EPYC), where an exact
-    numpy top-k in two stages (over blocks of candidates, then cells) took 5.5.
+    Two eager TensorFlow ops in float32, as every product of the guidance: eager, since a traced
+    graph's product would be rewritten to bf16 on AMX; not numpy's, whose BLAS threads keep
+    spinning after a product and slowed the network pass after it by up to half on a 2-core
+    Xeon (docs/measurements/guidance.md). TensorFlow's top-k over the whole similarity took
+    3.9 ms of a 512 x 512 call with a new reference (1,024 queries, 784 candidates; 2-core AMD
+    EPYC), where an exact numpy top-k in two stages (over blocks of candidates, then cells) took 5.5.
     """
     k = min(k, len(candidates))
     similarity = tf.matmul(np.asarray(queries, np.float32), np.asarray(candidates, np.float32), transpose_b=True)
