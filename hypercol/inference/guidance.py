@@ -96,7 +96,7 @@ class GuidanceSettings:
     # The reference's canvas (long side, pixels; rounded to the backbone's stride, at most the working
     # size): a fixed size, not a share of the working size, as backbone features change with scale. 192
     # and cells matched in groups of 4 x 4 keep a new reference each call within 1.5x an automatic call
-    # on float32 CPUs (1.38-1.44x at 512 x 512 on a 2-core AMD EPYC, against 1.58-1.61x at 224 and 2 x 2)
+    # on float32 CPUs (1.38-1.44x at 512 x 512 on a 2-core AMD EPYC, against 1.51-1.67x at 224 and 2 x 2)
     # for 0.5-0.7 dB of the same-photo gain (+3.28 / +3.18 against +3.99 / +3.65; the bar is +2):
     # GuidanceSettings(reference_size=224, match_stride=2) for those (docs/measurements/guidance.md).
     reference_size: int = 192
