@@ -16,6 +16,7 @@ from skimage import data
 from hypercol import ColorizeFilter, Colorizer, colorize, colorize_video
 from hypercol.core.arrays import as_image_batch, lightness
 from hypercol.core.bins import grid_centres
+from hypercol.core.precision import active_precision
 from hypercol.models.card import EnsembleCard, ModelCard, check_head, is_ensemble_card
 from hypercol.models.head import build_head
 
@@ -248,6 +249,9 @@ def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:
 
     photos = [data.astronaut()[::4, ::4], data.coffee()[::4, ::4]]
     colorizer = Colorizer(write_ensemble(heads, ["a.weights.h5", "b.weights.h5"], name="sweep"))
+    # The sweep decodes eagerly, a call in traced graphs: in float32 the same numbers; where the bf16
+    # rewrite runs (AMX), rounded differently from graph to graph (0.004 dB and 0.11 colorfulness apart here).
+    psnr_tolerance, colorfulness_tolerance = (1e-6, 1e-6) if active_precision() == "float32" else (0.01, 0.2)
     rows = sweep(colorizer, photos, saturations=[1.0, 1.5], temperatures=[0.4, 0.8], fallbacks=[0.0, 0.5])
     assert len(rows) == 8 and {(r["temperature"], r["fallback"], r["saturation"]) for r in rows} == {
         (t, f, s) for t in (0.4, 0.8) for f in (0.0, 0.5) for s in (1.0, 1.5)
@@ -261,6 +265,10 @@ def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:
         )
         (heads / "chosen.ensemble.json").write_text(card.to_json())
         outputs = [Colorizer(heads / "chosen.ensemble.json").colorize(photo) for photo in photos]
-        np.testing.assert_allclose(row["psnr_per_image"], [psnr(t, o) for t, o in zip(photos, outputs)], atol=1e-6)
-        np.testing.assert_allclose(row["colorfulness_per_image"], [colorfulness(o) for o in outputs], atol=1e-6)
-    assert len({round(row["psnr"], 6) for row in rows}) > 4  # the knobs change the colors
+        psnrs, colorfulnesses = [psnr(t, o) for t, o in zip(photos, outputs)], [colorfulness(o) for o in outputs]
+        np.testing.assert_allclose(row["psnr_per_image"], psnrs, atol=psnr_tolerance)
+        np.testing.assert_allclose(row["colorfulness_per_image"], colorfulnesses, atol=colorfulness_tolerance)
+    # The saturation reaches the colors (these random heads' near-uniform logits leave the temperature and the
+    # fallback 1e-5 dB apart: checked against the calls above in float32, lost in bf16's rounding).
+    by_saturation = {s: np.mean([row["psnr"] for row in rows if row["saturation"] == s]) for s in (1.0, 1.5)}
+    assert abs(by_saturation[1.0] - by_saturation[1.5]) > 0.1

@@ -91,6 +91,8 @@ def test_an_empty_variable_means_unset(monkeypatch, name) -> None:
     from hypercol.core.precision import check_environment, wants_small_canvas
 
     monkeypatch.setattr(precision, "_active", None)
+    for variable in ("HYPERCOL_PRECISION", "HYPERCOL_CANVAS"):  # the other one as a user may have set it: unset
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv(name, "")
     check_environment()
     assert precision._active == _resolve("auto")
