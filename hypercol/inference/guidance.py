@@ -550,7 +550,8 @@ def propagate_hints(grid: Grid, hinted: np.ndarray, hint_chroma: np.ndarray, set
     exponent = attraction_exponents(grid, descriptors, hints, settings)
     best = tf.reduce_min(exponent, axis=1).numpy()
     share = tf.nn.softmax(-settings.selectivity * exponent, axis=1)
-    their_colors = tf.matmul(share, hint_chroma[hints]).numpy()  # the hints' own colors, not their corrections
+    # The hints' own colors, not their corrections of the automatic ones.
+    their_colors = tf.matmul(share, hint_chroma[hints].astype(np.float32)).numpy()
     strength = settings.attraction * np.exp(-best)
     data = settings.prior + strength
     pull = strength[:, np.newaxis] * (their_colors - automatic)
