@@ -17,17 +17,16 @@ reference photos steer the averaged chroma; the first member's backbone places t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
+from hypercol.inference.network import AddedGraphs
 from hypercol.models.card import card_settings, check_knobs, summary_card
 
 __all__ = ["EnsembleNetwork", "mean_chroma"]
 
 
-class EnsembleNetwork:
+class EnsembleNetwork(AddedGraphs):
     """The members' :class:`~hypercol.inference.network.ChromaNetwork` passes, their chroma averaged.
 
     Quacks like a ChromaNetwork where the automatic chroma and video need it (:meth:`knobs`, :meth:`chroma`,
@@ -51,18 +50,11 @@ class EnsembleNetwork:
         self.working_size = first.working_size
         self.batch_size = min(member.batch_size for member in members)
         self.edge_aware = first.edge_aware
-        self._added_graphs: dict[str, object] = {}
+        self._added_graphs = {}
         planes = tf.TensorSpec([None, None, None], tf.float32)
         chroma = tf.TensorSpec([None, None, None, 2], tf.float32)
         self._coefficients = tf.function(first.coefficients, input_signature=[planes, chroma])
         self._one = tf.constant(1.0, tf.float32)
-
-    def added_graphs(self, owner: str, build: Callable[[EnsembleNetwork], object]):
-        """As :meth:`hypercol.inference.network.ChromaNetwork.added_graphs` (guidance uses the first member's)."""
-        graphs = self._added_graphs.get(owner)
-        if graphs is None:
-            graphs = self._added_graphs.setdefault(owner, build(self))
-        return graphs
 
     def knobs(self, temperature: float | None, saturation: float | None, fallback: float | None):
         """(temperatures, saturation, fallbacks) as graph inputs: a temperature (given, else the ensemble card's)

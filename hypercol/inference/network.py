@@ -26,7 +26,15 @@ from hypercol.core.guided import guided_coefficients
 from hypercol.models.backbones import Backbone
 from hypercol.models.card import ModelCard, card_settings, check_knobs
 
-__all__ = ["ChromaNetwork", "AutomaticChroma", "chroma_from_gray", "fitted_shape", "lightness_batches", "GUIDED_RADIUS"]
+__all__ = [
+    "AddedGraphs",
+    "ChromaNetwork",
+    "AutomaticChroma",
+    "chroma_from_gray",
+    "fitted_shape",
+    "lightness_batches",
+    "GUIDED_RADIUS",
+]
 
 # Guided upsampling at the working size: one window spans about two cells of the
 # classification head's stride-4 output; epsilon = (3 L units)^2 in the [0, 1] guide.
@@ -73,7 +81,21 @@ def lightness_batches(
         index = stop
 
 
-class ChromaNetwork:
+class AddedGraphs:
+    """The traced functions other modules add to a network (guidance, video): a subclass's ``__init__`` sets
+    ``self._added_graphs = {}``."""
+
+    _added_graphs: dict[str, object]
+
+    def added_graphs(self, owner: str, build: Callable[[AddedGraphs], object]):
+        """The traced functions ``owner`` (guidance, video) adds to this network, built once by ``build(self)``."""
+        graphs = self._added_graphs.get(owner)
+        if graphs is None:
+            graphs = self._added_graphs.setdefault(owner, build(self))
+        return graphs
+
+
+class ChromaNetwork(AddedGraphs):
     """A loaded backbone and head with the card that says how to run and decode them."""
 
     def __init__(self, backbone: Backbone, head, card: ModelCard, *, batch_size: int, edge_aware: bool = True) -> None:
@@ -87,7 +109,7 @@ class ChromaNetwork:
         self.batch_size = batch_size
         self.edge_aware = edge_aware
         self._centres = tf.constant(np.asarray(card.bins, np.float32).reshape(-1, 2))
-        self._added_graphs: dict[str, object] = {}
+        self._added_graphs = {}
         # The backbone runs as a graph of its own, the head and what follows it as another:
         # traced into one graph, the bf16 rewrite made the pair 1.6x slower on a Xeon with AMX
         # (16 images at 224: 21.5-22.5 against 13.1-14.1 ms per image; float32 unchanged).
@@ -101,13 +123,6 @@ class ChromaNetwork:
         self.head_output = tf.function(self._head_output, input_signature=[canvas, features])
         self.head_chroma = tf.function(self.chroma_of_features, input_signature=self.head_signature)
         self.head_coefficients = tf.function(self._head_coefficients, input_signature=self.head_signature)
-
-    def added_graphs(self, owner: str, build: Callable[[ChromaNetwork], object]):
-        """The traced functions another module adds to this network (``owner``: guidance, video), built once."""
-        graphs = self._added_graphs.get(owner)
-        if graphs is None:
-            graphs = self._added_graphs.setdefault(owner, build(self))
-        return graphs
 
     def knobs(
         self, temperature: float | None, saturation: float | None, fallback: float | None
