@@ -534,6 +534,20 @@ def _add_train(subparsers) -> None:
         help="feature cache: train on the crops of every N-th photo of each set only, counted among the photos the cache "
         "kept (a learning curve; default: all)",
     )
+    parser.add_argument(
+        "--teacher",
+        nargs=2,
+        action="append",
+        metavar=("WEIGHTS", "CACHE"),
+        help="feature cache, classification: distil a trained head (its .weights.h5, read on CACHE, its backbone's "
+        "cache of the same crops) into this one; repeat for several, their distributions are averaged",
+    )
+    parser.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        help="with --teacher: the teachers' share of the target, the truth's is the rest (default: %(default)s)",
+    )
     _add_head_shape(parser)
     parser.add_argument(
         "--rebalance-lambda",
@@ -627,6 +641,8 @@ def _run_train(args) -> int:
             set_weights=args.set_weights,
             every_nth_photo=args.every_nth_photo,
             rebalance_mix=args.rebalance_lambda,
+            teachers=[tuple(pair) for pair in args.teacher or ()],
+            teacher_weight=args.teacher_weight,
             head_config=_head_config(args),
             checkpoint_every=args.checkpoint_every,
             validate_every=args.validate_every,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 from hypercol.training.cache import CACHE_FILE, CHROMA, CachedData, FeatureCache, build_feature_cache, paste_cutouts
+from hypercol.training.distill import DistilledData, Teacher, distilled_objective
 from hypercol.training.train import train
 
 CROP = 32
@@ -325,3 +327,139 @@ def test_both_data_sources_are_training_data_and_feed_the_one_color_prior(cache,
     assert lightness.shape == (2, CROP, CROP) and len(sample) == 2
     assert cached.sample_batch(2) is None and cached.skipped_note() is None
     assert "1 unreadable and 1 near-gray" in (photos.skipped_note() or "")
+
+
+# --- distillation: a head trained towards trained heads' averaged distribution ---------------
+
+
+@pytest.fixture(scope="module")
+def other_backbone_cache(sets_manifest, tiny_spec, tmp_path_factory) -> FeatureCache:
+    """The module cache's crops (same manifest and seed) through a second tiny backbone, ``tiny_vgg_b``."""
+    from tiny_backbones import export_tiny_vgg
+
+    from hypercol.models.backbones import register_backbone
+
+    folder = export_tiny_vgg(tmp_path_factory.mktemp("tiny_vgg_b") / "saved_model", seed=1)
+    register_backbone(dataclasses.replace(tiny_spec, name="tiny_vgg_b", handle=str(folder)), overwrite=True)
+    out = tmp_path_factory.mktemp("cache_b")
+    return build_feature_cache(sets_manifest, out, backbone="tiny_vgg_b", crop_size=CROP, progress=False)
+
+
+@pytest.fixture(scope="module")
+def teachers(cache, other_backbone_cache, tmp_path_factory) -> list[Teacher]:
+    """A classification head trained on each backbone's cache (the recipe of the student below)."""
+    out = tmp_path_factory.mktemp("teachers")
+    found = []
+    for name, source in (("a", cache), ("b", other_backbone_cache)):
+        options = {**CACHED, "backbone": source.meta["backbone"]}
+        result = train([source.folder], out=out / name, steps=3, head_config=TINY_HEAD, **options)
+        found.append(Teacher(result.weights, source.folder))
+    return found
+
+
+def test_distilled_examples_pair_each_cache_s_row_of_the_same_crop(cache, other_backbone_cache, teachers) -> None:
+    student = CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8)
+    data = DistilledData(student, teachers, output_stride=4)
+    taps = len(cache.tap_keys)
+    for index in range(12):
+        values = data.example(index)
+        own = student.example(index)
+        assert all(np.array_equal(a, b) for a, b in zip(values[: taps + 1], own))
+        chroma = values[taps]
+        name, row = next(
+            (name, row)
+            for name in ("faces", "scenes")
+            for row, cached in enumerate(np.asarray(cache.arrays(name)[CHROMA]))
+            if np.array_equal(cached, chroma)
+        )
+        theirs = other_backbone_cache.arrays(name)
+        np.testing.assert_array_equal(np.asarray(theirs[CHROMA][row]), chroma)
+        for value, key in zip(values[taps + 1 :], other_backbone_cache.tap_keys):
+            np.testing.assert_array_equal(value, np.asarray(theirs[key][row]))  # the second backbone's taps
+    assert len(data.validation) == 2 * taps + 1
+
+
+def test_the_teachers_target_is_their_mean_softmax_and_the_loss_mixes_it_with_the_truth(cache, teachers) -> None:
+    import tensorflow as tf
+
+    from hypercol.training.losses import objective
+
+    student = CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8)
+    data = DistilledData(student, teachers, output_stride=4)
+    batch = data.validation
+    probabilities = data.teacher_probabilities(batch).numpy()
+    taps = len(cache.tap_keys)
+    gray = tf.zeros((batch[0].shape[0], 1, 1, 1))
+    one_by_one = [
+        tf.nn.softmax(head([gray, *batch[start : start + count]])).numpy() for head, start, count in data.heads
+    ]
+    assert [start for _, start, _ in data.heads] == [0, taps + 1]  # the first teacher reads the student's taps
+    assert not np.allclose(one_by_one[0], one_by_one[1], atol=1e-3)
+    np.testing.assert_allclose(probabilities, (one_by_one[0] + one_by_one[1]) / 2, atol=1e-6)
+
+    goal = objective("classification", "dahl", data, dict(TINY_HEAD), 1.0)
+    logits = tf.random.stateless_normal(probabilities.shape, seed=(1, 2))
+    chroma = batch[taps]
+    by_hand = np.mean(tf.reduce_logsumexp(logits, -1).numpy() - np.sum(probabilities * logits.numpy(), -1), axis=(1, 2))
+    taught = distilled_objective(goal, 1.0).loss((chroma, probabilities), logits).numpy()
+    np.testing.assert_allclose(taught, by_hand, rtol=1e-5)
+    mixed = distilled_objective(goal, 0.25).loss((chroma, probabilities), logits).numpy()
+    truth = goal.loss(chroma, logits).numpy()
+    np.testing.assert_allclose(mixed, 0.25 * by_hand + 0.75 * truth, rtol=1e-5)
+
+
+def test_a_student_distilled_from_a_teacher_comes_closer_to_it_than_one_taught_by_the_truth(
+    cache, teachers, tmp_path
+) -> None:
+    import tensorflow as tf
+
+    from hypercol.models.backbones import get_spec
+    from hypercol.models.head import load_trained_head
+
+    common = {**CACHED, "head_config": TINY_HEAD, "seed": 5, "steps": 40, "teachers": teachers[:1]}
+    taught = train([cache.folder], out=tmp_path / "taught", teacher_weight=1.0, **common)
+    truth = train([cache.folder], out=tmp_path / "truth", teacher_weight=0.0, **common)  # same start, same crops
+    training = taught.card_data.training
+    assert training["teachers"] == [{"weights": str(teachers[0].weights), "cache": str(cache.folder)}]
+    assert training["teacher_weight"] == 1.0 and "distilled" in training["loss"]
+    student = CachedData([cache.folder], seed=0, set_weights=None, max_validation_images=8)
+    data = DistilledData(student, teachers[:1], output_stride=4)
+    target = data.teacher_probabilities(data.validation)
+    inputs = [tf.zeros((target.shape[0], 1, 1, 1)), *data.validation[: len(cache.tap_keys)]]
+    taps = get_spec("tiny_vgg").select(cache.tap_keys).taps
+
+    def distance(result) -> float:  # the cross-entropy of the head's softmax against the teacher's
+        head = load_trained_head(result.weights, taps, result.card_data.head_config)
+        logits = tf.cast(head(inputs, training=False), tf.float32)
+        return float(tf.reduce_mean(tf.reduce_logsumexp(logits, -1) - tf.reduce_sum(target * logits, -1)))
+
+    assert distance(taught) < distance(truth) - 0.05
+
+
+def test_teachers_that_cannot_teach_are_refused(cache, sets_manifest, teachers, tmp_path, capsys) -> None:
+    from hypercol.cli import main
+
+    reseeded = build_feature_cache(
+        sets_manifest, tmp_path / "seed1", backbone="tiny_vgg", crop_size=CROP, seed=1, progress=False
+    )
+    with pytest.raises(ValueError, match="does not hold the crops"):
+        train([cache.folder], out=tmp_path / "r", steps=1, teachers=[(teachers[0].weights, reseeded.folder)], **CACHED)
+    with pytest.raises(ValueError, match="reads tiny_vgg_b taps"):
+        train([cache.folder], out=tmp_path / "w", steps=1, teachers=[(teachers[1].weights, cache.folder)], **CACHED)
+    regression = train([cache.folder], out=tmp_path / "reg", steps=1, **{**CACHED, "head_type": "regression"})
+    with pytest.raises(ValueError, match="must be a classification head"):
+        train([cache.folder], out=tmp_path / "g", steps=1, teachers=[(regression.weights, cache.folder)], **CACHED)
+    with pytest.raises(ValueError, match="distil into a classification head"):
+        train([cache.folder], out=tmp_path / "h", steps=1, teachers=teachers, **{**CACHED, "head_type": "regression"})
+    with pytest.raises(ValueError, match="not from photo folders"):
+        train([tmp_path], out=tmp_path / "p", steps=1, teachers=teachers, **CACHED)
+    with pytest.raises(ValueError, match="one feature cache"):
+        train([cache.folder, reseeded.folder], out=tmp_path / "two", steps=1, teachers=teachers, **CACHED)
+    with pytest.raises(ValueError, match="teacher_weight must be a number from 0 to 1"):
+        train([cache.folder], out=tmp_path / "t", steps=1, teachers=teachers, teacher_weight=1.5, **CACHED)
+    assert not any((tmp_path / name).exists() for name in ("r", "w", "g", "h", "p", "two", "t"))
+    common = ["train", str(cache.folder), "--backbone", "tiny_vgg", "--head", "classification", "--steps", "1"]
+    pairs = [arg for t in teachers for arg in ("--teacher", str(t.weights), str(t.cache))]
+    assert main([*common, "--batch-size", "4", "--out", str(tmp_path / "cli"), *pairs, "--teacher-weight", "0.7"]) == 0
+    card = json.loads((tmp_path / "cli" / "head.json").read_text())
+    assert card["training"]["teacher_weight"] == 0.7 and len(card["training"]["teachers"]) == 2

@@ -24,7 +24,7 @@ from hypercol.inference.guidance import GuidanceSettings, prepare_guide
 from hypercol.inference.network import AutomaticChroma, ChromaNetwork
 from hypercol.models.backbones import Backbone, load_backbone
 from hypercol.models.card import EnsembleCard, ModelCard, card_path, card_settings, is_ensemble_card, resolve_weights
-from hypercol.models.head import build_head, fold_batch_norms
+from hypercol.models.head import load_trained_head
 from hypercol.models.shipped import DEFAULT_WEIGHTS
 
 __all__ = ["Colorizer", "colorize", "get_colorizer"]
@@ -35,17 +35,6 @@ __all__ = ["Colorizer", "colorize", "get_colorizer"]
 # the time of 12 + 4 (float32, 2-core AMD EPYC, 2026-12-06); larger canvases take fewer.
 DEFAULT_BATCH_PIXELS = 16 * 256**2
 MAX_DEFAULT_BATCH = 16
-
-
-def _load_head(weights: Path, backbone: Backbone, card: ModelCard):
-    """The head of ``weights`` as ``card`` describes it, batch norms folded for inference."""
-    trained = build_head(backbone.spec.taps, **card.head_config)
-    try:
-        trained.load_weights(str(weights))
-    except (OSError, ValueError, KeyError) as error:  # h5py: OSError for a file that is not HDF5
-        msg = f"head weights {str(weights)!r} could not be read as this card's head: {error}"
-        raise ValueError(msg) from error
-    return fold_batch_norms(trained, backbone.spec.taps, **card.head_config)
 
 
 def _load_network(
@@ -60,7 +49,7 @@ def _load_network(
     backbone = load_backbone(card.backbone, taps=card.taps)
     if batch_size is None:
         batch_size = min(MAX_DEFAULT_BATCH, max(1, round(DEFAULT_BATCH_PIXELS / int(card.working_size) ** 2)))
-    head = _load_head(weights, backbone, card)
+    head = load_trained_head(weights, backbone.spec.taps, card.head_config)
     return ChromaNetwork(backbone, head, card, batch_size=batch_size, edge_aware=edge_aware)
 
 

@@ -19,7 +19,15 @@ import tensorflow as tf
 
 from hypercol.models.backbones import Tap
 
-__all__ = ["build_head", "fold_batch_norms", "BatchNormalization", "ResizeLike", "SoftBound", "head_input_names"]
+__all__ = [
+    "build_head",
+    "fold_batch_norms",
+    "load_trained_head",
+    "BatchNormalization",
+    "ResizeLike",
+    "SoftBound",
+    "head_input_names",
+]
 
 
 @keras.saving.register_keras_serializable(package="hypercol")
@@ -202,3 +210,15 @@ def build_head(
         x = SoftBound(chroma_scale, name="bound")(x)
     inputs = [gray] + [tap_inputs[tap.key] for tap in taps]
     return keras.Model(inputs, x, name="residual_encoder_head")
+
+
+def load_trained_head(weights, taps: Sequence[Tap], head_config: dict) -> keras.Model:
+    """The trained head in ``weights`` (a ``.weights.h5`` of a head built with ``head_config`` on ``taps``),
+    batch norms folded for inference; ValueError when the file is not such a head."""
+    trained = build_head(taps, **head_config)
+    try:
+        trained.load_weights(str(weights))
+    except (OSError, ValueError, KeyError) as error:  # h5py: OSError for a file that is not HDF5
+        msg = f"head weights {str(weights)!r} could not be read as this card's head: {error}"
+        raise ValueError(msg) from error
+    return fold_batch_norms(trained, taps, **head_config)

@@ -381,7 +381,18 @@ class CachedData:
         if self.kept_rows is not None:
             self.counts = np.array([len(rows) for rows in self.kept_rows])
         self.seed = seed
+        self.max_validation_images = max_validation_images
         self.validation = self._validation(max_validation_images)
+
+    def paired_with(self, folder: str | Path) -> CachedData:
+        """The same choice of examples (sets, weights, seed, kept photos) read from the cache in ``folder``."""
+        return CachedData(
+            [folder],
+            seed=self.seed,
+            set_weights=self.set_weights,
+            max_validation_images=self.max_validation_images,
+            every_nth_photo=self.every_nth_photo,
+        )
 
     def _stacked_rows(self, part: str, counts_per_cache: list[dict[str, int]]) -> list[tuple[int, dict]]:
         stacked, first = [], 0

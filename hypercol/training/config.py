@@ -38,7 +38,9 @@ class TrainConfig:
     al.'s (``hypercol.core.bins.REBALANCE_LAMBDA``); ``weight_decay`` > 0 trains with AdamW
     (the kernels shrink by ``weight_decay`` x the learning rate each step, biases and norms
     do not); ``stop_at`` (a step) and ``time_limit_minutes`` end a session early, with a
-    checkpoint.
+    checkpoint. ``teachers`` (:class:`hypercol.training.distill.Teacher`: trained heads with
+    their backbones' caches of the same crops) make the target ``teacher_weight`` x their mean
+    bin distribution + the rest x the soft-encoded truth.
     """
 
     out: str | Path
@@ -68,6 +70,8 @@ class TrainConfig:
     progress: bool = True
     stop_at: int | None = None
     time_limit_minutes: float | None = None
+    teachers: Sequence = ()
+    teacher_weight: float = 0.5
 
     @property
     def time_limit_seconds(self) -> float | None:
@@ -87,6 +91,10 @@ class TrainConfig:
                 raise ValueError(msg)
         check_number(self.learning_rate, "learning_rate", "a finite number > 0", lambda value: 0 < value < math.inf)
         check_number(self.weight_decay, "weight_decay", "a finite number >= 0", lambda value: 0 <= value < math.inf)
+        check_number(self.teacher_weight, "teacher_weight", "a number from 0 to 1", lambda value: 0 <= value <= 1)
+        if self.teachers and self.head_type != "classification":
+            msg = "teachers distil into a classification head (their bin distributions are its target)"
+            raise ValueError(msg)
 
     def card_training(self, data: Sequence, *, loss: str, data_counts: dict, steps_done: int, session: dict) -> dict:
         """The card's ``training`` field: these settings, what the data says of itself and what the session measured.
@@ -105,6 +113,7 @@ class TrainConfig:
             "weight_decay": self.weight_decay,
             "loss": loss,
             **({"rebalance_lambda": self.rebalance_mix} if self.head_type == "classification" else {}),
+            **({"teacher_weight": self.teacher_weight} if self.teachers else {}),
             "seed": self.seed,
             **{key: session[key] for key in _SESSION_FIELDS},
         }

@@ -28,6 +28,7 @@ from hypercol.models.head import build_head
 from hypercol.training.cache import CachedData, FeatureCache
 from hypercol.training.config import DEFAULT_STEPS, TrainConfig
 from hypercol.training.data import TrainingData, TrainingDataError, pipeline_error_message
+from hypercol.training.distill import DistilledData, Teacher, distilled_objective
 from hypercol.training.export import export_head
 from hypercol.training.loop import (
     PROGRESS_FILE,
@@ -40,7 +41,7 @@ from hypercol.training.loop import (
     TrainingLoop,
     open_checkpoints,
 )
-from hypercol.training.losses import LOSSES, Objective, check_output_stride, objective
+from hypercol.training.losses import CLASSIFICATION_OUTPUT_STRIDE, LOSSES, Objective, check_output_stride, objective
 from hypercol.training.photos import PhotoData
 from hypercol.training.step import make_optimizer, pick_strategy, train_step_function, validation_loss_function
 
@@ -61,13 +62,22 @@ def open_training_data(data: Sequence[str | Path], config: TrainConfig) -> Train
     """A :class:`CachedData` for feature-cache folders, else a :class:`PhotoData`."""
     is_cache = [FeatureCache.is_cache(item) for item in data]
     if all(is_cache):
-        return CachedData(
+        cached = CachedData(
             data,
             seed=config.seed,
             set_weights=config.set_weights,
             max_validation_images=config.max_validation_images,
             every_nth_photo=config.every_nth_photo,
         )
+        if not config.teachers:
+            return cached
+        output_stride = (config.head_config or {}).get("output_stride", CLASSIFICATION_OUTPUT_STRIDE)
+        return DistilledData(
+            cached, [t if isinstance(t, Teacher) else Teacher(*t) for t in config.teachers], output_stride=output_stride
+        )
+    if config.teachers:
+        msg = "teachers distil from feature caches (see `hypercol cache`), not from photo folders"
+        raise ValueError(msg)
     if any(is_cache):
         msg = "feature caches and photo folders cannot train together; give only caches or only photos"
         raise ValueError(msg)
@@ -95,7 +105,8 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
     feature-cache folders built by :func:`hypercol.training.cache.build_feature_cache`
     (much faster: the backbone's taps are read, not computed; ``set_weights`` then weighs
     their photo sets; caches built with other seeds add other crops of the same photos;
-    ``every_nth_photo`` trains on a share of their photos).
+    ``every_nth_photo`` trains on a share of their photos; ``teachers`` distil trained heads
+    into this one, :mod:`hypercol.training.distill`).
     With ``resume=True`` an interrupted run continues from its last checkpoint and ends
     where the uninterrupted run would have. ``stop_at`` (a step) and ``time_limit_minutes``
     end this session early with a checkpoint, as an interruption would; the weights and
@@ -115,6 +126,8 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
         msg = f"batch_size {config.batch_size} must be a multiple of the {replicas} replicas"
         raise ValueError(msg)
     goal = objective(config.head_type, config.loss, source, config.head_config, config.rebalance_mix)
+    if config.teachers:
+        goal = distilled_objective(goal, config.teacher_weight)
     keras.utils.set_random_seed(config.seed)  # the head's initial weights are part of the run's identity
     with strategy.scope():
         frozen: Backbone = load_backbone(config.backbone, taps=source.tap_keys or config.taps)
