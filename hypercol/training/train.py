@@ -59,7 +59,8 @@ class TrainResult:
 
 
 def open_training_data(data: Sequence[str | Path], config: TrainConfig) -> TrainingData:
-    """A :class:`CachedData` for feature-cache folders, else a :class:`PhotoData`."""
+    """A :class:`CachedData` for feature-cache folders (a :class:`DistilledData` of it with teachers), else a
+    :class:`PhotoData`."""
     is_cache = [FeatureCache.is_cache(item) for item in data]
     if all(is_cache):
         cached = CachedData(
