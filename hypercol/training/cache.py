@@ -43,6 +43,7 @@ __all__ = [
     "CHROMA",
     "CachedData",
     "FeatureCache",
+    "as_float32",
     "build_feature_cache",
     "forward_from_cache",
     "paste_cutouts",
@@ -323,7 +324,7 @@ def forward_from_cache(backbone: Backbone, head, batch, training: bool) -> tuple
     return tf.cast(head([gray, *taps], training=training), tf.float32), chroma
 
 
-def _as_float32(*values: tf.Tensor) -> tuple[tf.Tensor, ...]:
+def as_float32(*values: tf.Tensor) -> tuple[tf.Tensor, ...]:
     return tuple(tf.cast(value, tf.float32) for value in values)
 
 
@@ -449,7 +450,7 @@ class CachedData:
     def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
         _, some_arrays = self.arrays[0][0]
         specs = [tf.TensorSpec(some_arrays[key].shape[1:], tf.float16) for key in self.keys]
-        return example_batches(self.example, specs, _as_float32, batch_size=per_replica, start=first, stride=stride)
+        return example_batches(self.example, specs, as_float32, batch_size=per_replica, start=first, stride=stride)
 
     forward = staticmethod(forward_from_cache)
 

@@ -25,7 +25,7 @@ import tensorflow as tf
 from hypercol.models.backbones import get_spec
 from hypercol.models.card import ModelCard, card_path
 from hypercol.models.head import load_trained_head
-from hypercol.training.cache import CachedData, FeatureCache, forward_from_cache
+from hypercol.training.cache import CachedData, FeatureCache, as_float32, forward_from_cache
 from hypercol.training.data import example_batches
 from hypercol.training.losses import Objective
 
@@ -155,8 +155,7 @@ class DistilledData:
 
     def dataset(self, per_replica: int, first: int, stride: int) -> tf.data.Dataset:
         specs = [tf.TensorSpec(value.shape, tf.float16) for value in self.example(0)]
-        convert = lambda *values: tuple(tf.cast(value, tf.float32) for value in values)
-        return example_batches(self.example, specs, convert, batch_size=per_replica, start=first, stride=stride)
+        return example_batches(self.example, specs, as_float32, batch_size=per_replica, start=first, stride=stride)
 
     def forward(self, backbone, head, batch, training: bool) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         logits, chroma = forward_from_cache(backbone, head, batch[: len(self.tap_keys) + 1], training)
