@@ -63,6 +63,8 @@ def median_chroma(members, outputs, temperature: float, fallback: float) -> tf.T
     """The members' mean bin distribution at ``temperature`` decoded as its geometric median, scaled by its
     certainty ** ``fallback``, at the first member's working shape (saturation 1)."""
     first = members[0]
+    if len({tuple(output.shape) for output, _ in outputs}) > 1 or any(m.card.bins != first.card.bins for m in members):
+        raise SystemExit("--median averages the members' bin distributions: they need one canvas and one set of bins")
     probabilities = tf.add_n([tf.nn.softmax(output / temperature, axis=-1) for output, _ in outputs]) / len(outputs)
     entropy = -tf.reduce_sum(probabilities * tf.math.log(tf.maximum(probabilities, 1e-12)), -1)
     certainty = 1.0 - entropy / np.log(probabilities.shape[-1])
@@ -77,22 +79,20 @@ def score_head(network, photos, grid, median: bool) -> np.ndarray:
     """(settings, photos, 3) PSNR, AuC and colorfulness of ``network`` at every (T, fallback, saturation)."""
     members = members_of(network)
     decode = median_chroma if median else averaged_chroma
-    knobs = sorted({(t, f) for t, f, _ in grid})
     scores = np.zeros((len(grid), len(photos), 3))
     for index, truth in enumerate(photos):
         truth_ab = rgb2lab(truth)[..., 1:]
         full = lightness(as_image_batch(truth), 0)
         outputs = [member.run(tf.constant(full[np.newaxis])) for member in members]
         small = outputs[0][1]
-        for temperature, fallback in knobs:
-            chroma = decode(members, outputs, temperature, fallback)
-            for setting, (t, f, saturation) in enumerate(grid):
-                if (t, f) != (temperature, fallback):
-                    continue
-                coefficients = members[0].coefficients(small, saturation * chroma)[0].numpy()
-                predicted = compose(full, coefficients, as_uint8=True)
-                predicted_ab = rgb2lab(predicted)[..., 1:]
-                scores[setting, index] = psnr(truth, predicted), auc(truth_ab, predicted_ab), colorfulness(predicted)
+        chromas = {}  # decoded once per (T, fallback), at saturation 1
+        for setting, (temperature, fallback, saturation) in enumerate(grid):
+            if (temperature, fallback) not in chromas:
+                chromas[temperature, fallback] = decode(members, outputs, temperature, fallback)
+            chroma = saturation * chromas[temperature, fallback]
+            predicted = compose(full, members[0].coefficients(small, chroma)[0].numpy(), as_uint8=True)
+            predicted_ab = rgb2lab(predicted)[..., 1:]
+            scores[setting, index] = psnr(truth, predicted), auc(truth_ab, predicted_ab), colorfulness(predicted)
     return scores
 
 

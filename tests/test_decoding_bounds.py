@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from decoding_bounds import best_at_bar, best_per_photo, geometric_median, over_gray
+from decoding_bounds import best_at_bar, best_per_photo, geometric_median, median_chroma, over_gray
 
 CENTRES = tf.constant([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]])
 
@@ -57,3 +59,15 @@ def test_the_best_setting_per_photo_is_chosen_knowing_each_truth() -> None:
     # AuC: photo 1 is best faint (90), photo 2 best at 1.0x (91); both over gray's 89.
     assert best_per_photo(SCORES, GRAY, ON, 1) == 1.5
     assert best_per_photo(SCORES, GRAY, ~ON, 1) == 1.0
+
+
+def test_the_median_refuses_members_whose_bins_cannot_be_averaged() -> None:
+    member = SimpleNamespace(card=SimpleNamespace(bins=[[0.0, 0.0], [10.0, 0.0]]), working_size=8)
+    other_bins = SimpleNamespace(card=SimpleNamespace(bins=[[0.0, 0.0], [0.0, 10.0]]), working_size=8)
+    output, small = tf.zeros([1, 2, 2, 2]), tf.zeros([1, 8, 8])
+    chroma = median_chroma([member, member], [(output, small), (output, small)], 1.0, 0.0)
+    assert chroma.shape == (1, 8, 8, 2)
+    with pytest.raises(SystemExit, match="one canvas and one set of bins"):
+        median_chroma([member, other_bins], [(output, small), (output, small)], 1.0, 0.0)
+    with pytest.raises(SystemExit, match="one canvas"):
+        median_chroma([member, member], [(output, small), (tf.zeros([1, 3, 3, 2]), small)], 1.0, 0.0)
