@@ -34,6 +34,7 @@ from ship_head import auc_rgb, gray_baseline, photo_sets_of, validation_photos
 from skimage.color import rgb2lab
 
 from hypercol.core.arrays import as_image_batch, lightness
+from hypercol.core.bins import normalised_entropy
 from hypercol.core.metrics import auc, colorfulness, psnr
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
@@ -66,8 +67,7 @@ def median_chroma(members, outputs, temperature: float, fallback: float) -> tf.T
     if len({tuple(output.shape) for output, _ in outputs}) > 1 or any(m.card.bins != first.card.bins for m in members):
         raise SystemExit("--median averages the members' bin distributions: they need one canvas and one set of bins")
     probabilities = tf.add_n([tf.nn.softmax(output / temperature, axis=-1) for output, _ in outputs]) / len(outputs)
-    entropy = -tf.reduce_sum(probabilities * tf.math.log(tf.maximum(probabilities, 1e-12)), -1)
-    certainty = 1.0 - entropy / np.log(probabilities.shape[-1])
+    certainty = 1.0 - normalised_entropy(tf.math.log(tf.maximum(probabilities, 1e-12)))  # log p: logits of p
     centres = tf.constant(np.asarray(first.card.bins, np.float32).reshape(-1, 2))
     chroma = geometric_median(probabilities, centres) * tf.pow(certainty, fallback)[..., tf.newaxis]
     small = tf.shape(outputs[0][1])[1:3]
