@@ -78,16 +78,18 @@ def colored_photos(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
     return [path for path, _ in kept], [photo for _, photo in kept]
 
 
-def training_photos(sets_manifest: Path, names: list[str]) -> list[np.ndarray]:
+def training_photos(sets_manifest: Path, names: list[str]) -> tuple[list[np.ndarray], list[str]]:
     """As many training photos of each named set as its validation split holds (the first by the sha256 of the file
-    name), without the black-and-white ones: does the head fit the photos it was trained on better than new ones?"""
+    name), without the black-and-white ones: does the head fit the photos it was trained on better than new ones?
+    (decoded photos, the set of each)"""
     sets = PhotoSets.read(sets_manifest).sets
-    paths = []
+    owner = {}
     for name in names:
         entry = sets[name]
         by_hash = sorted(entry["train"], key=lambda item: hashlib.sha256(item["file"].encode()).hexdigest())
-        paths += [Path(entry["root"]) / item["file"] for item in by_hash[: len(entry["validation"])]]
-    return colored_photos(paths)[1]
+        owner |= {Path(entry["root"]) / item["file"]: name for item in by_hash[: len(entry["validation"])]}
+    paths, photos = colored_photos(list(owner))
+    return photos, [owner[path] for path in paths]
 
 
 def photo_sets_of(sets_manifest: Path, names: list[str], paths: list[Path]) -> list[str]:
@@ -415,7 +417,7 @@ def main() -> None:
     card = ModelCard.load(card_path(args.weights))
     card.small_canvas_defaults = {}
     if args.sweep_training_photos:
-        load_or_sweep(args, card, training_photos(args.sets, args.choose_on))
+        load_or_sweep(args, card, *training_photos(args.sets, args.choose_on))
         return
     paths, photos = validation_photos(args.sets, args.choose_on)
     gray, rows = load_or_sweep(args, card, photos, photo_sets_of(args.sets, args.choose_on, paths))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from ship_head import Rule, choose
+from ship_head import Rule, choose, training_photos
 from sweep_frontier import best_at, by_set, same_photos
+
+from hypercol.training.sets import manifest_text
 
 
 def _row(saturation: float, psnr: list[float], colorfulness: list[float]) -> dict:
@@ -87,3 +92,36 @@ def test_sweeps_of_the_same_photos_agree_up_to_rounding() -> None:
     assert same_photos([gray, {"psnr_per_image": [22.502, 19.249, 30.0]}])  # another machine's rounding
     assert not same_photos([gray, {"psnr_per_image": [22.5, 19.25, 30.2]}])  # another photo
     assert not same_photos([gray, {"psnr_per_image": [22.5, 19.25]}])
+
+
+def test_the_training_photos_sweep_knows_each_photos_set(tmp_path) -> None:
+    """As many training photos of each set as its validation split, the first by the hash of the file name, gray
+    ones left out, each named by its set: so that sweep_frontier --by-set reads a training sweep too."""
+    rng = np.random.default_rng(0)
+
+    def photo(name: str, gray: bool = False) -> dict:
+        pixels = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels[..., :1].repeat(3, axis=-1) if gray else pixels).save(tmp_path / name)
+        return {"file": name, "sha256": "0" * 64}
+
+    def entry(train: list[dict], validation: list[dict]) -> dict:
+        return {"kind": "photos", "root": str(tmp_path), "crops_per_photo": 1, "train": train, "validation": validation}
+
+    objects = [photo(f"object{i}.png", gray=i == 0) for i in range(6)]
+    people = [photo(f"person{i}.png") for i in range(3)]
+    sets = {"objects": entry(objects[:5], objects[5:] * 3), "people": entry(people[:2], people[2:])}
+    (tmp_path / "sets.json").write_text(manifest_text(sets, generator="test"))
+
+    photos, names = training_photos(tmp_path / "sets.json", ["objects", "people"])
+
+    def first_by_hash(files: list[str], count: int) -> list[str]:
+        return sorted(files, key=lambda name: hashlib.sha256(name.encode()).hexdigest())[:count]
+
+    first_objects = first_by_hash([f"object{i}.png" for i in range(5)], 3)
+    assert "object0.png" in first_objects  # the gray photo is among those chosen, and must be left out
+    chosen = [name for name in first_objects if name != "object0.png"]
+    chosen += first_by_hash(["person0.png", "person1.png"], 1)
+    assert names == ["objects"] * (len(chosen) - 1) + ["people"]
+    expected = [np.asarray(Image.open(tmp_path / name).convert("RGB")) for name in chosen]
+    assert len(photos) == len(expected)
+    assert all(np.array_equal(got, want) for got, want in zip(photos, expected))
