@@ -583,6 +583,12 @@ def _add_head_shape(parser) -> None:
         help="size of the head's last convolution (1: 9x cheaper for the classification head's bins; default: 3)",
     )
     parser.add_argument(
+        "--deep-dropout",
+        type=float,
+        default=0.0,
+        help="fraction of the deepest tap's channels dropped in training, a regulariser (default: 0)",
+    )
+    parser.add_argument(
         "--output-stride",
         type=int,
         choices=(4, 8),
@@ -614,6 +620,8 @@ def _head_config(args) -> dict:
         config["base_width"] = args.base_width
     if args.output_kernel != 3:
         config["output_kernel"] = args.output_kernel
+    if args.deep_dropout:
+        config["deep_dropout"] = args.deep_dropout
     if args.output_stride != 4:  # checked against the head type by train()
         config["output_stride"] = args.output_stride
     return config

@@ -227,19 +227,25 @@ def test_caches_that_cannot_train_together_are_refused(cache, sets_manifest, tmp
         train([cache.folder, tmp_path], out=tmp_path / "mixed", steps=1, **CACHED)
 
 
-def test_cli_trains_a_head_with_context_blocks_and_a_1x1_output_on_every_second_photo(cache, tmp_path, capsys) -> None:
+def test_cli_trains_a_head_with_context_blocks_dropout_and_a_1x1_output_on_every_second_photo(
+    cache, tmp_path, capsys
+) -> None:
     from hypercol.cli import main
 
     common = ["train", str(cache.folder), "--backbone", "tiny_vgg", "--head", "classification", "--steps", "1"]
     common += ["--batch-size", "4", "--global-context"]
     options = ["--context-blocks", "2", "--every-nth-photo", "2", "--base-width", "24", "--output-kernel", "1"]
+    options += ["--deep-dropout", "0.25"]
     assert main([*common, "--out", str(tmp_path / "run"), *options]) == 0
     card = json.loads((tmp_path / "run" / "head.json").read_text())
     assert card["head"]["context_blocks"] == 2 and card["head"]["global_context"] is True
     assert card["head"]["base_width"] == 24 and card["head"]["output_kernel"] == 1
+    assert card["head"]["deep_dropout"] == 0.25
     assert card["training"]["every_nth_photo"] == 2
     assert main([*common, "--out", str(tmp_path / "bad"), "--context-blocks", "-1"]) != 0
     assert "context_blocks must be >= 0" in capsys.readouterr().err
+    assert main([*common, "--out", str(tmp_path / "bad"), "--deep-dropout", "1"]) != 0
+    assert "deep_dropout must be in [0, 1)" in capsys.readouterr().err
 
 
 def test_a_classification_head_at_output_stride_8_trains_from_the_cache_and_colorizes(cache, tmp_path, capsys) -> None:

@@ -38,7 +38,12 @@ def test_classification_head_stops_at_the_output_stride() -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [{}, {"global_context": True, "context_blocks": 2}, {"outputs": 7, "output_stride": 2, "output_kernel": 1}],
+    [
+        {},
+        {"global_context": True, "context_blocks": 2},
+        {"outputs": 7, "output_stride": 2, "output_kernel": 1},
+        {"deep_dropout": 0.5},
+    ],
 )
 def test_folded_batch_norms_give_the_same_function(config) -> None:
     taps = (Tap("deep", 8, 4), Tap("mid", 6, 2), Tap("shallow", 4, 1))
@@ -58,6 +63,24 @@ def test_folded_batch_norms_give_the_same_function(config) -> None:
     assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in folded.layers)
     inputs = _inputs(taps, 32)
     np.testing.assert_allclose(folded(inputs).numpy(), head(inputs, training=False).numpy(), atol=1e-4)
+
+
+def test_deep_dropout_drops_whole_maps_of_the_deepest_tap_in_training_only() -> None:
+    taps = (Tap("deep", 8, 4), Tap("shallow", 4, 1))
+    plain = build_head(taps, base_width=16, min_width=8)
+    dropping = build_head(taps, base_width=16, min_width=8, deep_dropout=0.5)
+    dropping.set_weights(plain.get_weights())
+    inputs = _inputs(taps, 32)
+    np.testing.assert_allclose(dropping(inputs, training=False), plain(inputs, training=False), atol=1e-6)
+    assert not np.allclose(dropping(inputs, training=True), plain(inputs, training=True), atol=1e-3)
+    deep = inputs[1]
+    kept = dropping.get_layer("deep_dropout")(deep, training=True).numpy()
+    dropped = np.all(kept == 0, axis=(1, 2))  # (photos, channels): a map is dropped whole, or kept whole, scaled
+    assert 0 < dropped.mean() < 1
+    np.testing.assert_allclose(np.where(dropped[:, None, None, :], 0, 2 * deep), kept, rtol=1e-6)
+    for rate in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="deep_dropout"):
+            build_head(taps, deep_dropout=rate)
 
 
 def test_head_needs_taps() -> None:

@@ -150,6 +150,7 @@ def build_head(
     global_context: bool = False,
     context_blocks: int = 0,
     output_kernel: int = 3,
+    deep_dropout: float = 0.0,
 ) -> keras.Model:
     """Inputs ``[gray (N, H, W, 1), tap_1, ..., tap_k]`` -> (N, H/s, W/s, outputs) float32.
 
@@ -167,6 +168,8 @@ def build_head(
     ``output_kernel`` is the size of the last convolution: 3 (Dahl's), or 1, which for a
     classification head over hundreds of bins is 9x cheaper (at stride 4 the 3x3 one is a
     third of the head's multiply-adds) and leaves the neighbourhood to the levels above.
+    ``deep_dropout`` drops that fraction of the deepest tap's channels, whole maps at a time,
+    in training (a regulariser: the deepest tap names the object; inert at inference).
     """
     if not taps:
         msg = "the head needs at least one tap"
@@ -177,6 +180,9 @@ def build_head(
     if output_kernel not in (1, 3):
         msg = f"output_kernel must be 1 or 3, got {output_kernel}"
         raise ValueError(msg)
+    if not 0.0 <= deep_dropout < 1.0:
+        msg = f"deep_dropout must be in [0, 1), got {deep_dropout}"
+        raise ValueError(msg)
     names = head_input_names(taps)
     gray = keras.Input((None, None, 1), name=names[0])
     tap_inputs = {tap.key: keras.Input((None, None, tap.channels), name=name) for tap, name in zip(taps, names[1:])}
@@ -186,7 +192,10 @@ def build_head(
         order = [i for i in order if taps[i].stride >= output_stride] or order[:1]
     width = base_width
     deepest = taps[order[0]]
-    x = _conv_bn(tap_inputs[deepest.key], width, 1, f"level0_{_safe_name(deepest.key)}_project", batch_norm)
+    x = tap_inputs[deepest.key]
+    if deep_dropout:
+        x = keras.layers.SpatialDropout2D(deep_dropout, name="deep_dropout")(x)
+    x = _conv_bn(x, width, 1, f"level0_{_safe_name(deepest.key)}_project", batch_norm)
     if global_context:
         scene = keras.layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
         scene = keras.layers.Conv2D(width, 1, activation="relu", name="global_context")(scene)
