@@ -138,6 +138,22 @@ def fold_batch_norms(head: keras.Model, taps: Sequence[Tap], **config) -> keras.
     return folded
 
 
+def _check_head_options(taps: Sequence[Tap], context_blocks: int, output_kernel: int, deep_dropout: float) -> None:
+    """Raises ValueError for options :func:`build_head` cannot build."""
+    if not taps:
+        msg = "the head needs at least one tap"
+        raise ValueError(msg)
+    if context_blocks < 0:
+        msg = f"context_blocks must be >= 0, got {context_blocks}"
+        raise ValueError(msg)
+    if output_kernel not in (1, 3):
+        msg = f"output_kernel must be 1 or 3, got {output_kernel}"
+        raise ValueError(msg)
+    if not 0.0 <= deep_dropout < 1.0:
+        msg = f"deep_dropout must be in [0, 1), got {deep_dropout}"
+        raise ValueError(msg)
+
+
 def build_head(
     taps: Sequence[Tap],
     *,
@@ -171,18 +187,7 @@ def build_head(
     ``deep_dropout`` drops that fraction of the deepest tap's channels, whole maps at a time,
     in training (a regulariser: the deepest tap names the object; inert at inference).
     """
-    if not taps:
-        msg = "the head needs at least one tap"
-        raise ValueError(msg)
-    if context_blocks < 0:
-        msg = f"context_blocks must be >= 0, got {context_blocks}"
-        raise ValueError(msg)
-    if output_kernel not in (1, 3):
-        msg = f"output_kernel must be 1 or 3, got {output_kernel}"
-        raise ValueError(msg)
-    if not 0.0 <= deep_dropout < 1.0:
-        msg = f"deep_dropout must be in [0, 1), got {deep_dropout}"
-        raise ValueError(msg)
+    _check_head_options(taps, context_blocks, output_kernel, deep_dropout)
     names = head_input_names(taps)
     gray = keras.Input((None, None, 1), name=names[0])
     tap_inputs = {tap.key: keras.Input((None, None, tap.channels), name=name) for tap, name in zip(taps, names[1:])}
