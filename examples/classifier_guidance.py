@@ -67,8 +67,8 @@ class DifferentiableClassifier:
         """sRGB (H, W, 3) in [0, 1] -> (1000,) logits on its centre crop."""
         height, width = (float(side) for side in rgb.shape[:2])
         side = min(height, width) * CENTRE_CROP
-        box = [[(height - side) / 2 / height, (width - side) / 2 / width]]
-        box[0] += [(height + side) / 2 / height, (width + side) / 2 / width]
+        top, left, bottom, right = (height - side) / 2, (width - side) / 2, (height + side) / 2, (width + side) / 2
+        box = [[top / height, left / width, bottom / height, right / width]]  # normalised, as crop_and_resize takes
         crop = tf.image.crop_and_resize(rgb[tf.newaxis], box, [0], [self._size, self._size])
         backbone = self._backbone
         return backbone._signature(**{backbone._input_name: backbone.prepare(crop)})["logits"][0]
