@@ -208,6 +208,15 @@ class Rule:
         floors = ", ".join(f"{name} >= gray {gain:+.2f} dB" for name, gain in self.floors.items())
         return text + (f", keeping {floors}" if floors else "")
 
+    def describe_choice(self, chosen: dict, rows: list[dict], gray: dict) -> str:
+        """:meth:`describe`, and when no row passed, that :func:`choose` fell back and how colorful its row is."""
+        if self.best(rows, gray) is not None:
+            return self.describe()
+        return (
+            f"{self.describe()}; no setting passed, so the most colorful that keeps the floors "
+            f"({self.colorfulness(chosen, gray):.3f} x truth)"
+        )
+
 
 def _knobs(row: dict) -> tuple:
     return row["working_size"], row["temperature"], row["saturation"], row["fallback"]
@@ -422,9 +431,10 @@ def main() -> None:
     paths, photos = validation_photos(args.sets, args.choose_on)
     gray, rows = load_or_sweep(args, card, photos, photo_sets_of(args.sets, args.choose_on, paths))
     rule = rule_of(args)
-    best = choose([r for r in rows if r["working_size"] in args.working_sizes], gray, rule)
+    candidates = [r for r in rows if r["working_size"] in args.working_sizes]
+    best = choose(candidates, gray, rule)
     print(f"gray: PSNR {gray['psnr']:.3f} AuC {gray['auc']:.3f}; truth colorfulness {gray['truth_colorfulness']:.2f}")
-    print(f"rule: {rule.describe()}")
+    print(f"rule: {rule.describe_choice(best, candidates, gray)}")
     print(f"chosen: { ({k: v for k, v in best.items() if 'per_image' not in k}) }")
     print(f"colorfulness {rule.colorfulness(best, gray):.3f} x truth; floors {rule.floor_gains(best)}")
     for name, value in defaults_of(best).items():
@@ -440,7 +450,8 @@ def main() -> None:
             paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])[0]
             report(Colorizer(other, small_canvas=False), name, [Path(p) for p in paths])
     card.metrics = {
-        "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): {rule.describe()}",
+        "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): "
+        + rule.describe_choice(best, candidates, gray),
         "sweep": [{k: v for k, v in r.items() if "per_image" not in k} for r in rows],
         "validation": evaluations,
     }

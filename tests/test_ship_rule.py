@@ -65,9 +65,11 @@ def test_floors_exclude_settings_that_cost_a_set_too_much() -> None:
     assert rule.floor_gains(ROWS[1]) == {"lfw": 2.5, "celeba": 5.0}
     assert rule.best(ROWS, GRAY) is None  # the only colorful-enough setting costs the faces too much
     assert choose(ROWS, GRAY, rule)["saturation"] == 1.5  # then the most colorful that keeps the floors
+    assert rule.describe_choice(ROWS[1], ROWS, GRAY).endswith("the most colorful that keeps the floors (0.525 x truth)")
     both = Rule(0.6, colorfulness_on=["objects"], floors={"lfw": 2.4}, floor_sweep=FACES)
     assert both.best(ROWS, GRAY)["saturation"] == 1.5
     assert "objects" in both.describe() and "lfw >= gray +2.40 dB" in both.describe()
+    assert both.describe_choice(ROWS[1], ROWS, GRAY) == both.describe()  # the rule's own pick: nothing to add
 
 
 def test_a_sweep_without_photo_sets_cannot_measure_a_set() -> None:
