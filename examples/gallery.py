@@ -25,13 +25,17 @@ from hypercol.io.files import is_image_name
 
 
 def row(photo: np.ndarray, height: int, with_truth: bool, weights: list[Path | None]) -> np.ndarray:
-    """gray | one colorized column per head of ``weights`` (None: the default) | truth (``with_truth``)."""
+    """gray | one colorized column per head of ``weights`` (None: the default) | truth (``with_truth``), each
+    colorized at the photo's own size (as the evaluation does), then shown ``height`` pixels high."""
     width = round(photo.shape[1] * height / photo.shape[0])
-    photo = np.asarray(Image.fromarray(photo).resize((width, height), Image.LANCZOS))
+
+    def shown(image: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
+
     gap = np.full((height, 6, 3), 255, np.uint8)
     columns = [gray_baseline(photo)] + [colorize(photo, weights=each) for each in weights]
     columns += [photo] if with_truth else []
-    return np.concatenate([part for column in columns for part in (gap, column)][1:], axis=1)
+    return np.concatenate([part for column in map(shown, columns) for part in (gap, column)][1:], axis=1)
 
 
 def interleaved(manifest: Path, sets: list[str]) -> list[Path]:
