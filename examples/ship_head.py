@@ -212,10 +212,12 @@ class Rule:
         """:meth:`describe`, and when no row passed, that :func:`choose` fell back and how colorful its row is."""
         if self.best(rows, gray) is not None:
             return self.describe()
-        return (
-            f"{self.describe()}; no setting passed, so the most colorful that keeps the floors "
-            f"({self.colorfulness(chosen, gray):.3f} x truth)"
+        which = (
+            "the most colorful that keeps the floors"
+            if self.floors and self.keeps_floors(chosen)
+            else "the most colorful"
         )
+        return f"{self.describe()}; no setting passed, so {which} ({self.colorfulness(chosen, gray):.3f} x truth)"
 
 
 def _knobs(row: dict) -> tuple:

@@ -69,6 +69,7 @@ def test_floors_exclude_settings_that_cost_a_set_too_much() -> None:
     both = Rule(0.6, colorfulness_on=["objects"], floors={"lfw": 2.4}, floor_sweep=FACES)
     assert both.best(ROWS, GRAY)["saturation"] == 1.5
     assert "objects" in both.describe() and "lfw >= gray +2.40 dB" in both.describe()
+    assert Rule(0.9).describe_choice(ROWS[2], ROWS, GRAY).endswith("so the most colorful (0.650 x truth)")  # no floors
     assert both.describe_choice(ROWS[1], ROWS, GRAY) == both.describe()  # the rule's own pick: nothing to add
 
 
