@@ -201,10 +201,11 @@ def main() -> None:
             f"colorfulness {rule.colorfulness(row, gray):.3f} x truth, floors {rule.floor_gains(row)}"
         )
     best = choose(rows, gray, rule)
-    print(f"rule: {rule.describe_choice(best, rows, gray)}\nchosen: {chosen_knobs(best)}")
+    choice = rule.describe_choice(best, rows, gray)
+    print(f"rule: {choice}\nchosen: {chosen_knobs(best)}")
     colorizer = Colorizer(stage(args, chosen_knobs(best)), small_canvas=False)
     metrics = {
-        "chosen_on": f"validation split of {', '.join(args.choose_on)}: {rule.describe_choice(best, rows, gray)}",
+        "chosen_on": f"validation split of {', '.join(args.choose_on)}: {choice}",
         "sweep": [{k: v for k, v in r.items() if "per_image" not in k} for r in rows],
         "numerics": colorizer.precision,
         "validation": evaluate(args, colorizer),

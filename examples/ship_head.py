@@ -435,8 +435,9 @@ def main() -> None:
     rule = rule_of(args)
     candidates = [r for r in rows if r["working_size"] in args.working_sizes]
     best = choose(candidates, gray, rule)
+    choice = rule.describe_choice(best, candidates, gray)
     print(f"gray: PSNR {gray['psnr']:.3f} AuC {gray['auc']:.3f}; truth colorfulness {gray['truth_colorfulness']:.2f}")
-    print(f"rule: {rule.describe_choice(best, candidates, gray)}")
+    print(f"rule: {choice}")
     print(f"chosen: { ({k: v for k, v in best.items() if 'per_image' not in k}) }")
     print(f"colorfulness {rule.colorfulness(best, gray):.3f} x truth; floors {rule.floor_gains(best)}")
     for name, value in defaults_of(best).items():
@@ -452,8 +453,7 @@ def main() -> None:
             paths = find_images([args.reserved]) if name == "reserved" else validation_photos(args.sets, [name])[0]
             report(Colorizer(other, small_canvas=False), name, [Path(p) for p in paths])
     card.metrics = {
-        "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): "
-        + rule.describe_choice(best, candidates, gray),
+        "chosen_on": f"validation split of {', '.join(args.choose_on)} ({len(photos)} photos): {choice}",
         "sweep": [{k: v for k, v in r.items() if "per_image" not in k} for r in rows],
         "validation": evaluations,
     }
