@@ -11,9 +11,9 @@
    uncertainty fallback (each member decodes at its own card's knobs unless the ensemble card sets
    them, at saturation 1; the ensemble's saturation scales their mean). Both members and the
    ensemble card are staged in ``--stage``.
-2. The ensemble's saturation, temperature and uncertainty fallback (the last two for every member)
-   are chosen as ``ship_head.py`` chooses a head's knobs, by the same rule on the validation split
-   of the ``--choose-on`` sets (and the ``--floor`` sets' photos): each member's head output is
+2. The ensemble's saturation (with ``--knees``, its knee too), temperature and uncertainty fallback
+   (the last two for every member) are chosen as ``ship_head.py`` chooses a head's knobs, by the
+   same rule on the validation split of the ``--choose-on`` sets (and the ``--floor`` sets' photos): each member's head output is
    computed once per photo, then decoded at every setting.
 3. Every ``--report`` set and the reserved photos are evaluated with the ensemble and, photo by
    photo, against the default head; the figures go into the ensemble card.
@@ -32,7 +32,18 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from ship_head import Rule, baseline, choose, floor_of, photo_sets_of, report, sweep_row, validation_photos
+from ship_head import (
+    KNEES,
+    Rule,
+    baseline,
+    choose,
+    floor_of,
+    knee_of,
+    photo_sets_of,
+    report,
+    sweep_row,
+    validation_photos,
+)
 from skimage.color import rgb2lab
 
 from hypercol.core.arrays import as_image_batch, lightness
@@ -41,6 +52,7 @@ from hypercol.evaluation.evaluate import evaluate_images, format_table
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
 from hypercol.inference.ensemble import mean_chroma
+from hypercol.inference.network import saturated
 from hypercol.io.files import write_atomically
 from hypercol.models.card import ENSEMBLE_SUFFIX, EnsembleCard, ModelCard, card_path
 from hypercol.models.shipped import DEFAULT_WEIGHTS, WEIGHTS_DIR
@@ -91,12 +103,15 @@ def averaged_chroma(members, outputs, temperature: float, fallback: float) -> tf
     return mean_chroma(chromas)
 
 
-def sweep(colorizer: Colorizer, photos: list[np.ndarray], saturations, temperatures, fallbacks) -> list[dict]:
-    """ship_head's sweep rows, one per (temperature, saturation, fallback) for every member: each member's head
-    output once per photo, decoded at each setting."""
+def sweep(
+    colorizer: Colorizer, photos: list[np.ndarray], saturations, temperatures, fallbacks, knees=KNEES
+) -> list[dict]:
+    """ship_head's sweep rows, one per (temperature, saturation, fallback, knee) for every member: each member's
+    head output once per photo, decoded at each setting."""
     network = colorizer.network
     grid = list(itertools.product(temperatures, fallbacks))
-    scores = np.zeros((len(grid), len(saturations), len(photos), 3))
+    gains = list(itertools.product(saturations, knees))
+    scores = np.zeros((len(grid), len(gains), len(photos), 3))
     for index, truth in enumerate(photos):
         truth_ab = rgb2lab(truth)[..., 1:]
         full = lightness(as_image_batch(truth), 0)
@@ -104,8 +119,8 @@ def sweep(colorizer: Colorizer, photos: list[np.ndarray], saturations, temperatu
         small = outputs[0][1]
         for knob, (temperature, fallback) in enumerate(grid):
             chroma = averaged_chroma(network.members, outputs, temperature, fallback)
-            for setting, saturation in enumerate(saturations):
-                coefficients = network.coefficients(small, saturation * chroma)[0].numpy()
+            for setting, (saturation, knee) in enumerate(gains):
+                coefficients = network.coefficients(small, saturated(chroma, saturation, knee))[0].numpy()
                 predicted = compose(full, coefficients, as_uint8=True)
                 predicted_ab = rgb2lab(predicted)[..., 1:]
                 scores[knob, setting, index] = (
@@ -116,9 +131,9 @@ def sweep(colorizer: Colorizer, photos: list[np.ndarray], saturations, temperatu
         if (index + 1) % 50 == 0:
             print(f"  {index + 1}/{len(photos)} photos", flush=True)
     return [
-        sweep_row(colorizer.working_size, temperature, saturation, fallback, score)
-        for (temperature, fallback), by_saturation in zip(grid, scores)
-        for saturation, score in zip(saturations, by_saturation)
+        sweep_row(colorizer.working_size, temperature, saturation, fallback, score, knee)
+        for (temperature, fallback), by_gain in zip(grid, scores)
+        for (saturation, knee), score in zip(gains, by_gain)
     ]
 
 
@@ -175,6 +190,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--saturations", type=float, nargs="+", default=list(SATURATIONS))
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES), help="for every member")
     parser.add_argument("--fallbacks", type=float, nargs="+", default=list(FALLBACKS), help="for every member")
+    parser.add_argument("--knees", type=knee_of, nargs="+", default=list(KNEES), help="'none': one saturation")
     parser.add_argument("--stage", type=Path, required=True, help="folder for the staged members and card")
     parser.add_argument("--sweep-file", type=Path, help="JSON of the choose-on sweep: read if it exists, else written")
     parser.add_argument("--floor-sweep-file", type=Path, help="the same for the --floor sets")
@@ -184,13 +200,23 @@ def parse_args() -> argparse.Namespace:
 
 def chosen_knobs(row: dict) -> dict:
     """A sweep row as the ensemble card's knobs."""
-    return {"saturation": row["saturation"], "temperature": row["temperature"], "uncertainty_fallback": row["fallback"]}
+    return {
+        "saturation": row["saturation"],
+        "saturation_knee": row.get("knee"),
+        "temperature": row["temperature"],
+        "uncertainty_fallback": row["fallback"],
+    }
 
 
 def main() -> None:
     args = parse_args()
     colorizer = Colorizer(stage(args), small_canvas=False)
-    grid = {"saturations": args.saturations, "temperatures": args.temperatures, "fallbacks": args.fallbacks}
+    grid = {
+        "saturations": args.saturations,
+        "temperatures": args.temperatures,
+        "fallbacks": args.fallbacks,
+        "knees": args.knees,
+    }
     gray, rows = load_or_sweep(args.sweep_file, colorizer, args.sets, args.choose_on, grid)
     floors = dict(args.floor)
     floor_sweep = load_or_sweep(args.floor_sweep_file, colorizer, args.sets, list(floors), grid) if floors else None

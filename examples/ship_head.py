@@ -4,7 +4,8 @@
         --sets data/sets.json --choose-on imagenet --report imagenet people-scenes faces-lfw \
         --reserved data/reserved
 
-1. Defaults (working size, temperature, saturation, uncertainty fallback) are chosen on
+1. Defaults (working size, temperature, saturation, uncertainty fallback, and with ``--knees``
+   the saturation knee: each photo's own gain) are chosen on
    the validation split of the ``--choose-on`` sets of the photo-set manifest, never on
    the reserved photos: the setting with the best mean PSNR among those whose outputs
    reach ``--min-colorfulness`` x the truth's colorfulness. The network runs once per
@@ -45,6 +46,7 @@ from hypercol.core.metrics import auc, auc_rgb, colorfulness, hue_error, psnr
 from hypercol.evaluation.evaluate import color_truth, evaluate_images, format_table, gray_baseline, validation_split
 from hypercol.inference.colorizer import Colorizer
 from hypercol.inference.compose import compose
+from hypercol.inference.network import saturated
 from hypercol.io.files import write_atomically
 from hypercol.models.card import ModelCard, card_path, is_ensemble_card
 from hypercol.models.shipped import SHIPPED_HEADS
@@ -57,6 +59,8 @@ from hypercol.training.sets import PhotoSets, entry_paths
 TEMPERATURES = (1.0, 0.6, 0.45, 0.38, 0.3)
 SATURATIONS = (1.0, 1.25, 1.5, 1.75, 2.0)
 FALLBACKS = (0.0, 0.25, 0.5)
+# None: one saturation for every photo; a number: each photo's own gain (the card's saturation_knee).
+KNEES = (None,)
 # Issue 11: what the small canvas may cost against the full one, on validation photos.
 SMALL_CANVAS_PSNR_BOUND, SMALL_CANVAS_AUC_BOUND = 0.2, 0.3
 SMALL_CANVAS_SATURATION_STEPS = 5
@@ -105,36 +109,56 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def sweep(
-    weights: Path, card: ModelCard, photos: list[np.ndarray], working_sizes: list[int], temperatures=TEMPERATURES
+    weights: Path,
+    card: ModelCard,
+    photos: list[np.ndarray],
+    working_sizes: list[int],
+    temperatures=TEMPERATURES,
+    saturations=SATURATIONS,
+    fallbacks=FALLBACKS,
+    knees=KNEES,
 ) -> list[dict]:
-    """Mean PSNR, AuC and colorfulness of every (working size, T, s, fallback), and the photos' gray/truth figures."""
+    """Mean PSNR, AuC and colorfulness of every (working size, T, s, fallback, knee), and the photos' gray/truth
+    figures. The chroma is decoded once per (T, fallback) at saturation 1 and then :func:`saturated` at each
+    (saturation, knee): what a card with those knobs decodes."""
     rows = []
     classification = card.head_type == "classification"
-    grid = list(
-        itertools.product(
-            temperatures if classification else (None,), SATURATIONS, FALLBACKS if classification else (0.0,)
-        )
+    decodings = list(
+        itertools.product(temperatures if classification else (None,), fallbacks if classification else (0.0,))
     )
+    gains = list(itertools.product(saturations, knees))
+    card.saturation_knee = None  # the decoding below applies each knee itself
     for size in working_sizes:
         card.working_size = size
         colorizer = Colorizer(weights, card=card, small_canvas=False)
-        scores = np.zeros((len(grid), len(photos), 3))
+        scores = np.zeros((len(decodings), len(gains), len(photos), 3))
         for index, truth in enumerate(photos):
             truth_ab = rgb2lab(truth)[..., 1:]  # once per photo, not once per setting
             full = lightness(as_image_batch(truth), 0)
             output, small = colorizer.network.run(tf.constant(full[np.newaxis]))
-            for setting, (temperature, saturation, fallback) in enumerate(grid):
-                knobs = colorizer.knobs(temperature, saturation, fallback)
+            for decoding, (temperature, fallback) in enumerate(decodings):
+                knobs = colorizer.knobs(temperature, 1.0, fallback)
                 chroma = colorizer.network.decode_chroma(output, small, *knobs)
-                coefficients = colorizer.network.coefficients(small, chroma)[0].numpy()
-                predicted = compose(full, coefficients, as_uint8=True)
-                predicted_ab = rgb2lab(predicted)[..., 1:]
-                scores[setting, index] = psnr(truth, predicted), auc(truth_ab, predicted_ab), colorfulness(predicted)
-        rows += [sweep_row(size, *knobs, score) for knobs, score in zip(grid, scores)]
+                for gain, (saturation, knee) in enumerate(gains):
+                    coefficients = colorizer.network.coefficients(small, saturated(chroma, saturation, knee))
+                    predicted = compose(full, coefficients[0].numpy(), as_uint8=True)
+                    predicted_ab = rgb2lab(predicted)[..., 1:]
+                    scores[decoding, gain, index] = (
+                        psnr(truth, predicted),
+                        auc(truth_ab, predicted_ab),
+                        colorfulness(predicted),
+                    )
+        rows += [
+            sweep_row(size, temperature, saturation, fallback, score, knee)
+            for (temperature, fallback), by_gain in zip(decodings, scores)
+            for (saturation, knee), score in zip(gains, by_gain)
+        ]
     return rows
 
 
-def sweep_row(working_size: int, temperature, saturation: float, fallback, score: np.ndarray) -> dict:
+def sweep_row(
+    working_size: int, temperature, saturation: float, fallback, score: np.ndarray, knee: float | None = None
+) -> dict:
     """One setting's row of a sweep: its knobs, mean PSNR, AuC and colorfulness, and the per-photo PSNR and
     colorfulness (``score``: (photos, 3))."""
     mean = score.mean(axis=0)
@@ -143,6 +167,7 @@ def sweep_row(working_size: int, temperature, saturation: float, fallback, score
         "temperature": temperature,
         "saturation": saturation,
         "fallback": fallback,
+        "knee": knee,
         "psnr": mean[0],
         "auc": mean[1],
         "colorfulness": mean[2],
@@ -221,7 +246,7 @@ class Rule:
 
 
 def _knobs(row: dict) -> tuple:
-    return row["working_size"], row["temperature"], row["saturation"], row["fallback"]
+    return row["working_size"], row["temperature"], row["saturation"], row["fallback"], row.get("knee")
 
 
 def choose(rows: list[dict], gray: dict, rule: Rule) -> dict:
@@ -250,7 +275,7 @@ def choose_small_canvas(rows: list[dict], gray: dict, rule: Rule, chosen: dict, 
 
 def defaults_of(row: dict) -> dict:
     """A sweep row as card fields (the temperature and fallback only for classification heads)."""
-    fields = {"working_size": row["working_size"], "saturation": row["saturation"]}
+    fields = {"working_size": row["working_size"], "saturation": row["saturation"], "saturation_knee": row.get("knee")}
     if row["temperature"] is not None:
         fields.update(temperature=row["temperature"], uncertainty_fallback=row["fallback"])
     return fields
@@ -308,6 +333,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--temperatures", type=float, nargs="+", default=list(TEMPERATURES), help="classification temperatures to try"
     )
+    parser.add_argument("--saturations", type=float, nargs="+", default=list(SATURATIONS), help="saturations to try")
+    parser.add_argument(
+        "--fallbacks", type=float, nargs="+", default=list(FALLBACKS), help="classification fallbacks to try"
+    )
+    parser.add_argument(
+        "--knees",
+        type=knee_of,
+        nargs="+",
+        default=list(KNEES),
+        help="saturation knees to try ('none': one saturation for every photo)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     parser.add_argument(
         "--sweep-training-photos",
@@ -348,6 +384,19 @@ def floor_of(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected SET=DB, got {text!r}") from None
 
 
+def knee_of(text: str) -> float | None:
+    """A ``--knees`` value: 'none' or a number > 0."""
+    if text.lower() == "none":
+        return None
+    try:
+        knee = float(text)
+    except ValueError:
+        knee = 0.0
+    if not (np.isfinite(knee) and knee > 0):
+        raise argparse.ArgumentTypeError(f"expected 'none' or a number > 0, got {text!r}")
+    return knee
+
+
 def rule_of(args: argparse.Namespace) -> Rule:
     floor_sweep = json.loads(args.floor_sweep.read_text()) if args.floor else None
     return Rule(args.min_colorfulness, args.colorfulness_on, dict(args.floor), floor_sweep)
@@ -361,7 +410,8 @@ def load_or_sweep(
         gray, rows = json.loads(args.sweep_file.read_text())
     else:
         sizes = sorted({*args.working_sizes, *args.small_canvas_sizes}, reverse=True)
-        gray, rows = baseline(photos, photo_sets), sweep(args.weights, card, photos, sizes, args.temperatures)
+        grid = {"saturations": args.saturations, "fallbacks": args.fallbacks, "knees": args.knees}
+        gray, rows = baseline(photos, photo_sets), sweep(args.weights, card, photos, sizes, args.temperatures, **grid)
         if args.sweep_file:
             write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))
     for row in sorted(rows, key=lambda r: -r["colorfulness"]):

@@ -70,6 +70,8 @@ def describe(row: dict | None, gray: dict) -> str:
         return "never this colorful"
     beats = beats_gray(row, gray)
     knobs = f"T {row['temperature']} s {row['saturation']} fallback {row['fallback']}"
+    if row.get("knee") is not None:
+        knobs += f" knee {row['knee']}"
     return (
         f"{row['psnr'] - gray['psnr']:+.2f} dB, {row['auc'] - gray['auc']:+.2f} AuC, "
         f"beats gray {100 * beats:.0f}% ({knobs})"

@@ -252,14 +252,16 @@ def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:
     # The sweep decodes eagerly, a call in traced graphs: in float32 the same numbers; where the bf16
     # rewrite runs (AMX), rounded differently from graph to graph (0.004 dB and 0.11 colorfulness apart here).
     psnr_tolerance, colorfulness_tolerance = (1e-6, 1e-6) if active_precision() == "float32" else (0.01, 0.2)
-    rows = sweep(colorizer, photos, saturations=[1.0, 1.5], temperatures=[0.4, 0.8], fallbacks=[0.0, 0.5])
-    assert len(rows) == 8 and {(r["temperature"], r["fallback"], r["saturation"]) for r in rows} == {
-        (t, f, s) for t in (0.4, 0.8) for f in (0.0, 0.5) for s in (1.0, 1.5)
+    grid = {"saturations": [1.0, 1.5], "temperatures": [0.4, 0.8], "fallbacks": [0.0, 0.5], "knees": [None, 250.0]}
+    rows = sweep(colorizer, photos, **grid)
+    assert len(rows) == 16 and {(r["temperature"], r["fallback"], r["saturation"], r["knee"]) for r in rows} == {
+        (t, f, s, k) for t in (0.4, 0.8) for f in (0.0, 0.5) for s in (1.0, 1.5) for k in (None, 250.0)
     }
     for row in rows[::3]:
         card = EnsembleCard(
             members=["a.weights.h5", "b.weights.h5"],
             saturation=row["saturation"],
+            saturation_knee=row["knee"],
             temperature=row["temperature"],
             uncertainty_fallback=row["fallback"],
         )
@@ -272,3 +274,5 @@ def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:
     # fallback 1e-5 dB apart: checked against the calls above in float32, lost in bf16's rounding).
     by_saturation = {s: np.mean([row["psnr"] for row in rows if row["saturation"] == s]) for s in (1.0, 1.5)}
     assert abs(by_saturation[1.0] - by_saturation[1.5]) > 0.1
+    by_knee = {k: np.mean([row["colorfulness"] for row in rows if row["knee"] == k]) for k in (None, 250.0)}
+    assert by_knee[250.0] < by_knee[None] - 1  # and the knee

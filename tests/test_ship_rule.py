@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from ship_head import Rule, choose, training_photos
+from ship_head import Rule, choose, defaults_of, training_photos
 from sweep_frontier import best_at, by_set, same_photos
 
 from hypercol.training.sets import manifest_text
@@ -71,6 +71,18 @@ def test_floors_exclude_settings_that_cost_a_set_too_much() -> None:
     assert "objects" in both.describe() and "lfw >= gray +2.40 dB" in both.describe()
     assert Rule(0.9).describe_choice(ROWS[2], ROWS, GRAY).endswith("so the most colorful (0.650 x truth)")  # no floors
     assert both.describe_choice(ROWS[1], ROWS, GRAY) == both.describe()  # the rule's own pick: nothing to add
+
+
+def test_a_knee_lets_the_rule_pass_where_one_saturation_for_all_costs_the_faces() -> None:
+    """Rows that differ only in their knee are told apart, here and in the floor sweep: the kneed setting at
+    saturation 2 is colorful enough and, sparing the faces' already colorful photos, keeps their floors."""
+    kneed = {**ROWS[2], "knee": 20.0, "psnr_per_image": [20.4] * 4}
+    faces_kneed = {**FACES[1][2], "knee": 20.0, "psnr_per_image": [22.6, 24.8]}
+    rule = Rule(0.6, floors={"lfw": 2.4, "celeba": 4.5}, floor_sweep=(FACES_GRAY, [*FACES[1], faces_kneed]))
+    assert rule.floor_gains(ROWS[2]) == {"lfw": 1.0, "celeba": 3.0}
+    assert rule.floor_gains(kneed) == {"lfw": pytest.approx(2.6), "celeba": pytest.approx(4.8)}
+    assert rule.best([*ROWS, kneed], GRAY) is kneed
+    assert defaults_of(kneed)["saturation_knee"] == 20.0 and defaults_of(ROWS[2])["saturation_knee"] is None
 
 
 def test_a_sweep_without_photo_sets_cannot_measure_a_set() -> None:

@@ -101,7 +101,11 @@ class Colorizer:
             ensemble = EnsembleCard.load(self.weights)
             members = [_load_network(path, None, **options) for path in ensemble.member_paths()]
             self.network = EnsembleNetwork(
-                members, ensemble.saturation, ensemble.temperature, ensemble.uncertainty_fallback
+                members,
+                ensemble.saturation,
+                ensemble.temperature,
+                ensemble.uncertainty_fallback,
+                ensemble.saturation_knee,
             )
         else:
             self.network = _load_network(self.weights, card, **options)

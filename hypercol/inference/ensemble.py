@@ -17,10 +17,12 @@ reference photos steer the averaged chroma; the first member's backbone places t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-from hypercol.inference.network import AddedGraphs
+from hypercol.inference.network import AddedGraphs, saturated
 from hypercol.models.card import card_settings, check_knobs, summary_card
 
 __all__ = ["EnsembleNetwork", "mean_chroma"]
@@ -37,14 +39,21 @@ class EnsembleNetwork(AddedGraphs):
     """
 
     def __init__(
-        self, members: list, saturation: float, temperature: float | None = None, fallback: float | None = None
+        self,
+        members: list,
+        saturation: float,
+        temperature: float | None = None,
+        fallback: float | None = None,
+        knee: float | None = None,
     ) -> None:
         if len(members) < 2:
             msg = f"an ensemble needs at least two heads, got {len(members)}"
             raise ValueError(msg)
         first = members[0]
         self.members = list(members)
-        self.card = summary_card([member.card for member in members], saturation, temperature)
+        for member in self.members:  # each gives its chroma as predicted; the knee is the ensemble's, on the mean
+            member.card = replace(member.card, saturation_knee=None)
+        self.card = summary_card([member.card for member in members], saturation, temperature, knee)
         self.temperature, self.fallback = temperature, fallback  # the ensemble card's, for every member
         self.backbone = first.backbone
         self.working_size = first.working_size
@@ -90,12 +99,12 @@ class EnsembleNetwork(AddedGraphs):
 
     def averaged_with(self, first_chroma: tf.Tensor, lightness: tf.Tensor, knobs) -> tf.Tensor:
         """The first member's chroma of ``lightness`` (at saturation 1, computed by the caller) averaged with the
-        other members', times the ensemble's saturation."""
+        other members', :func:`~hypercol.inference.network.saturated` by the ensemble's saturation and knee."""
         others = [
             member.chroma(lightness, *self.member_knobs(knobs, index))[0]
             for index, member in enumerate(self.members[1:], 1)
         ]
-        return knobs[1] * mean_chroma([first_chroma, *others])
+        return saturated(mean_chroma([first_chroma, *others]), knobs[1], self.card.saturation_knee)
 
     def coefficients(self, small_lightness: tf.Tensor, chroma: tf.Tensor) -> tf.Tensor:
         """As :meth:`hypercol.inference.network.ChromaNetwork.coefficients`, the first member's (traced)."""

@@ -33,6 +33,7 @@ __all__ = [
     "chroma_from_gray",
     "fitted_shape",
     "lightness_batches",
+    "saturated",
     "GUIDED_RADIUS",
 ]
 
@@ -50,6 +51,20 @@ def chroma_from_gray(backbone: Backbone, head, gray: tf.Tensor, *, training: boo
     features = backbone(gray) if features is None else features
     output = head([gray] + [features[tap.key] for tap in backbone.spec.taps], training=training)
     return tf.cast(output, tf.float32)
+
+
+def saturated(chroma: tf.Tensor, saturation, knee: float | None = None) -> tf.Tensor:
+    """(N, h, w, 2) chroma times ``saturation``; with a ``knee``, each photo's own gain.
+
+    A photo whose predicted chroma has the root mean square r is scaled so that it becomes
+    knee * tanh(saturation * r / knee): a muted prediction (r well below the knee) gains about
+    ``saturation``, one that is already colorful (a face the head is sure of) hardly any.
+    """
+    if knee is None:
+        return saturation * chroma
+    rms = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(chroma), axis=-1), axis=[1, 2]))[:, None, None, None]
+    gain = tf.math.divide_no_nan(knee * tf.tanh(saturation * rms / knee), rms)
+    return tf.where(rms > 0, gain, saturation) * chroma
 
 
 def fitted_shape(shape: tf.Tensor, size: int) -> tf.Tensor:
@@ -188,8 +203,8 @@ class ChromaNetwork(AddedGraphs):
     def decode_chroma(self, output, small_lightness, temperature, saturation, fallback) -> tf.Tensor:
         """Head output -> (N, h, w, 2) chroma at the working shape.
 
-        The chroma is the head's (times ``saturation``); for a classification head, the
-        annealed mean at ``temperature`` scaled by its certainty ** ``fallback``.
+        The chroma is the head's, :func:`saturated` by ``saturation`` and the card's knee; for a
+        classification head, the annealed mean at ``temperature`` scaled by its certainty ** ``fallback``.
         """
         size = self.working_size
         small = tf.shape(small_lightness)[1:3]
@@ -204,7 +219,7 @@ class ChromaNetwork(AddedGraphs):
         else:
             chroma = output
         chroma = tf.image.resize(chroma, [size, size], method="bilinear")  # heads may stop at stride 4
-        return saturation * chroma[:, : small[0], : small[1], :]
+        return saturated(chroma[:, : small[0], : small[1], :], saturation, self.card.saturation_knee)
 
     def coefficients(self, small_lightness: tf.Tensor, chroma: tf.Tensor) -> tf.Tensor:
         """(N, h, w) CIE L and (N, h, w, 2) chroma -> (N, h, w, 4) coefficients: guided, or plain when not edge-aware."""

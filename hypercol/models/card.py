@@ -23,6 +23,7 @@ __all__ = [
     "ModelCard",
     "card_path",
     "check_knobs",
+    "check_knee",
     "card_settings",
     "resolve_weights",
     "check_head",
@@ -38,7 +39,7 @@ DEFAULT_TEMPERATURE = 0.38  # Zhang et al.'s choice; a card may set its own from
 # Far beyond vivid: at a few times the predicted chroma every color is already at the gamut's edge.
 MAX_SATURATION = 100.0
 # What a card's small_canvas_defaults may change: where it runs and how it decodes, not the head.
-SMALL_CANVAS_FIELDS = ("working_size", "temperature", "saturation", "uncertainty_fallback")
+SMALL_CANVAS_FIELDS = ("working_size", "temperature", "saturation", "uncertainty_fallback", "saturation_knee")
 
 
 def _json_object(path: str | Path, where: str, if_missing: str = "") -> dict:
@@ -85,6 +86,13 @@ def check_knobs(temperature: float | None, saturation: float | None, fallback: f
             raise ValueError(msg)
 
 
+def check_knee(knee: float | None, where: str = "") -> None:
+    """ValueError unless ``knee`` (a card's saturation_knee) is None or a finite number > 0."""
+    if knee is not None and not (is_real_number(knee) and math.isfinite(knee) and knee > 0):
+        msg = f"{where}saturation_knee must be a finite number > 0 (or null: one gain for every photo), got {knee!r}"
+        raise ValueError(msg)
+
+
 @dataclass
 class ModelCard:
     """What a head was trained with and how well it does; stored as JSON beside the weights.
@@ -102,6 +110,9 @@ class ModelCard:
     bin_weights: list = field(default_factory=list)  # classification: rebalancing weights (Q,)
     temperature: float = DEFAULT_TEMPERATURE  # classification: default annealed-mean temperature
     saturation: float = 1.0  # default scale of the predicted chroma
+    # None: every photo's chroma times the saturation; else each photo's own gain, fading as the
+    # photo's RMS chroma nears this knee (hypercol.inference.network.saturated)
+    saturation_knee: float | None = None
     # classification: chroma is scaled by (1 - normalised entropy) ** this; 0 = off
     uncertainty_fallback: float = 0.0
     # Where the backbone is slow (float32, or bf16 without AMX: precision.backbone_is_fast):
@@ -131,6 +142,7 @@ class ModelCard:
         if self.head_type not in HEAD_TYPES:
             msg = f"head_type must be one of {HEAD_TYPES}, got {self.head_type!r}"
             raise ValueError(msg)
+        check_knee(self.saturation_knee)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -212,7 +224,15 @@ def check_head(
 # and uncertainty fallback (unset: the member card's), at saturation 1; the members' chroma is averaged
 # and scaled by the ensemble's ``saturation`` (:class:`hypercol.inference.ensemble.EnsembleNetwork`).
 ENSEMBLE_SUFFIX = ".ensemble.json"
-ENSEMBLE_FIELDS = ("members", "saturation", "temperature", "uncertainty_fallback", "description", "metrics")
+ENSEMBLE_FIELDS = (
+    "members",
+    "saturation",
+    "saturation_knee",
+    "temperature",
+    "uncertainty_fallback",
+    "description",
+    "metrics",
+)
 
 
 def is_ensemble_card(path: str | Path) -> bool:
@@ -226,6 +246,7 @@ class EnsembleCard:
 
     members: list[str]  # head weights files, relative to the card's folder
     saturation: float = 1.0
+    saturation_knee: float | None = None  # as a head's card's, on the members' mean chroma
     # For every classification member; None: each member's own card's.
     temperature: float | None = None
     uncertainty_fallback: float | None = None
@@ -256,6 +277,7 @@ class EnsembleCard:
             card_path(member)  # ValueError unless a '.weights.h5' name
         try:
             check_knobs(self.temperature, self.saturation, self.uncertainty_fallback)
+            check_knee(self.saturation_knee)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: {error}") from None
 
@@ -273,7 +295,7 @@ class EnsembleCard:
 
     def summary_card(self) -> ModelCard:
         """What stands for the ensemble where one card is asked for (checks, reports): see :func:`summary_card`."""
-        return summary_card(self.member_cards(), self.saturation, self.temperature)
+        return summary_card(self.member_cards(), self.saturation, self.temperature, self.saturation_knee)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -281,9 +303,12 @@ class EnsembleCard:
         return json.dumps(data, indent=2, sort_keys=True)
 
 
-def summary_card(cards: list[ModelCard], saturation: float, temperature: float | None = None) -> ModelCard:
-    """The first classification member's card (else the first member's) at the ensemble's ``saturation`` (and
-    ``temperature`` when it sets one): a temperature is checked against it, and a report gives its knobs."""
+def summary_card(
+    cards: list[ModelCard], saturation: float, temperature: float | None = None, knee: float | None = None
+) -> ModelCard:
+    """The first classification member's card (else the first member's) at the ensemble's ``saturation`` and
+    ``knee`` (and ``temperature`` when it sets one): a temperature is checked against it, and a report gives
+    its knobs."""
     chosen = next((card for card in cards if card.is_classification), cards[0])
-    chosen = replace(chosen, saturation=float(saturation))
+    chosen = replace(chosen, saturation=float(saturation), saturation_knee=knee)
     return chosen if temperature is None or not chosen.is_classification else replace(chosen, temperature=temperature)
