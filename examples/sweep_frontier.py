@@ -88,6 +88,19 @@ def same_photos(grays: list[dict]) -> bool:
     )
 
 
+def knees_apart(paths: list[Path], loaded: list) -> tuple[list[str], list]:
+    """Each sweep split in two: its rows without a saturation knee, and those with one."""
+    names, split = [], []
+    for path, (gray, rows) in zip(paths, loaded):
+        for label, keep in (
+            ("one saturation", lambda row: row.get("knee") is None),
+            ("knee", lambda row: row.get("knee") is not None),
+        ):
+            names.append(f"{path} ({label})")
+            split.append((gray, [row for row in rows if keep(row)]))
+    return names, split
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", type=Path, nargs="+", help="sweep files written by ship_head.py --sweep-file")
@@ -96,11 +109,18 @@ def main() -> None:
         "--colorfulness-on", nargs="+", metavar="SET", help="measure the colorfulness bar on these sets' photos only"
     )
     parser.add_argument("--by-set", action="store_true", help="also print each set's figures at each chosen setting")
+    parser.add_argument(
+        "--knees-apart",
+        action="store_true",
+        help="each sweep as two columns: its settings with one saturation for all, and those with a saturation knee",
+    )
     args = parser.parse_args()
     loaded = [json.loads(path.read_text()) for path in args.sweeps]
     grays = [gray for gray, _ in loaded]
     if not same_photos(grays):
         parser.error("the sweeps were run on different photos; compare sweeps of the same validation photos")
+    if args.knees_apart:
+        args.sweeps, loaded = knees_apart(args.sweeps, loaded)
     gray = grays[0]
     print(f"{len(gray['psnr_per_image'])} photos; gray PSNR {gray['psnr']:.3f}, AuC {gray['auc']:.3f}")
     where = "" if args.colorfulness_on is None else f" (on {', '.join(args.colorfulness_on)})"

@@ -12,7 +12,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from ship_head import Rule, choose, defaults_of, training_photos
-from sweep_frontier import best_at, by_set, same_photos
+from sweep_frontier import best_at, by_set, knees_apart, same_photos
 
 from hypercol.training.sets import manifest_text
 
@@ -83,6 +83,14 @@ def test_a_knee_lets_the_rule_pass_where_one_saturation_for_all_costs_the_faces(
     assert rule.floor_gains(kneed) == {"lfw": pytest.approx(2.6), "celeba": pytest.approx(4.8)}
     assert rule.best([*ROWS, kneed], GRAY) is kneed
     assert defaults_of(kneed)["saturation_knee"] == 20.0 and defaults_of(ROWS[2])["saturation_knee"] is None
+
+
+def test_the_frontier_sets_kneed_settings_apart_on_request() -> None:
+    kneed = {**ROWS[2], "knee": 20.0, "psnr_per_image": [20.4] * 4, "psnr": 20.4}
+    names, split = knees_apart([Path("a.json")], [(GRAY, [*ROWS, kneed])])
+    assert names == ["a.json (one saturation)", "a.json (knee)"]
+    assert split[0][1] == ROWS and split[1][1] == [kneed]
+    assert best_at(split[0][1], GRAY, 0.6) is ROWS[2] and best_at(split[1][1], GRAY, 0.6) is kneed
 
 
 def test_a_sweep_without_photo_sets_cannot_measure_a_set() -> None:
