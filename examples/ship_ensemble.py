@@ -13,8 +13,8 @@
    ensemble card are staged in ``--stage``.
 2. The ensemble's saturation (with ``--knees``, its knee too), temperature and uncertainty fallback
    (the last two for every member) are chosen as ``ship_head.py`` chooses a head's knobs, by the
-   same rule on the validation split of the ``--choose-on`` sets (and the ``--floor`` sets' photos): each member's head output is
-   computed once per photo, then decoded at every setting.
+   same rule on the validation split of the ``--choose-on`` sets (and the ``--floor`` sets'
+   photos): each member's head output is computed once per photo, then decoded at every setting.
 3. Every ``--report`` set and the reserved photos are evaluated with the ensemble and, photo by
    photo, against the default head; the figures go into the ensemble card.
 4. The second head (weights and card) and the ensemble card are installed into ``hypercol/weights``

@@ -4,9 +4,9 @@
         --sets data/sets.json --choose-on imagenet --report imagenet people-scenes faces-lfw \
         --reserved data/reserved
 
-1. Defaults (working size, temperature, saturation, uncertainty fallback, and with ``--knees``
-   the saturation knee: each photo's own gain) are chosen on
-   the validation split of the ``--choose-on`` sets of the photo-set manifest, never on
+1. Defaults (working size, temperature, saturation, uncertainty fallback; with ``--knees`` the
+   saturation knee, each photo's own gain) are chosen on the validation split of the
+   ``--choose-on`` sets of the photo-set manifest, never on
    the reserved photos: the setting with the best mean PSNR among those whose outputs
    reach ``--min-colorfulness`` x the truth's colorfulness. The network runs once per
    photo and working size; every knob setting is decoded from its output.
