@@ -86,10 +86,10 @@ def check_knobs(temperature: float | None, saturation: float | None, fallback: f
             raise ValueError(msg)
 
 
-def check_knee(knee: float | None, where: str = "") -> None:
+def check_knee(knee: float | None) -> None:
     """ValueError unless ``knee`` (a card's saturation_knee) is None or a finite number > 0."""
     if knee is not None and not (is_real_number(knee) and math.isfinite(knee) and knee > 0):
-        msg = f"{where}saturation_knee must be a finite number > 0 (or null: one gain for every photo), got {knee!r}"
+        msg = f"saturation_knee must be a finite number > 0 (or null: one gain for every photo), got {knee!r}"
         raise ValueError(msg)
 
 
