@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from ship_head import (
+    HUE_FADES,
     KNEES,
     Rule,
     baseline,
@@ -94,22 +95,29 @@ def stage(args: argparse.Namespace, knobs: dict | None = None, metrics: dict | N
     return path
 
 
-def averaged_chroma(members, outputs, temperature: float, fallback: float) -> tf.Tensor:
-    """The members' stored head outputs decoded at these knobs (saturation 1) and averaged."""
+def averaged_chroma(members, outputs, temperature: float, fallback: float, hue_fade: float = 0.0) -> tf.Tensor:
+    """The members' stored head outputs decoded at these knobs (before any saturation) and averaged."""
     chromas = []
     for member, (output, small) in zip(members, outputs):
-        knobs = member.knobs(temperature if member.card.is_classification else None, 1.0, fallback)
-        chromas.append(member.decode_chroma(output, small, *knobs))
+        own_temperature = temperature if member.card.is_classification else None
+        temperature_knob, _, fallback_knob = member.knobs(own_temperature, 1.0, fallback)
+        chromas.append(member.unsaturated_chroma(output, small, temperature_knob, fallback_knob, hue_fade))
     return mean_chroma(chromas)
 
 
 def sweep(
-    colorizer: Colorizer, photos: list[np.ndarray], saturations, temperatures, fallbacks, knees=KNEES
+    colorizer: Colorizer,
+    photos: list[np.ndarray],
+    saturations,
+    temperatures,
+    fallbacks,
+    knees=KNEES,
+    hue_fades=HUE_FADES,
 ) -> list[dict]:
-    """ship_head's sweep rows, one per (temperature, saturation, fallback, knee) for every member: each member's
-    head output once per photo, decoded at each setting."""
+    """ship_head's sweep rows, one per (temperature, saturation, fallback, knee, hue fade) for every member: each
+    member's head output once per photo, decoded at each setting."""
     network = colorizer.network
-    grid = list(itertools.product(temperatures, fallbacks))
+    grid = list(itertools.product(temperatures, fallbacks, hue_fades))
     gains = list(itertools.product(saturations, knees))
     scores = np.zeros((len(grid), len(gains), len(photos), 3))
     for index, truth in enumerate(photos):
@@ -117,8 +125,8 @@ def sweep(
         full = lightness(as_image_batch(truth), 0)
         outputs = [member.run(tf.constant(full[np.newaxis])) for member in network.members]
         small = outputs[0][1]
-        for knob, (temperature, fallback) in enumerate(grid):
-            chroma = averaged_chroma(network.members, outputs, temperature, fallback)
+        for knob, (temperature, fallback, hue_fade) in enumerate(grid):
+            chroma = averaged_chroma(network.members, outputs, temperature, fallback, hue_fade)
             for setting, (saturation, knee) in enumerate(gains):
                 coefficients = network.coefficients(small, saturated(chroma, saturation, knee))[0].numpy()
                 predicted = compose(full, coefficients, as_uint8=True)
@@ -131,8 +139,8 @@ def sweep(
         if (index + 1) % 50 == 0:
             print(f"  {index + 1}/{len(photos)} photos", flush=True)
     return [
-        sweep_row(colorizer.working_size, temperature, saturation, fallback, score, knee)
-        for (temperature, fallback), by_gain in zip(grid, scores)
+        sweep_row(colorizer.working_size, temperature, saturation, fallback, score, knee, hue_fade)
+        for (temperature, fallback, hue_fade), by_gain in zip(grid, scores)
         for (saturation, knee), score in zip(gains, by_gain)
     ]
 
@@ -191,6 +199,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES), help="for every member")
     parser.add_argument("--fallbacks", type=float, nargs="+", default=list(FALLBACKS), help="for every member")
     parser.add_argument("--knees", type=knee_of, nargs="+", default=list(KNEES), help="'none': one saturation")
+    parser.add_argument("--hue-fades", type=float, nargs="+", default=list(HUE_FADES), help="0: off")
     parser.add_argument("--stage", type=Path, required=True, help="folder for the staged members and card")
     parser.add_argument("--sweep-file", type=Path, help="JSON of the choose-on sweep: read if it exists, else written")
     parser.add_argument("--floor-sweep-file", type=Path, help="the same for the --floor sets")
@@ -205,6 +214,7 @@ def chosen_knobs(row: dict) -> dict:
         "saturation_knee": row.get("knee"),
         "temperature": row["temperature"],
         "uncertainty_fallback": row["fallback"],
+        "hue_fade": row.get("hue_fade", 0.0),
     }
 
 
@@ -216,6 +226,7 @@ def main() -> None:
         "temperatures": args.temperatures,
         "fallbacks": args.fallbacks,
         "knees": args.knees,
+        "hue_fades": args.hue_fades,
     }
     gray, rows = load_or_sweep(args.sweep_file, colorizer, args.sets, args.choose_on, grid)
     floors = dict(args.floor)

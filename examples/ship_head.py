@@ -5,7 +5,8 @@
         --reserved data/reserved
 
 1. Defaults (working size, temperature, saturation, uncertainty fallback; with ``--knees`` the
-   saturation knee, each photo's own gain) are chosen on the validation split of the
+   saturation knee, each photo's own gain; with ``--hue-fades`` the fade where the bins disagree
+   on hue) are chosen on the validation split of the
    ``--choose-on`` sets of the photo-set manifest, never on
    the reserved photos: the setting with the best mean PSNR among those whose outputs
    reach ``--min-colorfulness`` x the truth's colorfulness. The network runs once per
@@ -61,6 +62,8 @@ SATURATIONS = (1.0, 1.25, 1.5, 1.75, 2.0)
 FALLBACKS = (0.0, 0.25, 0.5)
 # None: one saturation for every photo; a number: each photo's own gain (the card's saturation_knee).
 KNEES = (None,)
+# Classification: the exponent of the bins' hue agreement the chroma is scaled by (the card's hue_fade); 0 = off.
+HUE_FADES = (0.0,)
 # Issue 11: what the small canvas may cost against the full one, on validation photos.
 SMALL_CANVAS_PSNR_BOUND, SMALL_CANVAS_AUC_BOUND = 0.2, 0.3
 SMALL_CANVAS_SATURATION_STEPS = 5
@@ -117,14 +120,19 @@ def sweep(
     saturations=SATURATIONS,
     fallbacks=FALLBACKS,
     knees=KNEES,
+    hue_fades=HUE_FADES,
 ) -> list[dict]:
-    """Mean PSNR, AuC and colorfulness of every (working size, T, s, fallback, knee), and the photos' gray/truth
-    figures. The chroma is decoded once per (T, fallback) at saturation 1 and then :func:`saturated` at each
-    (saturation, knee): what a card with those knobs decodes."""
+    """Mean PSNR, AuC and colorfulness of every (working size, T, s, fallback, knee, hue fade), and the photos'
+    gray/truth figures. The chroma is decoded once per (T, fallback, hue fade) before any saturation and then
+    :func:`saturated` at each (saturation, knee): what a card with those knobs decodes."""
     rows = []
     classification = card.head_type == "classification"
     decodings = list(
-        itertools.product(temperatures if classification else (None,), fallbacks if classification else (0.0,))
+        itertools.product(
+            temperatures if classification else (None,),
+            fallbacks if classification else (0.0,),
+            hue_fades if classification else (0.0,),
+        )
     )
     gains = list(itertools.product(saturations, knees))
     card.saturation_knee = None  # the decoding below applies each knee itself
@@ -136,9 +144,9 @@ def sweep(
             truth_ab = rgb2lab(truth)[..., 1:]  # once per photo, not once per setting
             full = lightness(as_image_batch(truth), 0)
             output, small = colorizer.network.run(tf.constant(full[np.newaxis]))
-            for decoding, (temperature, fallback) in enumerate(decodings):
-                knobs = colorizer.knobs(temperature, 1.0, fallback)
-                chroma = colorizer.network.decode_chroma(output, small, *knobs)
+            for decoding, (temperature, fallback, hue_fade) in enumerate(decodings):
+                temperature_knob, _, fallback_knob = colorizer.knobs(temperature, 1.0, fallback)
+                chroma = colorizer.network.unsaturated_chroma(output, small, temperature_knob, fallback_knob, hue_fade)
                 for gain, (saturation, knee) in enumerate(gains):
                     coefficients = colorizer.network.coefficients(small, saturated(chroma, saturation, knee))
                     predicted = compose(full, coefficients[0].numpy(), as_uint8=True)
@@ -149,15 +157,21 @@ def sweep(
                         colorfulness(predicted),
                     )
         rows += [
-            sweep_row(size, temperature, saturation, fallback, score, knee)
-            for (temperature, fallback), by_gain in zip(decodings, scores)
+            sweep_row(size, temperature, saturation, fallback, score, knee, hue_fade)
+            for (temperature, fallback, hue_fade), by_gain in zip(decodings, scores)
             for (saturation, knee), score in zip(gains, by_gain)
         ]
     return rows
 
 
 def sweep_row(
-    working_size: int, temperature, saturation: float, fallback, score: np.ndarray, knee: float | None = None
+    working_size: int,
+    temperature,
+    saturation: float,
+    fallback,
+    score: np.ndarray,
+    knee: float | None = None,
+    hue_fade: float = 0.0,
 ) -> dict:
     """One setting's row of a sweep: its knobs, mean PSNR, AuC and colorfulness, and the per-photo PSNR and
     colorfulness (``score``: (photos, 3))."""
@@ -168,6 +182,7 @@ def sweep_row(
         "saturation": saturation,
         "fallback": fallback,
         "knee": knee,
+        "hue_fade": hue_fade,
         "psnr": mean[0],
         "auc": mean[1],
         "colorfulness": mean[2],
@@ -246,7 +261,8 @@ class Rule:
 
 
 def _knobs(row: dict) -> tuple:
-    return row["working_size"], row["temperature"], row["saturation"], row["fallback"], row.get("knee")
+    knobs = row["working_size"], row["temperature"], row["saturation"], row["fallback"]
+    return (*knobs, row.get("knee"), row.get("hue_fade", 0.0))
 
 
 def choose(rows: list[dict], gray: dict, rule: Rule) -> dict:
@@ -274,10 +290,12 @@ def choose_small_canvas(rows: list[dict], gray: dict, rule: Rule, chosen: dict, 
 
 
 def defaults_of(row: dict) -> dict:
-    """A sweep row as card fields (the temperature and fallback only for classification heads)."""
+    """A sweep row as card fields (the temperature, fallback and hue fade only for classification heads)."""
     fields = {"working_size": row["working_size"], "saturation": row["saturation"], "saturation_knee": row.get("knee")}
     if row["temperature"] is not None:
-        fields.update(temperature=row["temperature"], uncertainty_fallback=row["fallback"])
+        fields.update(
+            temperature=row["temperature"], uncertainty_fallback=row["fallback"], hue_fade=row.get("hue_fade", 0.0)
+        )
     return fields
 
 
@@ -343,6 +361,13 @@ def parse_args() -> argparse.Namespace:
         nargs="+",
         default=list(KNEES),
         help="saturation knees to try ('none': one saturation for every photo)",
+    )
+    parser.add_argument(
+        "--hue-fades",
+        type=float,
+        nargs="+",
+        default=list(HUE_FADES),
+        help="classification: exponents of the bins' hue agreement to try (0: off)",
     )
     parser.add_argument("--dry-run", action="store_true", help="choose and report, install nothing")
     parser.add_argument(
@@ -410,7 +435,12 @@ def load_or_sweep(
         gray, rows = json.loads(args.sweep_file.read_text())
     else:
         sizes = sorted({*args.working_sizes, *args.small_canvas_sizes}, reverse=True)
-        grid = {"saturations": args.saturations, "fallbacks": args.fallbacks, "knees": args.knees}
+        grid = {
+            "saturations": args.saturations,
+            "fallbacks": args.fallbacks,
+            "knees": args.knees,
+            "hue_fades": args.hue_fades,
+        }
         gray, rows = baseline(photos, photo_sets), sweep(args.weights, card, photos, sizes, args.temperatures, **grid)
         if args.sweep_file:
             write_atomically(args.sweep_file, lambda temporary: temporary.write_text(json.dumps([gray, rows])))

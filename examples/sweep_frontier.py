@@ -72,6 +72,8 @@ def describe(row: dict | None, gray: dict) -> str:
     knobs = f"T {row['temperature']} s {row['saturation']} fallback {row['fallback']}"
     if row.get("knee") is not None:
         knobs += f" knee {row['knee']}"
+    if row.get("hue_fade"):
+        knobs += f" hue fade {row['hue_fade']}"
     return (
         f"{row['psnr'] - gray['psnr']:+.2f} dB, {row['auc'] - gray['auc']:+.2f} AuC, "
         f"beats gray {100 * beats:.0f}% ({knobs})"

@@ -86,6 +86,37 @@ def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_classification_weights(tiny_spec, tmp_path_factory) -> Path:
+    """Path of ``tiny_classification.weights.h5`` (its card beside it): a random classification head on
+    ``tiny_vgg`` over the ab bins within 60 of gray, at stride 4, on a 96-pixel canvas, with its own temperature
+    (0.5) and uncertainty fallback (0.25)."""
+    from hypercol.core.bins import grid_centres
+    from hypercol.models.card import ModelCard
+    from hypercol.models.head import build_head
+
+    centres = grid_centres()
+    centres = centres[np.hypot(centres[:, 0], centres[:, 1]) <= 60]
+    config = {"base_width": 16, "min_width": 8, "outputs": len(centres), "output_stride": 4}
+    head = build_head(tiny_spec.taps, **config)
+    randomize(head, seed=7)
+    folder = tmp_path_factory.mktemp("tiny_classification")
+    weights = folder / "tiny_classification.weights.h5"
+    head.save_weights(str(weights))
+    card = ModelCard(
+        backbone=TINY_BACKBONE,
+        taps=[tap.key for tap in tiny_spec.taps],
+        working_size=96,
+        head_config=config,
+        head_type="classification",
+        bins=centres.tolist(),
+        temperature=0.5,
+        uncertainty_fallback=0.25,
+    )
+    (folder / "tiny_classification.json").write_text(card.to_json())
+    return weights
+
+
+@pytest.fixture(scope="session")
 def weights_by_handle(tiny_spec, tiny_weights, tmp_path_factory) -> Path:
     """The tiny head, its card naming the tiny backbone by its SavedModel folder: loadable in a new process."""
     from hypercol.models.card import ModelCard

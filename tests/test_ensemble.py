@@ -8,45 +8,27 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_BACKBONE, randomize
+from conftest import TINY_BACKBONE
 from PIL import Image
 from skimage import color as skcolor
 from skimage import data
 
 from hypercol import ColorizeFilter, Colorizer, colorize, colorize_video
 from hypercol.core.arrays import as_image_batch, lightness
-from hypercol.core.bins import grid_centres
 from hypercol.core.precision import active_precision
-from hypercol.models.card import EnsembleCard, ModelCard, check_head, is_ensemble_card
-from hypercol.models.head import build_head
+from hypercol.models.card import EnsembleCard, ModelCard, card_path, check_head, is_ensemble_card
 
 CAMERA = data.camera()[::4, ::4]  # 128 x 128
 
 
 @pytest.fixture(scope="module")
-def heads(tiny_spec, tiny_weights, tmp_path_factory):
-    """A folder with the tiny regression head ``a`` and a random classification head ``b`` (its own card: a
+def heads(tiny_weights, tiny_classification_weights, tmp_path_factory):
+    """A folder with the tiny regression head ``a`` and the tiny classification head ``b`` (its own card: a
     96-pixel canvas, its own temperature and fallback)."""
     folder = tmp_path_factory.mktemp("ensemble")
-    shutil.copyfile(tiny_weights, folder / "a.weights.h5")
-    shutil.copyfile(tiny_weights.with_name("tiny.json"), folder / "a.json")
-    centres = grid_centres()
-    centres = centres[np.hypot(centres[:, 0], centres[:, 1]) <= 60]
-    config = {"base_width": 16, "min_width": 8, "outputs": len(centres), "output_stride": 4}
-    head = build_head(tiny_spec.taps, **config)
-    randomize(head, seed=7)
-    head.save_weights(str(folder / "b.weights.h5"))
-    card = ModelCard(
-        backbone=TINY_BACKBONE,
-        taps=[tap.key for tap in tiny_spec.taps],
-        working_size=96,
-        head_config=config,
-        head_type="classification",
-        bins=centres.tolist(),
-        temperature=0.5,
-        uncertainty_fallback=0.25,
-    )
-    (folder / "b.json").write_text(card.to_json())
+    for source, name in ((tiny_weights, "a"), (tiny_classification_weights, "b")):
+        shutil.copyfile(source, folder / f"{name}.weights.h5")
+        shutil.copyfile(card_path(source), folder / f"{name}.json")
     return folder
 
 
@@ -243,7 +225,7 @@ def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-    from ship_ensemble import sweep
+    from ship_ensemble import chosen_knobs, sweep
 
     from hypercol.core.metrics import colorfulness, psnr
 
@@ -253,18 +235,18 @@ def test_the_shipping_sweep_decodes_as_the_ensemble_colorizes(heads) -> None:
     # rewrite runs (AMX), rounded differently from graph to graph (0.004 dB and 0.11 colorfulness apart here).
     psnr_tolerance, colorfulness_tolerance = (1e-6, 1e-6) if active_precision() == "float32" else (0.01, 0.2)
     grid = {"saturations": [1.0, 1.5], "temperatures": [0.4, 0.8], "fallbacks": [0.0, 0.5], "knees": [None, 250.0]}
-    rows = sweep(colorizer, photos, **grid)
-    assert len(rows) == 16 and {(r["temperature"], r["fallback"], r["saturation"], r["knee"]) for r in rows} == {
-        (t, f, s, k) for t in (0.4, 0.8) for f in (0.0, 0.5) for s in (1.0, 1.5) for k in (None, 250.0)
+    rows = sweep(colorizer, photos, **grid, hue_fades=[0.0, 1.0])
+    knobs = {(r["temperature"], r["fallback"], r["hue_fade"], r["saturation"], r["knee"]) for r in rows}
+    assert len(rows) == 32 and knobs == {
+        (t, f, h, s, k)
+        for t in (0.4, 0.8)
+        for f in (0.0, 0.5)
+        for h in (0.0, 1.0)
+        for s in (1.0, 1.5)
+        for k in (None, 250.0)
     }
     for row in rows[::3]:
-        card = EnsembleCard(
-            members=["a.weights.h5", "b.weights.h5"],
-            saturation=row["saturation"],
-            saturation_knee=row["knee"],
-            temperature=row["temperature"],
-            uncertainty_fallback=row["fallback"],
-        )
+        card = EnsembleCard(members=["a.weights.h5", "b.weights.h5"], **chosen_knobs(row))
         (heads / "chosen.ensemble.json").write_text(card.to_json())
         outputs = [Colorizer(heads / "chosen.ensemble.json").colorize(photo) for photo in photos]
         psnrs, colorfulnesses = [psnr(t, o) for t, o in zip(photos, outputs)], [colorfulness(o) for o in outputs]

@@ -30,6 +30,7 @@ __all__ = [
     "sparse_soft_encoder",
     "annealed_mean",
     "normalised_entropy",
+    "hue_agreement",
 ]
 
 GRID = 10.0
@@ -124,6 +125,21 @@ def normalised_entropy(logits: tf.Tensor) -> tf.Tensor:
     log_probabilities = tf.nn.log_softmax(logits, axis=-1)
     entropy = -tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, axis=-1)
     return tf.clip_by_value(entropy / tf.math.log(tf.cast(tf.shape(logits)[-1], tf.float32)), 0.0, 1.0)
+
+
+def hue_agreement(logits: tf.Tensor, centres: tf.Tensor) -> tf.Tensor:
+    """(..., Q) logits -> (...) how far the bins of softmax(logits) agree on a hue, in [0, 1].
+
+    The length of the mean ab over the length it would have if every bin pointed the same way,
+    |E[ab]| / E[|ab|]: 1 where the likely bins share a hue, near 0 where opposite hues cancel (a
+    road that may be yellow-green or blue). Gray bins count for neither.
+    """
+    probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+    centres = tf.convert_to_tensor(centres, tf.float32)
+    mean_ab = tf.tensordot(probabilities, centres, axes=[[-1], [0]])
+    mean_length = tf.tensordot(probabilities, tf.norm(centres, axis=-1), axes=[[-1], [0]])
+    agreement = tf.math.divide_no_nan(tf.norm(mean_ab, axis=-1), mean_length)
+    return tf.clip_by_value(agreement, 0.0, 1.0)
 
 
 # The sparse encoder looks a pixel's candidate bins up in a table of ab cells: only bins that can

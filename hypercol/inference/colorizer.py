@@ -106,6 +106,7 @@ class Colorizer:
                 ensemble.temperature,
                 ensemble.uncertainty_fallback,
                 ensemble.saturation_knee,
+                ensemble.hue_fade,
             )
         else:
             self.network = _load_network(self.weights, card, **options)

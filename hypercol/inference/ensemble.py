@@ -45,15 +45,16 @@ class EnsembleNetwork(AddedGraphs):
         temperature: float | None = None,
         fallback: float | None = None,
         knee: float | None = None,
+        hue_fade: float = 0.0,
     ) -> None:
         if len(members) < 2:
             msg = f"an ensemble needs at least two heads, got {len(members)}"
             raise ValueError(msg)
         first = members[0]
         self.members = list(members)
-        for member in self.members:  # each gives its chroma as predicted; the knee is the ensemble's, on the mean
-            member.card = replace(member.card, saturation_knee=None)
-        self.card = summary_card([member.card for member in members], saturation, temperature, knee)
+        for member in self.members:  # each gives its chroma unsaturated, faded by the ensemble's hue fade
+            member.card = replace(member.card, saturation_knee=None, hue_fade=hue_fade)
+        self.card = summary_card([member.card for member in members], saturation, temperature, knee, hue_fade)
         self.temperature, self.fallback = temperature, fallback  # the ensemble card's, for every member
         self.backbone = first.backbone
         self.working_size = first.working_size

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from hypercol.core import color
 from hypercol.core.arrays import ImageBatch, lightness
-from hypercol.core.bins import annealed_mean, normalised_entropy
+from hypercol.core.bins import annealed_mean, hue_agreement, normalised_entropy
 from hypercol.core.guided import guided_coefficients
 from hypercol.models.backbones import Backbone
 from hypercol.models.card import ModelCard, card_settings, check_knobs
@@ -201,10 +201,16 @@ class ChromaNetwork(AddedGraphs):
         return tf.ensure_shape(canvas, [None, size, size, 1]), small_lightness[..., 0]
 
     def decode_chroma(self, output, small_lightness, temperature, saturation, fallback) -> tf.Tensor:
-        """Head output -> (N, h, w, 2) chroma at the working shape.
+        """Head output -> (N, h, w, 2) chroma at the working shape: :meth:`unsaturated_chroma` with the card's
+        hue fade, :func:`saturated` by ``saturation`` and the card's knee."""
+        chroma = self.unsaturated_chroma(output, small_lightness, temperature, fallback, self.card.hue_fade)
+        return saturated(chroma, saturation, self.card.saturation_knee)
 
-        The chroma is the head's, :func:`saturated` by ``saturation`` and the card's knee; for a
-        classification head, the annealed mean at ``temperature`` scaled by its certainty ** ``fallback``.
+    def unsaturated_chroma(self, output, small_lightness, temperature, fallback, hue_fade: float) -> tf.Tensor:
+        """Head output -> (N, h, w, 2) chroma at the working shape, before any saturation.
+
+        For a classification head, the annealed mean at ``temperature`` scaled by its certainty ** ``fallback``
+        and by the bins' :func:`~hypercol.core.bins.hue_agreement` ** ``hue_fade`` (a Python number: 0 skips it).
         """
         size = self.working_size
         small = tf.shape(small_lightness)[1:3]
@@ -216,10 +222,12 @@ class ChromaNetwork(AddedGraphs):
                 lambda: chroma * tf.pow(1.0 - normalised_entropy(output), fallback)[..., tf.newaxis],
                 lambda: chroma,
             )
+            if hue_fade > 0:
+                chroma *= tf.pow(hue_agreement(output, self._centres), hue_fade)[..., tf.newaxis]
         else:
             chroma = output
         chroma = tf.image.resize(chroma, [size, size], method="bilinear")  # heads may stop at stride 4
-        return saturated(chroma[:, : small[0], : small[1], :], saturation, self.card.saturation_knee)
+        return chroma[:, : small[0], : small[1], :]
 
     def coefficients(self, small_lightness: tf.Tensor, chroma: tf.Tensor) -> tf.Tensor:
         """(N, h, w) CIE L and (N, h, w, 2) chroma -> (N, h, w, 4) coefficients: guided, or plain when not edge-aware."""

@@ -24,6 +24,7 @@ __all__ = [
     "card_path",
     "check_knobs",
     "check_knee",
+    "check_hue_fade",
     "card_settings",
     "resolve_weights",
     "check_head",
@@ -39,7 +40,14 @@ DEFAULT_TEMPERATURE = 0.38  # Zhang et al.'s choice; a card may set its own from
 # Far beyond vivid: at a few times the predicted chroma every color is already at the gamut's edge.
 MAX_SATURATION = 100.0
 # What a card's small_canvas_defaults may change: where it runs and how it decodes, not the head.
-SMALL_CANVAS_FIELDS = ("working_size", "temperature", "saturation", "uncertainty_fallback", "saturation_knee")
+SMALL_CANVAS_FIELDS = (
+    "working_size",
+    "temperature",
+    "saturation",
+    "uncertainty_fallback",
+    "saturation_knee",
+    "hue_fade",
+)
 
 
 def _json_object(path: str | Path, where: str, if_missing: str = "") -> dict:
@@ -93,6 +101,13 @@ def check_knee(knee: float | None) -> None:
         raise ValueError(msg)
 
 
+def check_hue_fade(hue_fade: float) -> None:
+    """ValueError unless ``hue_fade`` (a card's exponent of the bins' hue agreement) is a finite number >= 0."""
+    if not (is_real_number(hue_fade) and math.isfinite(hue_fade) and hue_fade >= 0):
+        msg = f"hue_fade must be a finite number >= 0 (0: off), got {hue_fade!r}"
+        raise ValueError(msg)
+
+
 @dataclass
 class ModelCard:
     """What a head was trained with and how well it does; stored as JSON beside the weights.
@@ -115,6 +130,9 @@ class ModelCard:
     saturation_knee: float | None = None
     # classification: chroma is scaled by (1 - normalised entropy) ** this; 0 = off
     uncertainty_fallback: float = 0.0
+    # classification: chroma is scaled by the bins' hue agreement (hypercol.core.bins.hue_agreement)
+    # ** this, fading where the likely colors cancel; 0 = off
+    hue_fade: float = 0.0
     # Where the backbone is slow (float32, or bf16 without AMX: precision.backbone_is_fast):
     # overrides of the four defaults above, e.g. a smaller working canvas with its knobs.
     small_canvas_defaults: dict = field(default_factory=dict)
@@ -143,6 +161,7 @@ class ModelCard:
             msg = f"head_type must be one of {HEAD_TYPES}, got {self.head_type!r}"
             raise ValueError(msg)
         check_knee(self.saturation_knee)
+        check_hue_fade(self.hue_fade)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -230,6 +249,7 @@ ENSEMBLE_FIELDS = (
     "saturation_knee",
     "temperature",
     "uncertainty_fallback",
+    "hue_fade",
     "description",
     "metrics",
 )
@@ -250,6 +270,7 @@ class EnsembleCard:
     # For every classification member; None: each member's own card's.
     temperature: float | None = None
     uncertainty_fallback: float | None = None
+    hue_fade: float = 0.0  # for every classification member (their own cards' are left aside)
     description: str = ""
     metrics: dict = field(default_factory=dict)
     folder: Path = field(default=Path(), repr=False, compare=False)  # where the card is; not stored
@@ -278,6 +299,7 @@ class EnsembleCard:
         try:
             check_knobs(self.temperature, self.saturation, self.uncertainty_fallback)
             check_knee(self.saturation_knee)
+            check_hue_fade(self.hue_fade)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: {error}") from None
 
@@ -295,7 +317,7 @@ class EnsembleCard:
 
     def summary_card(self) -> ModelCard:
         """What stands for the ensemble where one card is asked for (checks, reports): see :func:`summary_card`."""
-        return summary_card(self.member_cards(), self.saturation, self.temperature, self.saturation_knee)
+        return summary_card(self.member_cards(), self.saturation, self.temperature, self.saturation_knee, self.hue_fade)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -304,11 +326,15 @@ class EnsembleCard:
 
 
 def summary_card(
-    cards: list[ModelCard], saturation: float, temperature: float | None = None, knee: float | None = None
+    cards: list[ModelCard],
+    saturation: float,
+    temperature: float | None = None,
+    knee: float | None = None,
+    hue_fade: float = 0.0,
 ) -> ModelCard:
-    """The first classification member's card (else the first member's) at the ensemble's ``saturation`` and
-    ``knee`` (and ``temperature`` when it sets one): a temperature is checked against it, and a report gives
-    its knobs."""
+    """The first classification member's card (else the first member's) at the ensemble's ``saturation``,
+    ``knee`` and ``hue_fade`` (and ``temperature`` when it sets one): a temperature is checked against it, and a
+    report gives its knobs."""
     chosen = next((card for card in cards if card.is_classification), cards[0])
-    chosen = replace(chosen, saturation=float(saturation), saturation_knee=knee)
+    chosen = replace(chosen, saturation=float(saturation), saturation_knee=knee, hue_fade=hue_fade)
     return chosen if temperature is None or not chosen.is_classification else replace(chosen, temperature=temperature)
