@@ -64,25 +64,27 @@ def randomize(model, seed: int = 0) -> None:
         weight.assign(value.astype(np.float32))
 
 
-@pytest.fixture(scope="session")
-def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
-    """Path of ``tiny.weights.h5`` (with ``tiny.json`` beside it): a random head on ``tiny_vgg``."""
+def save_tiny_head(tiny_spec, folder: Path, name: str, head_config: dict, seed: int = 0, **card_fields) -> Path:
+    """A random head (:func:`randomize`) on ``tiny_vgg`` saved as ``folder/NAME.weights.h5``, its card
+    ``NAME.json`` beside it (``card_fields``: the card's other fields)."""
     from hypercol.models.card import ModelCard
     from hypercol.models.head import build_head
 
-    head = build_head(tiny_spec.taps, base_width=16, min_width=8)
-    randomize(head)
-    folder = tmp_path_factory.mktemp("tiny_head")
-    weights = folder / "tiny.weights.h5"
+    head = build_head(tiny_spec.taps, **head_config)
+    randomize(head, seed=seed)
+    weights = folder / f"{name}.weights.h5"
     head.save_weights(str(weights))
-    card = ModelCard(
-        backbone=TINY_BACKBONE,
-        taps=[tap.key for tap in tiny_spec.taps],
-        working_size=64,
-        head_config={"base_width": 16, "min_width": 8},
-    )
-    (folder / "tiny.json").write_text(card.to_json())
+    taps = [tap.key for tap in tiny_spec.taps]
+    card = ModelCard(backbone=TINY_BACKBONE, taps=taps, head_config=head_config, **card_fields)
+    (folder / f"{name}.json").write_text(card.to_json())
     return weights
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_spec, tmp_path_factory) -> Path:
+    """Path of ``tiny.weights.h5`` (with ``tiny.json`` beside it): a random head on ``tiny_vgg``."""
+    folder = tmp_path_factory.mktemp("tiny_head")
+    return save_tiny_head(tiny_spec, folder, "tiny", {"base_width": 16, "min_width": 8}, working_size=64)
 
 
 @pytest.fixture(scope="session")
@@ -91,29 +93,22 @@ def tiny_classification_weights(tiny_spec, tmp_path_factory) -> Path:
     ``tiny_vgg`` over the ab bins within 60 of gray, at stride 4, on a 96-pixel canvas, with its own temperature
     (0.5) and uncertainty fallback (0.25)."""
     from hypercol.core.bins import grid_centres
-    from hypercol.models.card import ModelCard
-    from hypercol.models.head import build_head
 
     centres = grid_centres()
     centres = centres[np.hypot(centres[:, 0], centres[:, 1]) <= 60]
     config = {"base_width": 16, "min_width": 8, "outputs": len(centres), "output_stride": 4}
-    head = build_head(tiny_spec.taps, **config)
-    randomize(head, seed=7)
-    folder = tmp_path_factory.mktemp("tiny_classification")
-    weights = folder / "tiny_classification.weights.h5"
-    head.save_weights(str(weights))
-    card = ModelCard(
-        backbone=TINY_BACKBONE,
-        taps=[tap.key for tap in tiny_spec.taps],
+    return save_tiny_head(
+        tiny_spec,
+        tmp_path_factory.mktemp("tiny_classification"),
+        "tiny_classification",
+        config,
+        seed=7,
         working_size=96,
-        head_config=config,
         head_type="classification",
         bins=centres.tolist(),
         temperature=0.5,
         uncertainty_fallback=0.25,
     )
-    (folder / "tiny_classification.json").write_text(card.to_json())
-    return weights
 
 
 @pytest.fixture(scope="session")
