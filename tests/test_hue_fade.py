@@ -17,6 +17,7 @@ from hypercol import Colorizer
 from hypercol.core.arrays import as_image_batch, lightness
 from hypercol.core.bins import hue_agreement
 from hypercol.core.metrics import colorfulness, psnr
+from hypercol.core.precision import active_precision
 from hypercol.models.card import EnsembleCard, ModelCard, card_path
 from hypercol.models.head import build_head
 
@@ -107,7 +108,10 @@ def test_the_cards_hue_fade_scales_the_annealed_mean_by_the_agreement(faded) -> 
     size = network.working_size
     expected = tf.image.resize(annealed * agreement[..., None], [size, size], method="bilinear")
     expected = expected[:, : small.shape[1], : small.shape[2]].numpy()
-    np.testing.assert_allclose(working_chroma(fade, fallback=0.0, saturation=1.5), 1.5 * expected, atol=1e-3)
+    # In float32 the same numbers; where the backbone and head run in bf16, the traced call's logits are rounded
+    # differently from the eager ones above (0.13 ab apart at most here, of chroma up to about 18).
+    tolerance = 1e-3 if active_precision() == "float32" else 0.03 * np.abs(expected).max()
+    np.testing.assert_allclose(working_chroma(fade, fallback=0.0, saturation=1.5), 1.5 * expected, atol=tolerance)
     change = np.linalg.norm(working_chroma(plain, fallback=0.0) - working_chroma(fade, fallback=0.0), axis=-1)
     assert change.max() > 5.0  # ab units: a visible change where the bins disagree
     assert not np.array_equal(fade.colorize(CAMERA), plain.colorize(CAMERA))
