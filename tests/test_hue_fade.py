@@ -57,8 +57,8 @@ def test_a_card_with_a_bad_hue_fade_is_refused(tiny_classification_weights, hue_
 
 def unsure_head(tiny_spec, sure: Path, unsure: Path) -> None:
     """The classification head ``sure`` with its logits 10,000 times smaller (its last layer's weights scaled),
-    saved as ``unsure``: the random head's logits spread by about 18,000 at a pixel (one-hot everywhere, no hue
-    to fade), the unsure head's by about 2."""
+    saved as ``unsure``: at a pixel the random head's logits have a standard deviation of about 18,000 (one-hot
+    everywhere, no hue to fade), the unsure head's about 2."""
     head = build_head(tiny_spec.taps, **ModelCard.load(card_path(sure)).head_config)
     head.load_weights(str(sure))
     for weight in head.weights:
