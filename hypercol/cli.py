@@ -589,6 +589,12 @@ def _add_head_shape(parser) -> None:
         help="fraction of the deepest tap's channels dropped in training, a regulariser (default: 0)",
     )
     parser.add_argument(
+        "--deep-dropout-taps",
+        type=int,
+        default=1,
+        help="how many of the deepest taps --deep-dropout drops channels of (default: %(default)s)",
+    )
+    parser.add_argument(
         "--output-stride",
         type=int,
         choices=(4, 8),
@@ -622,6 +628,8 @@ def _head_config(args) -> dict:
         config["output_kernel"] = args.output_kernel
     if args.deep_dropout:
         config["deep_dropout"] = args.deep_dropout
+    if args.deep_dropout_taps != 1:
+        config["deep_dropout_taps"] = args.deep_dropout_taps
     if args.output_stride != 4:  # checked against the head type by train()
         config["output_stride"] = args.output_stride
     return config

@@ -235,12 +235,12 @@ def test_cli_trains_a_head_with_context_blocks_dropout_and_a_1x1_output_on_every
     common = ["train", str(cache.folder), "--backbone", "tiny_vgg", "--head", "classification", "--steps", "1"]
     common += ["--batch-size", "4", "--global-context"]
     options = ["--context-blocks", "2", "--every-nth-photo", "2", "--base-width", "24", "--output-kernel", "1"]
-    options += ["--deep-dropout", "0.25"]
+    options += ["--deep-dropout", "0.25", "--deep-dropout-taps", "2"]
     assert main([*common, "--out", str(tmp_path / "run"), *options]) == 0
     card = json.loads((tmp_path / "run" / "head.json").read_text())
     assert card["head"]["context_blocks"] == 2 and card["head"]["global_context"] is True
     assert card["head"]["base_width"] == 24 and card["head"]["output_kernel"] == 1
-    assert card["head"]["deep_dropout"] == 0.25
+    assert card["head"]["deep_dropout"] == 0.25 and card["head"]["deep_dropout_taps"] == 2
     assert card["training"]["every_nth_photo"] == 2
     assert main([*common, "--out", str(tmp_path / "bad"), "--context-blocks", "-1"]) != 0
     assert "context_blocks must be >= 0" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -81,6 +82,28 @@ def test_deep_dropout_drops_whole_maps_of_the_deepest_tap_in_training_only() -> 
     for rate in (-0.1, 1.0):
         with pytest.raises(ValueError, match="deep_dropout"):
             build_head(taps, deep_dropout=rate)
+
+
+def test_deep_dropout_on_the_two_deepest_taps_drops_the_next_tap_too_and_spares_the_shallowest() -> None:
+    taps = (Tap("shallow", 4, 1), Tap("deepest", 8, 4), Tap("middle", 6, 2))  # any spec order: by stride
+    plain = build_head(taps, base_width=16, min_width=8)
+    dropping = build_head(taps, base_width=16, min_width=8, deep_dropout=0.5, deep_dropout_taps=2)
+    dropping.set_weights(plain.get_weights())
+    inputs = _inputs(taps, 32)
+    np.testing.assert_allclose(dropping(inputs, training=False), plain(inputs, training=False), atol=1e-6)
+    dropouts = [layer for layer in dropping.layers if isinstance(layer, keras.layers.SpatialDropout2D)]
+    assert [layer.name for layer in dropouts] == ["deep_dropout", "deep_dropout1"]
+    middle = inputs[3]
+    assert dropping.get_layer("deep_dropout1").input.shape[-1] == middle.shape[-1]
+    kept = dropping.get_layer("deep_dropout1")(middle, training=True).numpy()
+    dropped = np.all(kept == 0, axis=(1, 2))
+    assert 0 < dropped.mean() < 1
+    np.testing.assert_allclose(np.where(dropped[:, None, None, :], 0, 2 * middle), kept, rtol=1e-6)
+    assert len([layer for layer in build_head(taps, deep_dropout=0.5).layers if "dropout" in layer.name]) == 1
+    assert not any("dropout" in layer.name for layer in build_head(taps, deep_dropout_taps=3).layers)
+    for count in (0, 4):
+        with pytest.raises(ValueError, match="deep_dropout_taps must be between 1 and the 3 taps"):
+            build_head(taps, deep_dropout=0.5, deep_dropout_taps=count)
 
 
 def test_head_needs_taps() -> None:
