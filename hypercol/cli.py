@@ -522,7 +522,7 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--loss", choices=("dahl", "l2"), default="dahl", help="regression head loss")
     parser.add_argument(
         "--set-weights",
-        type=_set_weights,
+        type=_per_set_numbers,
         metavar="SET=W,...",
         help="feature cache: sampling weight of each photo set (default: uniform over examples; unlisted sets: 0)",
     )
@@ -589,6 +589,13 @@ def _add_head_shape(parser) -> None:
         help="fraction of the deepest tap's channels dropped in training, a regulariser (default: 0)",
     )
     parser.add_argument(
+        "--set-deep-dropout",
+        type=_per_set_numbers,
+        metavar="SET=RATE[,SET=RATE...]",
+        help="feature caches: these sets' examples lose RATE of the deepest tap's maps in all, "
+        "--deep-dropout included (at least it; default: every set --deep-dropout)",
+    )
+    parser.add_argument(
         "--deep-dropout-taps",
         type=int,
         default=1,
@@ -603,18 +610,18 @@ def _add_head_shape(parser) -> None:
     )
 
 
-def _set_weights(text: str) -> dict[str, float]:
+def _per_set_numbers(text: str) -> dict[str, float]:
     """'imagenet=2,faces-lfw=0.5' -> {'imagenet': 2.0, 'faces-lfw': 0.5}."""
-    weights = {}
+    numbers = {}
     for item in text.split(","):
         name, sep, value = item.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            numbers[name.strip()] = float(value)
         except ValueError:
             sep = ""
         if not sep or not name.strip():
-            raise argparse.ArgumentTypeError(f"expected SET=WEIGHT[,SET=WEIGHT...], got {item!r}")
-    return weights
+            raise argparse.ArgumentTypeError(f"expected SET=NUMBER[,SET=NUMBER...], got {item!r}")
+    return numbers
 
 
 def _head_config(args) -> dict:
@@ -656,6 +663,7 @@ def _run_train(args) -> int:
             loss=args.loss,
             set_weights=args.set_weights,
             every_nth_photo=args.every_nth_photo,
+            set_deep_dropout=args.set_deep_dropout,
             rebalance_mix=args.rebalance_lambda,
             teachers=[tuple(pair) for pair in args.teacher or ()],
             teacher_weight=args.teacher_weight,

@@ -235,13 +235,13 @@ def test_cli_trains_a_head_with_context_blocks_dropout_and_a_1x1_output_on_every
     common = ["train", str(cache.folder), "--backbone", "tiny_vgg", "--head", "classification", "--steps", "1"]
     common += ["--batch-size", "4", "--global-context"]
     options = ["--context-blocks", "2", "--every-nth-photo", "2", "--base-width", "24", "--output-kernel", "1"]
-    options += ["--deep-dropout", "0.25", "--deep-dropout-taps", "2"]
+    options += ["--deep-dropout", "0.25", "--deep-dropout-taps", "2", "--set-deep-dropout", "scenes=0.5"]
     assert main([*common, "--out", str(tmp_path / "run"), *options]) == 0
     card = json.loads((tmp_path / "run" / "head.json").read_text())
     assert card["head"]["context_blocks"] == 2 and card["head"]["global_context"] is True
     assert card["head"]["base_width"] == 24 and card["head"]["output_kernel"] == 1
     assert card["head"]["deep_dropout"] == 0.25 and card["head"]["deep_dropout_taps"] == 2
-    assert card["training"]["every_nth_photo"] == 2
+    assert card["training"]["every_nth_photo"] == 2 and card["training"]["set_deep_dropout"] == {"scenes": 0.5}
     assert main([*common, "--out", str(tmp_path / "bad"), "--context-blocks", "-1"]) != 0
     assert "context_blocks must be >= 0" in capsys.readouterr().err
     assert main([*common, "--out", str(tmp_path / "bad"), "--deep-dropout", "1"]) != 0
@@ -469,3 +469,58 @@ def test_teachers_that_cannot_teach_are_refused(cache, sets_manifest, teachers, 
     assert main([*common, "--batch-size", "4", "--out", str(tmp_path / "cli"), *pairs, "--teacher-weight", "0.7"]) == 0
     card = json.loads((tmp_path / "cli" / "head.json").read_text())
     assert card["training"]["teacher_weight"] == 0.7 and len(card["training"]["teachers"]) == 2
+
+
+def test_set_deep_dropout_drops_maps_of_the_deepest_tap_in_that_sets_examples_only(cache, tiny_spec, tmp_path) -> None:
+    weights = {"scenes": 1.0, "faces": 1.0}
+    plain = CachedData([cache.folder], seed=0, set_weights=weights, max_validation_images=8)
+    data = CachedData(
+        [cache.folder],
+        seed=0,
+        set_weights=weights,
+        max_validation_images=8,
+        set_deep_dropout={"scenes": 0.75},
+        head_deep_dropout=0.5,
+    )
+    assert data.data_dropout == {"scenes": 0.5}  # the head keeps half, the data half of that: a quarter in all
+    deepest = max((tap for tap in tiny_spec.taps if tap.stride >= 4), key=lambda tap: tap.stride)
+    assert data.tap_keys[data.deepest_tap] == deepest.key
+    face_rows = np.asarray(cache.arrays("faces")[CHROMA][: cache.parts()["faces"]])
+    seen, zeroed_maps, live_maps = {"faces": 0, "scenes": 0}, 0, 0
+    for index in range(60):
+        before, after = plain.example(index), data.example(index)
+        for key, (a, b) in enumerate(zip(before, after)):
+            if key != data.deepest_tap:
+                np.testing.assert_array_equal(a, b)  # the same draw; only the deepest tap changes
+        is_face = any(np.array_equal(before[-1], row) for row in face_rows)
+        seen["faces" if is_face else "scenes"] += 1
+        tap, dropped_tap = (np.asarray(x, np.float32) for x in (before[data.deepest_tap], after[data.deepest_tap]))
+        if is_face:
+            np.testing.assert_array_equal(tap, dropped_tap)
+            continue
+        live = np.any(tap != 0, axis=(0, 1))
+        zeroed = np.all(dropped_tap == 0, axis=(0, 1)) & live
+        np.testing.assert_allclose(np.where(zeroed, 0, 2 * tap), dropped_tap, rtol=1e-3)  # whole maps, or 2x
+        zeroed_maps, live_maps = zeroed_maps + zeroed.sum(), live_maps + live.sum()
+    assert min(seen.values()) > 10
+    assert 0.35 < zeroed_maps / live_maps < 0.65, (zeroed_maps, live_maps)  # half of them, in the data
+    np.testing.assert_array_equal(data.validation[data.deepest_tap], plain.validation[plain.deepest_tap])
+    for rates, match in (
+        ({"scenes": 0.25}, "must be in \\[the head's deep_dropout 0.5, 1\\)"),
+        ({"scenes": 1.0}, "must be in"),
+        ({"scenes": float("nan")}, "must be in"),
+        ({"stamps": 0.6}, "not trained on"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            CachedData(
+                [cache.folder],
+                seed=0,
+                set_weights=weights,
+                max_validation_images=8,
+                set_deep_dropout=rates,
+                head_deep_dropout=0.5,
+            )
+    result = train([cache.folder], out=tmp_path / "run", steps=1, set_deep_dropout={"faces": 0.3}, **CACHED)
+    assert result.card_data.training["set_deep_dropout"] == {"faces": 0.3}
+    with pytest.raises(ValueError, match="set deep dropout applies to a feature cache"):
+        train([tmp_path], out=tmp_path / "photos", steps=1, set_deep_dropout={"faces": 0.3}, **CACHED)

@@ -45,6 +45,8 @@ __all__ = [
     "FeatureCache",
     "as_float32",
     "build_feature_cache",
+    "data_dropout_rates",
+    "dropped_maps",
     "forward_from_cache",
     "paste_cutouts",
 ]
@@ -341,6 +343,9 @@ class CachedData:
     (a learning curve: how accuracy grows with the number of photos), counted among the
     photos the cache kept: an unreadable or near-gray photo leaves no rows, so it shifts
     which listed photos are held out.
+    ``set_deep_dropout`` {set: rate} drops channel maps of the deepest tap in that set's
+    training examples (whole maps, the rest scaled up, as the head's ``deep_dropout`` of
+    ``head_deep_dropout`` does to every example), so that they lose ``rate`` of them in all.
     """
 
     head_output_stride = CLASSIFICATION_OUTPUT_STRIDE  # the cache holds taps of stride >= 4 and the chroma at stride 4
@@ -353,6 +358,8 @@ class CachedData:
         set_weights: dict[str, float] | None,
         max_validation_images: int,
         every_nth_photo: int = 1,
+        set_deep_dropout: dict[str, float] | None = None,
+        head_deep_dropout: float = 0.0,
     ) -> None:
         self.caches = _open_matching_caches(folders)
         self.tap_keys = self.caches[0].tap_keys
@@ -384,6 +391,15 @@ class CachedData:
         self.seed = seed
         self.max_validation_images = max_validation_images
         self.validation = self._validation(max_validation_images)
+        self.set_deep_dropout = dict(set_deep_dropout or {})
+        self.data_dropout = data_dropout_rates(self.set_deep_dropout, head_deep_dropout, self.parts)
+        self.deepest_tap = self._deepest_tap_index()
+
+    def _deepest_tap_index(self) -> int:
+        """The index in ``keys`` of the tap with the fewest positions (the stride-32 one; the first of a tie)."""
+        _, arrays = self.arrays[0][0]
+        positions = [np.prod(arrays[key].shape[1:3]) for key in self.tap_keys]
+        return positions.index(min(positions))
 
     def paired_with(self, folder: str | Path) -> CachedData:
         """The same choice of examples (sets, weights, seed, kept photos) read from the cache in ``folder``."""
@@ -442,7 +458,11 @@ class CachedData:
         if self.kept_rows is not None:
             row = int(self.kept_rows[part][row])
         first, arrays = next((first, arrays) for first, arrays in reversed(self.arrays[part]) if row >= first)
-        return [np.asarray(arrays[key][row - first]) for key in self.keys]
+        values = [np.asarray(arrays[key][row - first]) for key in self.keys]
+        rate = self.data_dropout.get(self.parts[part], 0.0)
+        if rate:
+            values[self.deepest_tap] = dropped_maps(values[self.deepest_tap], rate, rng)
+        return values
 
     def color_prior(self, mix: float, examples: int = PRIOR_EXAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return estimate_color_prior((self.example(index)[-1] for index in range(examples)), mix)
@@ -466,6 +486,7 @@ class CachedData:
             "training_examples": {name: int(count) for name, count in zip(self.parts, self.counts)},
             "set_weights": self.set_weights,
             **({"every_nth_photo": self.every_nth_photo} if self.every_nth_photo != 1 else {}),
+            **({"set_deep_dropout": self.set_deep_dropout} if self.set_deep_dropout else {}),
             "validation_images": self.validation_images,
             **self._cache_card(),
         }
@@ -479,6 +500,31 @@ class CachedData:
 
 
 _SHARED_CACHE_SETTINGS = ("backbone", "taps", "crop_size", "output_stride", "sets_manifest_sha256")
+
+
+def data_dropout_rates(set_rates: dict[str, float], head_rate: float, sets: Sequence[str]) -> dict[str, float]:
+    """Per set of ``set_rates``: the fraction of the deepest tap's maps to drop in the data so that, after
+    the head's own dropout of ``head_rate``, that set's examples lose ``set_rates[name]`` of them in all.
+
+    ValueError for a set not among ``sets`` or a rate outside [head_rate, 1).
+    """
+    unknown = sorted(set(set_rates) - set(sets))
+    if unknown:
+        msg = f"set deep dropout names sets that are not trained on: {unknown}; the sets are {sorted(sets)}"
+        raise ValueError(msg)
+    rates = {}
+    for name, rate in set_rates.items():
+        if not (np.isfinite(rate) and head_rate <= rate < 1):
+            msg = f"set deep dropout for {name!r} must be in [the head's deep_dropout {head_rate}, 1), got {rate}"
+            raise ValueError(msg)
+        rates[name] = 1.0 - (1.0 - rate) / (1.0 - head_rate)
+    return rates
+
+
+def dropped_maps(tap: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """``tap`` (H, W, C) with each channel map zeroed at ``rate``, the kept ones scaled by 1 / (1 - rate)."""
+    kept = (rng.random(tap.shape[-1]) >= rate) / (1.0 - rate)
+    return (tap.astype(np.float32) * kept.astype(np.float32)).astype(tap.dtype)
 
 
 def _open_matching_caches(folders: Sequence[str | Path]) -> list:

@@ -40,7 +40,9 @@ class TrainConfig:
     do not); ``stop_at`` (a step) and ``time_limit_minutes`` end a session early, with a
     checkpoint. ``teachers`` (:class:`hypercol.training.distill.Teacher`: trained heads with
     their backbones' caches of the same crops) make the target ``teacher_weight`` x their mean
-    bin distribution + the rest x the soft-encoded truth.
+    bin distribution + the rest x the soft-encoded truth. ``set_deep_dropout`` {set: rate} makes a
+    set's cached examples lose that fraction of the deepest tap's maps in all, the head's
+    ``deep_dropout`` included (:class:`hypercol.training.cache.CachedData`).
     """
 
     out: str | Path
@@ -57,6 +59,7 @@ class TrainConfig:
     head_config: dict | None = None
     set_weights: dict[str, float] | None = None
     every_nth_photo: int = 1
+    set_deep_dropout: dict[str, float] | None = None
     rebalance_mix: float | None = None
     checkpoint_every: int = 200
     validate_every: int = 200

@@ -69,6 +69,8 @@ def open_training_data(data: Sequence[str | Path], config: TrainConfig) -> Train
             set_weights=config.set_weights,
             max_validation_images=config.max_validation_images,
             every_nth_photo=config.every_nth_photo,
+            set_deep_dropout=config.set_deep_dropout,
+            head_deep_dropout=(config.head_config or {}).get("deep_dropout", 0.0),
         )
         if not config.teachers:
             return cached
@@ -85,6 +87,7 @@ def open_training_data(data: Sequence[str | Path], config: TrainConfig) -> Train
     for option, given in (
         ("set weights apply", config.set_weights),
         ("every_nth_photo applies", config.every_nth_photo != 1),
+        ("set deep dropout applies", config.set_deep_dropout),
     ):
         if given:
             msg = f"{option} to a feature cache (see `hypercol cache`), not to photo folders"
