@@ -111,12 +111,15 @@ def fold_photos(manifest: Path, names: list[str]) -> list[tuple[str, np.ndarray]
     return named
 
 
-def curves_file(out: Path, pattern: str, fold: int, working_size: int | None = None) -> Path:
+def curves_file(out: Path, pattern: str, fold: int, working_size: int | None = None, knobs: dict | None = None) -> Path:
     """Where the curves of fold ``fold``'s head of ``pattern`` (on a canvas of ``working_size``, None: its card's)
-    are stored: a name made of the pattern, never a hidden one (a pattern may start with ../)."""
+    are stored: a name made of the pattern, never a hidden one (a pattern may start with ../), and of the
+    decoding ``knobs`` (temperature, fallback) they were computed with, so curves of another decoding are not
+    mistaken for them when the shipped card changes."""
     slug = pattern.replace("/", "_").replace("{fold}", "F").removesuffix(".weights.h5").lstrip("._")
     canvas = "" if working_size is None else f"-canvas{working_size}"
-    return out / f"{slug}{canvas}-fold{fold}.json"
+    decoding = "" if knobs is None else f"-T{knobs['temperature']:g}-fallback{knobs['fallback']:g}"
+    return out / f"{slug}{canvas}{decoding}-fold{fold}.json"
 
 
 def fold_colorizer(weights: Path, working_size: int | None) -> Colorizer:
@@ -145,7 +148,7 @@ def pattern_curves(pattern: str, args: argparse.Namespace, knobs: dict, working_
             SATURATIONS,
             describe=False,
         )  # the head is loaded only when its curves are not stored yet
-        rows = cached_curves(curves_file(args.out, pattern, fold, size), compute, SATURATIONS)
+        rows = cached_curves(curves_file(args.out, pattern, fold, size, knobs), compute, SATURATIONS)
         rows["fold"] = [fold] * len(rows["set"])
         for key, values in rows.items():
             joined.setdefault(key, []).extend(values)

@@ -100,13 +100,18 @@ def test_each_photo_may_have_its_own_position_on_a_grid_of_any_length() -> None:
     np.testing.assert_allclose(at_saturation(values, 6.0), [60.0, -6.0])  # one position for all
 
 
-def test_the_curves_of_a_pattern_are_stored_under_a_name_that_is_not_hidden(tmp_path) -> None:
+def test_the_curves_of_a_pattern_are_stored_under_a_name_that_is_not_hidden_and_names_their_decoding(tmp_path) -> None:
     stored = curves_file(tmp_path, "../runs/folds-default-{fold}/head.weights.h5", 3)
     assert stored == tmp_path / "runs_folds-default-F_head-fold3.json"
     other = curves_file(tmp_path, "runs/folds-default-{fold}/head.weights.h5", 3)
     assert other == stored  # the same heads named from another folder share their curves
     on_a_canvas = curves_file(tmp_path, "runs/folds-default-{fold}/head.weights.h5", 3, 256)
     assert on_a_canvas == tmp_path / "runs_folds-default-F_head-canvas256-fold3.json"
+    decoded = curves_file(tmp_path, "runs/d-{fold}/head.weights.h5", 0, 256, {"temperature": 0.6, "fallback": 0.0})
+    assert decoded == tmp_path / "runs_d-F_head-canvas256-T0.6-fallback0-fold0.json"
+    assert decoded != curves_file(
+        tmp_path, "runs/d-{fold}/head.weights.h5", 0, 256, {"temperature": 0.45, "fallback": 0.0}
+    )
 
 
 def test_a_fold_head_runs_on_the_canvas_asked_for_or_its_cards(tiny_weights) -> None:
