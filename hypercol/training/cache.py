@@ -388,12 +388,12 @@ class CachedData:
         self.kept_rows = self._rows_of_every_nth_photo(counts_per_cache) if self.every_nth_photo != 1 else None
         if self.kept_rows is not None:
             self.counts = np.array([len(rows) for rows in self.kept_rows])
-        self.seed = seed
-        self.max_validation_images = max_validation_images
-        self.validation = self._validation(max_validation_images)
         self.set_deep_dropout = dict(set_deep_dropout or {})
         self.data_dropout = data_dropout_rates(self.set_deep_dropout, head_deep_dropout, self.parts)
         self.deepest_tap = self._deepest_tap_index()
+        self.seed = seed
+        self.max_validation_images = max_validation_images
+        self.validation = self._validation(max_validation_images)
 
     def _deepest_tap_index(self) -> int:
         """The index in ``keys`` of the tap with the fewest positions (the stride-32 one; the first of a tie)."""
