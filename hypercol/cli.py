@@ -511,13 +511,7 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--working-size", type=int, default=256, help="inference working size written to the card")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument(
-        "--weight-decay",
-        type=float,
-        default=0.0,
-        help="AdamW's decoupled weight decay of the kernels (default: 0, Adam)",
-    )
+    _add_optimizer_options(parser)
     parser.add_argument("--head", choices=("regression", "classification"), default="regression")
     parser.add_argument("--loss", choices=("dahl", "l2"), default="dahl", help="regression head loss")
     parser.add_argument(
@@ -561,6 +555,24 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--stop-at", type=int, help="stop (with a checkpoint) at this step; --resume continues")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corpus", default="", help="description of the photos, for the model card")
+
+
+def _add_optimizer_options(parser) -> None:
+    """The optimizer's options of ``hypercol train``."""
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="AdamW's decoupled weight decay of the kernels (default: 0, Adam)",
+    )
+    parser.add_argument(
+        "--ema-momentum",
+        type=float,
+        metavar="M",
+        help="keep an exponential moving average of the head's weights (e.g. 0.995); validation measures it, "
+        "the run exports it (default: none, the last weights)",
+    )
 
 
 def _add_head_shape(parser) -> None:
@@ -660,6 +672,7 @@ def _run_train(args) -> int:
             working_size=args.working_size,
             learning_rate=args.learning_rate,
             weight_decay=args.weight_decay,
+            ema_momentum=args.ema_momentum,
             loss=args.loss,
             set_weights=args.set_weights,
             every_nth_photo=args.every_nth_photo,

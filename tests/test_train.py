@@ -168,9 +168,13 @@ def test_train_writes_weights_card_checkpoints_and_logs(photos, tiny_spec, tmp_p
         train([photos], out=tmp_path / "run", steps=3, **TINY)
 
 
-@pytest.mark.parametrize("weight_decay", [0.0, 0.5], ids=["adam", "adamw"])
-def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(photos, tiny_spec, tmp_path, weight_decay) -> None:
-    run = dict(steps=4, checkpoint_every=2, weight_decay=weight_decay, **TINY)
+@pytest.mark.parametrize(
+    ("weight_decay", "ema_momentum"), [(0.0, None), (0.5, None), (0.0, 0.6)], ids=["adam", "adamw", "averaged"]
+)
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(
+    photos, tiny_spec, tmp_path, weight_decay, ema_momentum
+) -> None:
+    run = dict(steps=4, checkpoint_every=2, weight_decay=weight_decay, ema_momentum=ema_momentum, **TINY)
     straight = train([photos], out=tmp_path / "straight", **run)
     first = train([photos], out=tmp_path / "resumed", stop_at=2, **run)
     assert first.card_data.training["steps"] == 2 and first.card_data.training["weight_decay"] == weight_decay
@@ -197,8 +201,9 @@ def test_mirrored_strategy_on_two_logical_cpus(photos, tmp_path) -> None:
         folder = export_tiny_vgg(__import__("pathlib").Path({str(tmp_path)!r}) / "tiny")
         register_backbone(BackboneSpec("tiny_vgg", tuple(Tap(*t) for t in TINY_VGG_TAPS), "caffe_bgr", handle=str(folder)))
         result = train([{str(photos)!r}], out={str(tmp_path / "mirrored")!r}, steps=2, devices=["/cpu:0", "/cpu:1"],
-                       **{TINY!r})
+                       ema_momentum=0.9, validation_fraction=0.3, validate_every=1, **{TINY!r})
         print("REPLICAS", result.card_data.training["replicas"], result.card_data.training["strategy"])
+        print("VALIDATED", "validation_loss" in result.history[-1])
         """
     )
     tests_folder = str(Path(__file__).resolve().parent)  # where tiny_backbones is
@@ -208,6 +213,7 @@ def test_mirrored_strategy_on_two_logical_cpus(photos, tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "REPLICAS 2 MirroredStrategy" in done.stdout
+    assert "VALIDATED True" in done.stdout  # the moving average, kept on both replicas, validated and exported
     assert (tmp_path / "mirrored" / "head.weights.h5").exists()
 
 
@@ -285,6 +291,9 @@ def test_bad_settings_are_refused_before_anything_is_written(photos, tiny_spec, 
     for weight_decay in (-0.1, float("nan"), float("inf"), None):
         with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
             train([photos], out=tmp_path / "bad", steps=1, weight_decay=weight_decay, **TINY)
+    for ema_momentum in (0.0, 1.0, -0.5, float("nan"), "0.9"):
+        with pytest.raises(ValueError, match="ema_momentum must be a number > 0 and < 1"):
+            train([photos], out=tmp_path / "bad", steps=1, ema_momentum=ema_momentum, **TINY)
     assert not (tmp_path / "bad").exists()
 
 
@@ -304,6 +313,44 @@ def test_weight_decay_shrinks_the_kernels_and_leaves_biases_and_norms(tiny_spec)
     assert kernels and kept
     np.testing.assert_allclose(kernels, 1.0 - 0.5 * 0.1, rtol=1e-5)  # zero gradients: only the decay moved them
     np.testing.assert_allclose(kept, 1.0)
+
+
+def test_averaged_weights_are_the_moving_average_inside_the_block_and_the_own_weights_after(tiny_spec) -> None:
+    from hypercol.models.head import build_head
+    from hypercol.training.step import averaged_weights, make_optimizer
+
+    head = build_head(tiny_spec.taps, base_width=8)
+    for variable in head.trainable_variables:
+        variable.assign(tf.ones_like(variable))
+    optimizer = make_optimizer(head, learning_rate=0.1, steps=3, ema_momentum=0.5)
+    own, average = [], 1.0
+    for _ in range(3):  # constant gradients: Adam moves each weight by about the scheduled learning rate
+        optimizer.apply_gradients([(tf.ones_like(v), v) for v in head.trainable_variables])
+        own.append(float(tf.reduce_mean(head.trainable_variables[0])))
+        average = own[-1] if len(own) == 1 else 0.5 * average + 0.5 * own[-1]  # the first step starts the average
+    assert own[-1] < own[1] < own[0]  # the steps after the warm-up's first (learning rate 0) moved the weights
+    with averaged_weights(head, optimizer):
+        inside = float(tf.reduce_mean(head.trainable_variables[0]))
+    np.testing.assert_allclose(inside, average, rtol=1e-5)
+    assert inside > own[-1] + 1e-4  # the average lags behind the last weights
+    np.testing.assert_allclose(float(tf.reduce_mean(head.trainable_variables[0])), own[-1], rtol=1e-6)
+    plain = make_optimizer(head, learning_rate=0.1, steps=3)
+    with averaged_weights(head, plain):  # no moving average: the head as it is
+        np.testing.assert_allclose(float(tf.reduce_mean(head.trainable_variables[0])), own[-1], rtol=1e-6)
+
+
+def test_a_run_with_a_moving_average_validates_and_exports_it(photos, tiny_spec, tmp_path) -> None:
+    run = dict(steps=3, validate_every=1, validation_fraction=0.3, checkpoint_every=3, **TINY)
+    last = train([photos], out=tmp_path / "last", **run)
+    averaged = train([photos], out=tmp_path / "averaged", ema_momentum=0.9, **run)
+    assert averaged.card_data.training["ema_momentum"] == 0.9 and "ema_momentum" not in last.card_data.training
+    # The same seed trains the same weights (the average steers nothing): the training losses agree, ...
+    np.testing.assert_allclose([r["loss"] for r in last.history], [r["loss"] for r in averaged.history], rtol=1e-4)
+    # ... while validation and the exported file see the average, which lags behind the last weights.
+    assert averaged.history[-1]["validation_loss"] != pytest.approx(last.history[-1]["validation_loss"], rel=1e-4)
+    a, b = _weights(last.weights), _weights(averaged.weights)
+    assert a.keys() == b.keys()
+    assert any(not np.allclose(a[name], b[name], rtol=1e-4, atol=1e-6) for name in a)
 
 
 def test_evaluate_model_against_gray(photos, tiny_weights, tmp_path) -> None:
@@ -398,6 +445,11 @@ def test_cli_weight_decay_reaches_the_card_and_a_bad_one_is_a_usage_error(photos
     assert cli_main([*argv, "--out", str(tmp_path / "bad"), "--weight-decay", "-1"]) == 2
     assert "weight_decay must be a finite number >= 0, got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+    assert cli_main([*argv, "--out", str(tmp_path / "averaged"), "--ema-momentum", "0.99"]) == 0
+    assert ModelCard.load(tmp_path / "averaged" / "head.json").training["ema_momentum"] == 0.99
+    capsys.readouterr()
+    assert cli_main([*argv, "--out", str(tmp_path / "bad"), "--ema-momentum", "1"]) == 2
+    assert "ema_momentum must be a number > 0 and < 1, got 1.0" in capsys.readouterr().err
 
 
 def test_tf_data_pipeline_matches_reader(photos) -> None:

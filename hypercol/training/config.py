@@ -37,7 +37,8 @@ class TrainConfig:
     ``head_type`` is "regression" or "classification"; ``rebalance_mix`` None is Zhang et
     al.'s (``hypercol.core.bins.REBALANCE_LAMBDA``); ``weight_decay`` > 0 trains with AdamW
     (the kernels shrink by ``weight_decay`` x the learning rate each step, biases and norms
-    do not); ``stop_at`` (a step) and ``time_limit_minutes`` end a session early, with a
+    do not); ``ema_momentum`` (0 < m < 1) keeps a moving average of the head's weights, which
+    validation measures and the run exports; ``stop_at`` (a step) and ``time_limit_minutes`` end a session early, with a
     checkpoint. ``teachers`` (:class:`hypercol.training.distill.Teacher`: trained heads with
     their backbones' caches of the same crops) make the target ``teacher_weight`` x their mean
     bin distribution + the rest x the soft-encoded truth. ``set_deep_dropout`` {set: rate} makes a
@@ -55,6 +56,7 @@ class TrainConfig:
     working_size: int = 256
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    ema_momentum: float | None = None
     loss: str = "dahl"
     head_config: dict | None = None
     set_weights: dict[str, float] | None = None
@@ -94,6 +96,8 @@ class TrainConfig:
                 raise ValueError(msg)
         check_number(self.learning_rate, "learning_rate", "a finite number > 0", lambda value: 0 < value < math.inf)
         check_number(self.weight_decay, "weight_decay", "a finite number >= 0", lambda value: 0 <= value < math.inf)
+        if self.ema_momentum is not None:
+            check_number(self.ema_momentum, "ema_momentum", "a number > 0 and < 1", lambda value: 0 < value < 1)
         check_number(self.teacher_weight, "teacher_weight", "a number from 0 to 1", lambda value: 0 <= value <= 1)
         if self.teachers and self.head_type != "classification":
             msg = "teachers distil into a classification head (their bin distributions are its target)"
@@ -114,6 +118,7 @@ class TrainConfig:
             "crop_size": self.crop_size,
             "learning_rate": self.learning_rate,
             "weight_decay": self.weight_decay,
+            **({"ema_momentum": self.ema_momentum} if self.ema_momentum is not None else {}),
             "loss": loss,
             **({"rebalance_lambda": self.rebalance_mix} if self.head_type == "classification" else {}),
             **({"teacher_weight": self.teacher_weight} if self.teachers else {}),

@@ -7,15 +7,22 @@ serves photos (backbone in the step) and feature caches (taps read).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 
 import hypercol.core.quiet_tensorflow  # noqa: F401  # isort: skip -- first: TensorFlow's start-up lines hidden
 import tensorflow as tf
 
-__all__ = ["make_optimizer", "pick_strategy", "train_step_function", "validation_loss_function"]
+__all__ = [
+    "averaged_weights",
+    "make_optimizer",
+    "pick_strategy",
+    "train_step_function",
+    "validation_loss_function",
+]
 
 VALIDATION_CHUNK = 32  # validation examples per call
 
@@ -35,24 +42,50 @@ NOT_DECAYED = ("bias", "gamma", "beta")  # variable names weight decay leaves al
 
 
 def make_optimizer(
-    head: keras.Model, learning_rate: float, steps: int, weight_decay: float = 0.0
+    head: keras.Model,
+    learning_rate: float,
+    steps: int,
+    weight_decay: float = 0.0,
+    ema_momentum: float | None = None,
 ) -> keras.optimizers.Optimizer:
     """Adam on a cosine schedule with a linear warm-up over the first 5% of ``steps``, built for ``head``.
 
     With ``weight_decay`` > 0, AdamW: each step the kernels shrink by ``weight_decay`` x the
     scheduled learning rate (decoupled from the gradient), the biases and normalisations' scales
-    and offsets do not.
+    and offsets do not. With ``ema_momentum`` (0 < m < 1) the optimizer also keeps an exponential
+    moving average of the head's weights (each step: average = m x average + (1 - m) x weights),
+    saved in its checkpoints; :func:`averaged_weights` puts it in the head.
     """
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps, alpha=0.05, warmup_target=learning_rate, warmup_steps=max(1, steps // 20)
     )
+    averaging = {} if ema_momentum is None else {"use_ema": True, "ema_momentum": ema_momentum}
     if weight_decay > 0:
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, **averaging)
         optimizer.exclude_from_weight_decay(var_names=list(NOT_DECAYED))
     else:
-        optimizer = keras.optimizers.Adam(schedule)
+        optimizer = keras.optimizers.Adam(schedule, **averaging)
     optimizer.build(head.trainable_variables)
     return optimizer
+
+
+@contextlib.contextmanager
+def averaged_weights(head: keras.Model, optimizer: keras.optimizers.Optimizer) -> Iterator[None]:
+    """Inside the block the head holds the optimizer's moving average of its weights, after it its own again.
+
+    Without a moving average (``make_optimizer`` without ``ema_momentum``) the head is left as it is.
+    """
+    if not optimizer.use_ema:
+        yield
+        return
+    variables = head.trainable_variables
+    own = [tf.identity(variable) for variable in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, own):
+            variable.assign(value)
 
 
 def train_step_function(

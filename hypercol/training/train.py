@@ -43,7 +43,13 @@ from hypercol.training.loop import (
 )
 from hypercol.training.losses import CLASSIFICATION_OUTPUT_STRIDE, LOSSES, Objective, check_output_stride, objective
 from hypercol.training.photos import PhotoData
-from hypercol.training.step import make_optimizer, pick_strategy, train_step_function, validation_loss_function
+from hypercol.training.step import (
+    averaged_weights,
+    make_optimizer,
+    pick_strategy,
+    train_step_function,
+    validation_loss_function,
+)
 
 __all__ = ["DEFAULT_STEPS", "TrainConfig", "TrainResult", "open_training_data", "train"]
 
@@ -136,7 +142,7 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
     with strategy.scope():
         frozen: Backbone = load_backbone(config.backbone, taps=source.tap_keys or config.taps)
         head = build_head(frozen.spec.taps, **goal.head_config)
-        optimizer = make_optimizer(head, config.learning_rate, config.steps, config.weight_decay)
+        optimizer = make_optimizer(head, config.learning_rate, config.steps, config.weight_decay, config.ema_momentum)
     # Only once the data and the backbone are known usable: a refused run leaves no folder.
     out.mkdir(parents=True, exist_ok=True)
     manager = open_checkpoints(out / "checkpoints", config.resume, head=head, optimizer=optimizer)
@@ -161,7 +167,8 @@ def train(data: Sequence[str | Path], config: TrainConfig | None = None, **setti
             data, loss=goal.name, data_counts=source.card_counts(), steps_done=state.step, session=session
         ),
     )
-    weights_path, card_path = export_head(out, head, card)
+    with averaged_weights(head, optimizer):  # the moving average, when the run keeps one, is what ships
+        weights_path, card_path = export_head(out, head, card)
     note = source.skipped_note()
     if note:
         print(note)
@@ -213,10 +220,18 @@ def _run_session(
     sample = source.sample_batch(SAMPLE_IMAGES)
     if sample is not None:
         lightness, batch = sample
-        colorize = lambda: (source.forward(frozen, head, batch, False)[0], lightness)
+
+        def colorize():
+            with averaged_weights(head, optimizer):
+                return source.forward(frozen, head, batch, False)[0], lightness
+
         callbacks.append(SampleImages(writer, colorize, goal.prior.get("bins"), SAMPLE_IMAGES))
     callbacks.append(CheckpointSaver(manager, progress_file, config.checkpoint_every))
     examples = source.validation
+
+    def validate_exported_weights() -> float:
+        with averaged_weights(head, optimizer):
+            return validate(examples)
 
     def next_batch():
         try:
@@ -229,7 +244,7 @@ def _run_session(
     try:
         return TrainingLoop(state, callbacks).run(
             lambda: float(step(next_batch())),
-            None if examples is None else lambda: validate(examples),
+            None if examples is None else validate_exported_weights,
             config.validate_every,
             batch_size,
         )
